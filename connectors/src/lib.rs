@@ -1,1 +1,26 @@
-//! placeholder
+//! Every boundary Doorstep has with the outside world.
+//!
+//! One module per external system, each with its own `#[non_exhaustive]` error enum, so a
+//! caller can tell "the service is down" from "the request was wrong" without string matching:
+//!
+//! - [`config`] — [`ServiceEndpoints::from_env`](config::ServiceEndpoints::from_env): where every
+//!   service lives (`DOORSTEP_*` environment variables, validated up front).
+//! - [`kafka`] — idempotent producer, manually committed consumer, topic admin (`rdkafka`).
+//! - [`redis`] — one connection type for a single node or a Redis Cluster; GEO helpers and
+//!   pub/sub (`redis` 1.x).
+//! - [`scylla`] — CQL session builder (ScyllaDB in production, kassandra in tests) and keyspace
+//!   helpers (`scylla` 1.x).
+//! - [`registry`] — Confluent-compatible schema registry client (`schema_registry_converter`).
+//! - [`routing`] — OSRM HTTP client for travel time and distance (`reqwest`).
+//!
+//! Nothing here panics on bad input or on a failing service: every fallible call returns the
+//! module's error, and every network call has a timeout.
+
+pub mod config;
+pub mod kafka;
+pub mod redis;
+pub mod registry;
+pub mod routing;
+pub mod scylla;
+
+pub use config::ServiceEndpoints;

@@ -1,0 +1,197 @@
+//! Consumer-group member with explicit, manual commits.
+
+use super::context::describe;
+use super::{Error, KafkaConfig, OffsetReset, TracingContext};
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::sync::Arc;
+
+/// One consumed record, owned (detached from librdkafka's buffers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Record {
+    /// Topic it was read from.
+    pub topic: String,
+    /// Partition it was read from.
+    pub partition: i32,
+    /// Its offset; pass it to [`Consumer::commit`] once processed.
+    pub offset: i64,
+    /// Its key, if any.
+    pub key: Option<Vec<u8>>,
+    /// Its value, if any (`None` is a tombstone).
+    pub payload: Option<Vec<u8>>,
+    /// Its headers in order; a header with no value has an empty value here.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Create or log-append time, milliseconds since the Unix epoch, when the broker set one.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl Record {
+    /// The value of the first header named `name`.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    fn from_message(m: &BorrowedMessage<'_>) -> Self {
+        let headers = m
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_owned(),
+                            h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            topic: m.topic().to_owned(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec),
+            headers,
+            timestamp_ms: m.timestamp().to_millis(),
+        }
+    }
+}
+
+/// Builds a [`Consumer`]: group, start position, topics.
+#[derive(Debug, Clone)]
+pub struct ConsumerBuilder {
+    config: KafkaConfig,
+    group_id: String,
+    reset: OffsetReset,
+}
+
+impl ConsumerBuilder {
+    /// A member of consumer group `group_id`.
+    pub fn new(config: &KafkaConfig, group_id: impl Into<String>) -> Self {
+        Self {
+            config: config.clone(),
+            group_id: group_id.into(),
+            reset: OffsetReset::default(),
+        }
+    }
+
+    /// Where to start when the group has no committed offset (default: earliest).
+    pub fn offset_reset(mut self, reset: OffsetReset) -> Self {
+        self.reset = reset;
+        self
+    }
+
+    /// Creates the consumer and subscribes it to `topics`. Partitions are assigned once the
+    /// group has rebalanced, on the first [`Consumer::recv`].
+    pub fn subscribe(self, topics: &[&str]) -> Result<Consumer, Error> {
+        let inner: StreamConsumer<TracingContext> = self
+            .config
+            .consumer(&self.group_id, self.reset)
+            .create_with_context(TracingContext::new(&self.config.client_id))
+            .map_err(Error::Config)?;
+        inner.subscribe(topics).map_err(|source| Error::Subscribe {
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+            source,
+        })?;
+        tracing::info!(group = %self.group_id, ?topics, brokers = %self.config.brokers, "Kafka consumer subscribed");
+        Ok(Consumer {
+            inner: Arc::new(inner),
+            group_id: self.group_id,
+        })
+    }
+}
+
+/// A consumer-group member that never commits on its own.
+///
+/// Read with [`recv`](Self::recv); after a record's effects are durable, commit it with
+/// [`commit`](Self::commit). A restarted member of the same group resumes right after the last
+/// committed offset of each partition.
+pub struct Consumer {
+    inner: Arc<StreamConsumer<TracingContext>>,
+    group_id: String,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("group_id", &self.group_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consumer {
+    /// The consumer group this member belongs to.
+    pub fn group_id(&self) -> &str {
+        &self.group_id
+    }
+
+    /// Waits for the next record. Cancel-safe: dropping the future loses no record.
+    pub async fn recv(&self) -> Result<Record, Error> {
+        let message = self.inner.recv().await.map_err(Error::Consume)?;
+        Ok(Record::from_message(&message))
+    }
+
+    /// Commits `offset` as processed for `topic[partition]`, synchronously with the group
+    /// coordinator: `offset` is the offset of the last record processed, so the group resumes
+    /// at `offset + 1`.
+    pub async fn commit(&self, topic: &str, partition: i32, offset: i64) -> Result<(), Error> {
+        self.commit_all(&[(topic, partition, offset)]).await
+    }
+
+    /// Commits several `(topic, partition, last processed offset)` positions in one request.
+    pub async fn commit_all(&self, positions: &[(&str, i32, i64)]) -> Result<(), Error> {
+        let mut tpl = TopicPartitionList::with_capacity(positions.len());
+        for (topic, partition, offset) in positions {
+            let next = offset.saturating_add(1);
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(next))
+                .map_err(|source| Error::Commit {
+                    offsets: format!("{topic}[{partition}]@{next}"),
+                    source,
+                })?;
+        }
+        let offsets = describe(&tpl);
+        let consumer = Arc::clone(&self.inner);
+        // A synchronous commit blocks until the coordinator answers: keep it off the runtime.
+        let result = tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
+        match result {
+            Ok(()) => {
+                tracing::debug!(group = %self.group_id, %offsets, "offsets committed");
+                Ok(())
+            }
+            Err(source) => Err(Error::Commit { offsets, source }),
+        }
+    }
+
+    /// The committed offset (next record to read) of `topic[partition]` for this group, or
+    /// `None` when the group has not committed there yet.
+    pub async fn committed(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: std::time::Duration,
+    ) -> Result<Option<i64>, Error> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, partition);
+        let consumer = Arc::clone(&self.inner);
+        let result = tokio::task::spawn_blocking(move || consumer.committed_offsets(tpl, timeout))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
+        let tpl = result.map_err(Error::Consume)?;
+        Ok(tpl
+            .find_partition(topic, partition)
+            .and_then(|e| e.offset().to_raw())
+            .filter(|o| *o >= 0))
+    }
+
+    /// The underlying rdkafka consumer, for what this wrapper does not cover.
+    pub fn inner(&self) -> &StreamConsumer<TracingContext> {
+        &self.inner
+    }
+}

@@ -1,0 +1,89 @@
+//! Routes librdkafka's logs, errors and consumer-group events into `tracing`.
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::topic_partition_list::TopicPartitionList;
+
+/// Client context shared by every client this module creates: forwards librdkafka's log lines
+/// and errors to `tracing` (target `librdkafka`) and logs rebalances and commit results.
+#[derive(Debug, Clone, Default)]
+pub struct TracingContext {
+    client_id: String,
+}
+
+impl TracingContext {
+    /// A context that tags every event with `client_id`.
+    pub fn new(client_id: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+        }
+    }
+}
+
+impl ClientContext for TracingContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        let client = self.client_id.as_str();
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", client, fac, "{message}");
+            }
+            RDKafkaLogLevel::Warning => {
+                tracing::warn!(target: "librdkafka", client, fac, "{message}");
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", client, fac, "{message}");
+            }
+            RDKafkaLogLevel::Debug => {
+                tracing::debug!(target: "librdkafka", client, fac, "{message}");
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(target: "librdkafka", client = %self.client_id, %error, reason, "client error");
+    }
+}
+
+impl ConsumerContext for TracingContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                tracing::info!(client = %self.client_id, partitions = %describe(tpl), "partitions assigned");
+            }
+            Rebalance::Revoke(tpl) => {
+                tracing::info!(client = %self.client_id, partitions = %describe(tpl), "partitions revoked");
+            }
+            Rebalance::Error(e) => {
+                tracing::warn!(client = %self.client_id, error = %e, "rebalance error");
+            }
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => {
+                tracing::debug!(client = %self.client_id, offsets = %describe(offsets), "offsets committed");
+            }
+            Err(e) => {
+                tracing::warn!(client = %self.client_id, offsets = %describe(offsets), error = %e, "offset commit failed");
+            }
+        }
+    }
+}
+
+/// `topic[partition]@offset, ...` for logs and errors.
+pub(crate) fn describe(tpl: &TopicPartitionList) -> String {
+    tpl.elements()
+        .iter()
+        .map(|e| match e.offset().to_raw() {
+            Some(o) if o >= 0 => format!("{}[{}]@{}", e.topic(), e.partition(), o),
+            _ => format!("{}[{}]", e.topic(), e.partition()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

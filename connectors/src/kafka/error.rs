@@ -1,0 +1,107 @@
+//! Errors of the Kafka connector.
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use std::time::Duration;
+
+/// What went wrong talking to Kafka.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// librdkafka refused the client configuration.
+    #[error("invalid Kafka client configuration: {0}")]
+    Config(#[source] KafkaError),
+    /// No broker answered a metadata request in time.
+    #[error("no Kafka broker reachable at {brokers} within {timeout:?}: {source}")]
+    Unreachable {
+        /// The bootstrap list that was tried.
+        brokers: String,
+        /// How long we waited.
+        timeout: Duration,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// A produced record was not acknowledged by the broker.
+    #[error("delivery to topic {topic} failed: {source}")]
+    Delivery {
+        /// The target topic.
+        topic: String,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// Reading from the subscription failed.
+    #[error("consuming failed: {0}")]
+    Consume(#[source] KafkaError),
+    /// Subscribing to topics failed.
+    #[error("subscribing to {topics:?} failed: {source}")]
+    Subscribe {
+        /// The requested topics.
+        topics: Vec<String>,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// Committing offsets failed; the records will be read again after a restart.
+    #[error("committing offsets {offsets} failed: {source}")]
+    Commit {
+        /// `topic[partition]@offset` of each offset that was being committed.
+        offsets: String,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// The broker refused to create a topic (other than because it already exists).
+    #[error("creating topic {topic} failed: {code}")]
+    CreateTopic {
+        /// The topic.
+        topic: String,
+        /// The broker's error code.
+        code: RDKafkaErrorCode,
+    },
+    /// An admin request failed as a whole.
+    #[error("Kafka admin request failed: {0}")]
+    Admin(#[source] KafkaError),
+    /// A blocking librdkafka call could not be run (the runtime is shutting down).
+    #[error("Kafka background task failed: {0}")]
+    Task(String),
+}
+
+impl Error {
+    /// Whether retrying the same operation later can succeed (broker down, timeouts, leader
+    /// changes), as opposed to a request that will always fail (bad config, oversized record,
+    /// unknown topic with auto-creation off, authorization).
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Error::Unreachable { .. } | Error::Task(_) => true,
+            Error::Config(_) | Error::Subscribe { .. } => false,
+            Error::CreateTopic { code, .. } => code_is_retriable(*code),
+            Error::Delivery { source, .. }
+            | Error::Consume(source)
+            | Error::Commit { source, .. }
+            | Error::Admin(source) => source.rdkafka_error_code().is_some_and(code_is_retriable),
+        }
+    }
+}
+
+fn code_is_retriable(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        code,
+        C::BrokerTransportFailure
+            | C::AllBrokersDown
+            | C::MessageTimedOut
+            | C::RequestTimedOut
+            | C::OperationTimedOut
+            | C::NetworkException
+            | C::LeaderNotAvailable
+            | C::NotLeaderForPartition
+            | C::NotEnoughReplicas
+            | C::NotEnoughReplicasAfterAppend
+            | C::NotCoordinator
+            | C::CoordinatorNotAvailable
+            | C::CoordinatorLoadInProgress
+            | C::RebalanceInProgress
+            | C::QueueFull
+    )
+}
