@@ -45,7 +45,17 @@ impl ClientContext for TracingContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(target: "librdkafka", client = %self.client_id, %error, reason, "client error");
+        use rdkafka::types::RDKafkaErrorCode as C;
+        // Connection failures repeat on every reconnect attempt and librdkafka already logs
+        // them (rate-limited) through `log`; keep them out of the warnings.
+        match error.rdkafka_error_code() {
+            Some(C::BrokerTransportFailure | C::AllBrokersDown) => {
+                tracing::debug!(target: "librdkafka", client = %self.client_id, %error, reason, "client error");
+            }
+            _ => {
+                tracing::warn!(target: "librdkafka", client = %self.client_id, %error, reason, "client error");
+            }
+        }
     }
 }
 

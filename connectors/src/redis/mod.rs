@@ -22,3 +22,6 @@ pub use connection::{Redis, RedisOptions, RedisTarget};
 pub use error::Error;
 pub use geo::GeoHit;
 pub use pubsub::{Message, Subscription};
+
+/// The `redis` crate this module is built on, for `redis::cmd(..)` on a [`Redis`].
+pub use ::redis as driver;

@@ -96,6 +96,7 @@ pub async fn connect(config: &ScyllaConfig) -> Result<Session, Error> {
     if config.flavor == CqlFlavor::Kassandra {
         builder = builder
             .fetch_schema_metadata(false)
+            .fetch_full_schema_metadata(false)
             .auto_await_schema_agreement(false)
             .refresh_metadata_on_auto_schema_agreement(false);
     }
