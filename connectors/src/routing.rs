@@ -174,7 +174,7 @@ impl Error {
 }
 
 /// Client settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct OsrmConfig {
     /// Base URL, e.g. `http://127.0.0.1:15000` (a path prefix is kept).
@@ -186,6 +186,11 @@ pub struct OsrmConfig {
     pub connect_timeout: Duration,
     /// Bound on the whole request.
     pub request_timeout: Duration,
+    /// How far (metres) a point may be from the road network and still be snapped to it
+    /// (OSRM's `radiuses`); farther points fail with [`Error::NoSegment`]. `None` snaps any
+    /// point to the nearest road however far, which on a small extract routes points from
+    /// another continent.
+    pub max_snap_distance_m: Option<f64>,
 }
 
 impl OsrmConfig {
@@ -196,7 +201,14 @@ impl OsrmConfig {
             profile: "driving".to_owned(),
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(3),
+            max_snap_distance_m: None,
         }
+    }
+
+    /// Sets the largest distance between a point and the road network that still routes.
+    pub fn with_max_snap_distance(mut self, metres: f64) -> Self {
+        self.max_snap_distance_m = Some(metres);
+        self
     }
 
     /// Sets the request timeout.
@@ -219,6 +231,8 @@ pub struct OsrmClient {
     base: reqwest::Url,
     profile: String,
     request_timeout: Duration,
+    /// The `radiuses` query parameter for two points, if configured.
+    radiuses: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -265,6 +279,11 @@ impl OsrmClient {
                 config.profile
             )));
         }
+        let radiuses = match config.max_snap_distance_m {
+            None => None,
+            Some(r) if r.is_finite() && r > 0.0 => Some(format!("&radiuses={r:.0};{r:.0}")),
+            Some(r) => return Err(config_error(format!("invalid snap distance {r}"))),
+        };
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
@@ -275,6 +294,7 @@ impl OsrmClient {
             base,
             profile: config.profile.clone(),
             request_timeout: config.request_timeout,
+            radiuses,
         })
     }
 
@@ -303,8 +323,13 @@ impl OsrmClient {
             "overview=false"
         };
         let path = format!(
-            "route/v1/{}/{:.6},{:.6};{:.6},{:.6}?alternatives=false&steps=false&{overview}",
-            self.profile, from.lng, from.lat, to.lng, to.lat
+            "route/v1/{}/{:.6},{:.6};{:.6},{:.6}?alternatives=false&steps=false&{overview}{}",
+            self.profile,
+            from.lng,
+            from.lat,
+            to.lng,
+            to.lat,
+            self.radiuses.as_deref().unwrap_or("")
         );
         let url = self.base.join(&path).map_err(|e| Error::Config {
             url: self.base.to_string(),

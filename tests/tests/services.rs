@@ -412,5 +412,14 @@ async fn osrm_route_in_central_helsinki() -> Result<()> {
         matches!(bad, Err(routing::Error::InvalidCoordinate { .. })),
         "{bad:?}"
     );
+
+    // A point far from every road: OSRM's NoSegment once snapping is bounded.
+    let bounded = OsrmClient::new(&OsrmConfig::new(&e.osrm_url).with_max_snap_distance(1_000.0))?;
+    ensure!(bounded.route(from, to).await?.duration_s > 0.0);
+    let far = bounded.route(LngLat::new(0.0, 0.0), to).await;
+    ensure!(
+        matches!(far, Err(routing::Error::NoSegment { .. })),
+        "{far:?}"
+    );
     Ok(())
 }
