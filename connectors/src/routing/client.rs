@@ -1,177 +1,8 @@
-//! Routing: travel time and distance from an OSRM server (`/route/v1`).
-//!
-//! The client speaks OSRM's HTTP API (Mapbox Directions has the same shape). OSRM answers
-//! every request with a `code`; anything but `Ok` becomes a typed [`Error`], so the ETA
-//! pipeline can tell "no road between these points" (use a fallback estimate) from "the
-//! routing engine is down" (retry, then fall back). Caching and circuit breaking wrap this
-//! client; they are not part of it.
+//! The OSRM HTTP client.
 
+use super::{Error, LngLat, OsrmCode, Route};
 use serde::Deserialize;
 use std::time::Duration;
-
-/// A WGS84 position.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LngLat {
-    /// Longitude, degrees, -180..=180.
-    pub lng: f64,
-    /// Latitude, degrees, -90..=90.
-    pub lat: f64,
-}
-
-impl LngLat {
-    /// A position; not validated until used in a request.
-    pub const fn new(lng: f64, lat: f64) -> Self {
-        Self { lng, lat }
-    }
-
-    fn is_valid(self) -> bool {
-        (-180.0..=180.0).contains(&self.lng) && (-90.0..=90.0).contains(&self.lat)
-    }
-}
-
-/// The fastest route OSRM found.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Route {
-    /// Travel time, seconds (free-flow, from the profile's speeds).
-    pub duration_s: f64,
-    /// Distance, metres.
-    pub distance_m: f64,
-    /// The path as a polyline with 6-digit precision, when requested.
-    pub geometry: Option<String>,
-}
-
-/// OSRM's answer `code`, as documented for the HTTP API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OsrmCode {
-    /// `Ok`: the request succeeded.
-    Ok,
-    /// `InvalidUrl`
-    InvalidUrl,
-    /// `InvalidService`
-    InvalidService,
-    /// `InvalidVersion`
-    InvalidVersion,
-    /// `InvalidOptions`
-    InvalidOptions,
-    /// `InvalidQuery`
-    InvalidQuery,
-    /// `InvalidValue`
-    InvalidValue,
-    /// `NoSegment`: a coordinate could not be snapped to the road network.
-    NoSegment,
-    /// `TooBig`
-    TooBig,
-    /// `NoRoute`: no route between the points.
-    NoRoute,
-    /// `NotImplemented`
-    NotImplemented,
-    /// Any other code.
-    Other(String),
-}
-
-impl OsrmCode {
-    fn parse(code: &str) -> Self {
-        match code {
-            "Ok" => Self::Ok,
-            "InvalidUrl" => Self::InvalidUrl,
-            "InvalidService" => Self::InvalidService,
-            "InvalidVersion" => Self::InvalidVersion,
-            "InvalidOptions" => Self::InvalidOptions,
-            "InvalidQuery" => Self::InvalidQuery,
-            "InvalidValue" => Self::InvalidValue,
-            "NoSegment" => Self::NoSegment,
-            "TooBig" => Self::TooBig,
-            "NoRoute" => Self::NoRoute,
-            "NotImplemented" => Self::NotImplemented,
-            other => Self::Other(other.to_owned()),
-        }
-    }
-}
-
-/// What went wrong asking for a route.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The client could not be built (bad base URL, TLS setup).
-    #[error("invalid routing client configuration for {url:?}: {reason}")]
-    Config {
-        /// The base URL.
-        url: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A coordinate outside -180..=180 / -90..=90 (or NaN).
-    #[error("invalid coordinate: longitude {lng}, latitude {lat}")]
-    InvalidCoordinate {
-        /// Longitude.
-        lng: f64,
-        /// Latitude.
-        lat: f64,
-    },
-    /// The server could not be reached (refused, DNS, reset).
-    #[error("routing engine at {url} is unreachable: {source}")]
-    Unreachable {
-        /// The base URL.
-        url: String,
-        /// The HTTP client's error.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// No answer within the request timeout.
-    #[error("routing request to {url} timed out after {timeout:?}")]
-    Timeout {
-        /// The base URL.
-        url: String,
-        /// The timeout that passed.
-        timeout: Duration,
-    },
-    /// OSRM found no route between the points.
-    #[error("no route: {message}")]
-    NoRoute {
-        /// OSRM's message.
-        message: String,
-    },
-    /// A point is too far from any road OSRM knows.
-    #[error("point not on the road network: {message}")]
-    NoSegment {
-        /// OSRM's message.
-        message: String,
-    },
-    /// OSRM refused the request with another code (a bug on our side, or an old server).
-    #[error("routing request refused ({code:?}): {message}")]
-    Refused {
-        /// OSRM's code.
-        code: OsrmCode,
-        /// OSRM's message.
-        message: String,
-    },
-    /// An answer that is not OSRM's JSON (a proxy error page, a 5xx).
-    #[error("unexpected routing response (HTTP {status}): {detail}")]
-    BadResponse {
-        /// HTTP status.
-        status: u16,
-        /// What was wrong with it.
-        detail: String,
-    },
-}
-
-impl Error {
-    /// Whether retrying later can succeed (server down, slow, or answering garbage), as
-    /// opposed to an answer about the points themselves.
-    pub fn is_retriable(&self) -> bool {
-        match self {
-            Error::Unreachable { .. } | Error::Timeout { .. } => true,
-            Error::BadResponse { status, .. } => *status >= 500 || *status == 429,
-            Error::Config { .. }
-            | Error::InvalidCoordinate { .. }
-            | Error::NoRoute { .. }
-            | Error::NoSegment { .. }
-            | Error::Refused { .. } => false,
-        }
-    }
-}
 
 /// Client settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -403,17 +234,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rejects_bad_config_and_coordinates() {
+    fn rejects_bad_config() {
         assert!(OsrmClient::new(&OsrmConfig::new("ftp://x")).is_err());
         assert!(OsrmClient::new(&OsrmConfig::new("nope")).is_err());
-        assert!(!LngLat::new(200.0, 0.0).is_valid());
-        assert!(!LngLat::new(0.0, f64::NAN).is_valid());
-        assert!(LngLat::new(24.9384, 60.1699).is_valid());
-    }
-
-    #[test]
-    fn codes_parse() {
-        assert_eq!(OsrmCode::parse("NoRoute"), OsrmCode::NoRoute);
-        assert_eq!(OsrmCode::parse("Weird"), OsrmCode::Other("Weird".into()));
+        assert!(
+            OsrmClient::new(&OsrmConfig::new("http://h:1").with_max_snap_distance(-1.0)).is_err()
+        );
+        assert!(OsrmClient::new(&OsrmConfig::new("http://h:1/osrm")).is_ok());
     }
 }
