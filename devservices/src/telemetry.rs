@@ -1,4 +1,7 @@
-//! Logging set-up shared by the binaries: `tracing` to stderr, filtered by `RUST_LOG`.
+//! Logging set-up shared by the binaries: `tracing` to stderr, filtered by `RUST_LOG`, with
+//! colours only when stderr is a terminal (log files stay plain text).
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -10,5 +13,6 @@ pub fn init(default_filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

@@ -28,9 +28,12 @@ pub fn parse(text: &str, dependencies: &[String]) -> Result<Parsed, String> {
         Schema::parse_str_with_list(text, dependencies).map(|(schema, _)| schema)
     }
     .map_err(|err| format!("Invalid schema: {err}"))?;
-    let value = serde_json::to_value(&schema)
+    // Serialise straight to text to keep apache-avro's field order ("type", "name", ...),
+    // as Java's `Schema.toString()` would; the identity sorts keys.
+    let canonical = serde_json::to_string(&schema)
         .map_err(|err| format!("Invalid schema: cannot serialise it back: {err}"))?;
-    let canonical = value.to_string();
+    let value: Value = serde_json::from_str(&canonical)
+        .map_err(|err| format!("Invalid schema: cannot serialise it back: {err}"))?;
     let identity = sorted_json(&value);
     Ok(Parsed {
         schema,
@@ -118,6 +121,18 @@ mod tests {
                       "namespace": "doorstep", "name": "Order", "type": "record" }"#,
         );
         assert_eq!(a.identity, b.identity);
+    }
+
+    #[test]
+    fn canonical_text_is_compact_and_starts_with_the_type() {
+        let a = p(V1);
+        assert!(
+            a.canonical
+                .starts_with(r#"{"type":"record","namespace":"doorstep","name":"Order""#),
+            "{}",
+            a.canonical
+        );
+        assert!(!a.canonical.contains(' '));
     }
 
     #[test]
