@@ -1,0 +1,33 @@
+//! Tracking updates: what a customer's live view is made of.
+
+use super::{DriverId, EventId, GeoPoint, OrderId, OrderStatus, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// The two kinds of tracking update of the seed design.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TrackingEventType {
+    /// The driver moved.
+    LocationUpdate,
+    /// The order changed status.
+    StatusChange,
+}
+
+/// One update of an order's live tracking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackingUpdate {
+    /// Unique id of this update (the source event's id, so re-reads produce the same id).
+    pub update_id: EventId,
+    /// The order tracked.
+    pub order_id: OrderId,
+    /// The driver, when one is assigned.
+    pub driver_id: Option<DriverId>,
+    /// The driver's position, for `LOCATION_UPDATE` (and the last known one otherwise).
+    pub driver_location: Option<GeoPoint>,
+    /// When it happened (the source event's time).
+    pub timestamp: Timestamp,
+    /// Location or status.
+    pub event_type: TrackingEventType,
+    /// The new status, for `STATUS_CHANGE`.
+    pub status: Option<OrderStatus>,
+}
