@@ -14,6 +14,8 @@
 //!
 //! [`shutdown`] and [`telemetry`] are the small pieces the binaries share.
 
+#![warn(missing_docs)]
+
 pub mod cql;
 pub mod probe;
 pub mod registry;

@@ -18,7 +18,7 @@ devservice_up() {
   fi
   if tcp_open "$host" "$port"; then
     # shellcheck disable=SC2086
-    wait_for 5 $probe >/dev/null \
+    wait_for 5 $probe >/dev/null 2>&1 \
       || die "port $port is taken by something that does not answer as $name; free it or change its DOORSTEP_* variable"
     report "$name" "$shown" "reused (already answering)" "$(elapsed "$t0")"
     return 0

@@ -76,7 +76,7 @@ kafka_up() {
     return 0
   fi
   if tcp_open "$KAFKA_HOST" "$KAFKA_PORT"; then
-    wait_for 5 kafka "$KAFKA_HOST:$KAFKA_PORT" >/dev/null \
+    wait_for 5 kafka "$KAFKA_HOST:$KAFKA_PORT" >/dev/null 2>&1 \
       || die "port $KAFKA_PORT is taken by something that does not speak Kafka; free it or set DOORSTEP_KAFKA_BROKERS"
     report kafka "$DOORSTEP_KAFKA_BROKERS" "reused (already answering)" "$(elapsed "$t0")"
     return 0

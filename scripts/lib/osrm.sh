@@ -113,7 +113,7 @@ osrm_up() {
     return 0
   fi
   if tcp_open "$OSRM_HOST" "$OSRM_PORT"; then
-    wait_for 5 "${probe[@]}" >/dev/null \
+    wait_for 5 "${probe[@]}" >/dev/null 2>&1 \
       || die "port $OSRM_PORT is taken by something that does not route Helsinki; free it or set DOORSTEP_OSRM_URL"
     report osrm "$DOORSTEP_OSRM_URL" "reused (already routing)" "$(elapsed "$t0")"
     return 0
