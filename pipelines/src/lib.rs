@@ -1,1 +1,18 @@
-//! Doorstep pipelines.
+//! # doorstep-pipelines
+//!
+//! The top of Doorstep's dependency graph: configuration, the operations surface (metrics,
+//! health), graceful shutdown, and the `doorstep` binary's commands.
+//!
+//! - [`config`]: file + environment configuration, validated at start.
+//! - [`ops`]: `/metrics` and `/healthz` on every process.
+//! - [`shutdown`]: SIGINT/SIGTERM → drain, flush, commit.
+//! - [`telemetry`]: `tracing` logs, text or JSON.
+//! - [`runtime`]: the operator runtime (source → batches → stage → commit).
+//! - [`cli`]: the `doorstep` subcommands.
+
+pub mod cli;
+pub mod config;
+pub mod ops;
+pub mod runtime;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,53 @@
+//! `doorstep check`: can this process reach every service it needs?
+
+use crate::config::Config;
+use doorstep_connectors::kafka::{KafkaConfig, Producer};
+use doorstep_connectors::redis::{Redis, RedisOptions, RedisTarget};
+use doorstep_connectors::routing::{LngLat, OsrmClient, OsrmConfig};
+use doorstep_connectors::scylla::{self as cql, ScyllaConfig};
+
+/// Probes Kafka, Redis, CQL and OSRM; prints one line per service.
+pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let e = &config.endpoints;
+    let mut failed = 0;
+    let mut report = |name: &str, at: &str, r: Result<(), String>| match &r {
+        Ok(()) => println!("{name:<10} {at:<40} ok"),
+        Err(err) => {
+            failed += 1;
+            println!("{name:<10} {at:<40} DOWN: {err}");
+        }
+    };
+    let kafka = async {
+        let p = Producer::new(&KafkaConfig::new(&e.kafka_brokers, "doorstep-check"))
+            .map_err(|e| e.to_string())?;
+        p.ping().await.map_err(|e| e.to_string())
+    };
+    report("kafka", &e.kafka_brokers, kafka.await);
+    let redis = async {
+        let target = RedisTarget::Single(e.redis_url.clone());
+        let mut r = Redis::connect(target, RedisOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        r.ping().await.map_err(|e| e.to_string())
+    };
+    report("redis", &e.redis_url, redis.await);
+    let cql = async {
+        let cfg = ScyllaConfig::new(e.cql_nodes.clone(), e.cql_flavor);
+        cql::connect(&cfg)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    report("cql", &e.cql_nodes.join(","), cql.await);
+    let osrm = async {
+        let c = OsrmClient::new(&OsrmConfig::new(&e.osrm_url)).map_err(|e| e.to_string())?;
+        // Any routable pair answers; two points in central Helsinki.
+        let (a, b) = (LngLat::new(24.9384, 60.1699), LngLat::new(24.9458, 60.1718));
+        c.route(a, b).await.map(|_| ()).map_err(|e| e.to_string())
+    };
+    report("osrm", &e.osrm_url, osrm.await);
+    if failed > 0 {
+        anyhow::bail!("{failed} service(s) unreachable; start them with `scripts/services up`");
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! `doorstep config show|reference`.
+
+use crate::config::{Config, Source, settings::SETTINGS};
+use clap::Subcommand;
+use std::path::Path;
+
+/// What `doorstep config` shows.
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// The effective value of every setting and where it came from; validates it.
+    Show,
+    /// Every setting: file key, environment variable, default, meaning (Markdown table).
+    Reference,
+}
+
+/// Runs `doorstep config`.
+pub fn run(action: &ConfigAction, file: Option<&Path>) -> anyhow::Result<()> {
+    match action {
+        ConfigAction::Reference => {
+            print!("{}", reference_markdown());
+            Ok(())
+        }
+        ConfigAction::Show => {
+            let src = Source::load(file)?;
+            for (s, value, origin) in src.describe() {
+                println!("{:<42} {:<32} = {value:?} ({origin})", s.key, s.env);
+            }
+            Config::from_source(&src)?;
+            println!("configuration is valid");
+            Ok(())
+        }
+    }
+}
+
+/// The configuration reference as a Markdown table (the README embeds this output).
+pub fn reference_markdown() -> String {
+    let mut out = String::from(
+        "| file key | environment variable | default | meaning |\n|---|---|---|---|\n",
+    );
+    for s in SETTINGS {
+        let default = if s.default.is_empty() {
+            "(unset)".to_owned()
+        } else {
+            format!("`{}`", s.default)
+        };
+        out.push_str(&format!(
+            "| `{}` | `{}` | {default} | {} |\n",
+            s.key, s.env, s.doc
+        ));
+    }
+    out
+}

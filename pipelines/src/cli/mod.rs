@@ -1,0 +1,58 @@
+//! The `doorstep` command line: one module per subcommand.
+
+mod check;
+mod config_cmd;
+mod topics;
+
+use crate::config::Config;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Doorstep: real-time order tracking for food delivery.
+#[derive(Debug, Parser)]
+#[command(name = "doorstep", version, about, long_about = None)]
+pub struct Cli {
+    /// TOML config file; `DOORSTEP_*` environment variables override it
+    /// (see `doorstep config reference`).
+    #[arg(long, short, global = true, env = "DOORSTEP_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe every external service and print one line each (exit 1 if any is down).
+    Check,
+    /// Manage Doorstep's Kafka topics.
+    Topics {
+        /// What to do with them.
+        #[command(subcommand)]
+        action: topics::TopicsAction,
+    },
+    /// Show the effective configuration or the reference of every setting.
+    Config {
+        /// What to show.
+        #[command(subcommand)]
+        action: config_cmd::ConfigAction,
+    },
+}
+
+impl Cli {
+    /// Runs the chosen command.
+    pub async fn run(self) -> anyhow::Result<()> {
+        if let Command::Config { action } = &self.command {
+            return config_cmd::run(action, self.config.as_deref());
+        }
+        let config = Config::load(self.config.as_deref())?;
+        crate::telemetry::init(config.log_format, &config.log_filter);
+        match self.command {
+            Command::Check => check::run(&config).await,
+            Command::Topics { action } => topics::run(&config, &action).await,
+            Command::Config { .. } => Ok(()),
+        }
+    }
+}

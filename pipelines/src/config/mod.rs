@@ -1,0 +1,296 @@
+//! Configuration: a TOML file plus `DOORSTEP_*` environment variables (12-factor), validated
+//! once at start with a message that names the setting. [`settings::SETTINGS`] is the
+//! reference of every key.
+
+pub mod settings;
+mod source;
+
+pub use source::Source;
+
+use doorstep_connectors::ServiceEndpoints;
+use doorstep_operators::order::OrderPolicy;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::str::FromStr;
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The config file is unreadable or malformed.
+    #[error("config file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A value is invalid.
+    #[error("setting {key} ({env}) = {value:?} is invalid: {reason}")]
+    Invalid {
+        /// File key.
+        key: &'static str,
+        /// Environment variable.
+        env: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A service endpoint is invalid.
+    #[error(transparent)]
+    Endpoints(#[from] doorstep_connectors::config::ConfigError),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything a Doorstep process is configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the external services are.
+    pub endpoints: ServiceEndpoints,
+    /// Prefix for topic names.
+    pub topic_prefix: String,
+    /// Prefix for consumer group ids.
+    pub group_prefix: String,
+    /// Partitions per topic when creating topics.
+    pub partitions: i32,
+    /// Keyspace of the order tables.
+    pub cql_keyspace: String,
+    /// Address of `/metrics` and `/healthz`.
+    pub ops_listen: SocketAddr,
+    /// Address of the gateway.
+    pub gateway_listen: SocketAddr,
+    /// HMAC secret for bearer tokens, when configured.
+    pub auth_secret: Option<String>,
+    /// Order rules.
+    pub policy: OrderPolicy,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// tracing filter.
+    pub log_filter: String,
+}
+
+impl Config {
+    /// Loads from `file` (optional) and the environment, and validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_source(&Source::load(file)?)
+    }
+
+    /// Types and validates raw values.
+    pub fn from_source(src: &Source) -> Result<Self, ConfigError> {
+        let endpoints = ServiceEndpoints::from_lookup(|env| Ok(src.get_env_named(env)))?;
+        let topic_prefix = src.get(setting("kafka.topic_prefix")).unwrap_or_default();
+        if !topic_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(invalid(
+                "kafka.topic_prefix",
+                &topic_prefix,
+                "only letters, digits, '.', '_' and '-'",
+            ));
+        }
+        let partitions: i32 = parse(src, "kafka.partitions")?;
+        if !(1..=10_000).contains(&partitions) {
+            return Err(invalid(
+                "kafka.partitions",
+                &partitions.to_string(),
+                "must be 1..=10000",
+            ));
+        }
+        let cql_keyspace = required(src, "cql.keyspace")?;
+        if !cql_keyspace
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || cql_keyspace.len() > 48
+        {
+            return Err(invalid(
+                "cql.keyspace",
+                &cql_keyspace,
+                "a CQL identifier: letters, digits, '_' (≤ 48)",
+            ));
+        }
+        let auth_secret = src.get(setting("gateway.auth_secret"));
+        if let Some(s) = &auth_secret
+            && s.len() < 32
+        {
+            return Err(invalid(
+                "gateway.auth_secret",
+                "********",
+                "must be at least 32 bytes",
+            ));
+        }
+        let auto_confirm_after_ms: i64 = parse(src, "policy.auto_confirm_after_ms")?;
+        let fee: i64 = parse(src, "policy.customer_cancellation_fee_cents")?;
+        if auto_confirm_after_ms < 0 {
+            return Err(invalid(
+                "policy.auto_confirm_after_ms",
+                &auto_confirm_after_ms.to_string(),
+                "must be ≥ 0",
+            ));
+        }
+        if fee < 0 {
+            return Err(invalid(
+                "policy.customer_cancellation_fee_cents",
+                &fee.to_string(),
+                "must be ≥ 0",
+            ));
+        }
+        let log_format = match required(src, "log.format")?.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return Err(invalid("log.format", other, "expected `text` or `json`")),
+        };
+        Ok(Self {
+            endpoints,
+            topic_prefix,
+            group_prefix: required(src, "kafka.group_prefix")?,
+            partitions,
+            cql_keyspace,
+            ops_listen: parse(src, "ops.listen")?,
+            gateway_listen: parse(src, "gateway.listen")?,
+            auth_secret,
+            policy: OrderPolicy {
+                auto_confirm_after_ms,
+                customer_cancellation_fee_cents: fee,
+            },
+            log_format,
+            log_filter: required(src, "log.filter")?,
+        })
+    }
+
+    /// The full name of a topic (with the configured prefix).
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}{name}", self.topic_prefix)
+    }
+
+    /// The consumer group id of a pipeline.
+    pub fn group_id(&self, pipeline: &str) -> String {
+        format!("{}.{pipeline}", self.group_prefix)
+    }
+}
+
+fn setting(key: &str) -> &'static settings::Setting {
+    // Keys are literals from this module, all present in SETTINGS (checked by a unit test).
+    settings::by_key(key).unwrap_or(&settings::SETTINGS[0])
+}
+
+fn invalid(key: &'static str, value: &str, reason: &str) -> ConfigError {
+    let s = setting(key);
+    ConfigError::Invalid {
+        key: s.key,
+        env: s.env,
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn required(src: &Source, key: &'static str) -> Result<String, ConfigError> {
+    src.get(setting(key))
+        .ok_or_else(|| invalid(key, "", "must not be empty"))
+}
+
+fn parse<T: FromStr>(src: &Source, key: &'static str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    let raw = required(src, key)?;
+    raw.parse()
+        .map_err(|e: T::Err| invalid(key, &raw, &e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn every_key_used_here_exists() {
+        for key in [
+            "kafka.topic_prefix",
+            "kafka.partitions",
+            "cql.keyspace",
+            "gateway.auth_secret",
+            "policy.auto_confirm_after_ms",
+            "policy.customer_cancellation_fee_cents",
+            "log.format",
+            "kafka.group_prefix",
+            "ops.listen",
+            "gateway.listen",
+            "log.filter",
+        ] {
+            assert!(settings::by_key(key).is_some(), "{key}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::from_source(&Source::from_parts(None, env(&[])).unwrap()).unwrap();
+        assert_eq!(c.policy, OrderPolicy::default());
+        assert_eq!(c.topic("orders.events.v1"), "orders.events.v1");
+        assert!(c.auth_secret.is_none());
+    }
+
+    #[test]
+    fn env_beats_file_beats_default() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            f,
+            "[kafka]\ntopic_prefix = \"file-\"\npartitions = 3\n[log]\nformat = \"json\""
+        )
+        .unwrap();
+        let src =
+            Source::from_parts(Some(f.path()), env(&[("DOORSTEP_TOPIC_PREFIX", "env-")])).unwrap();
+        let c = Config::from_source(&src).unwrap();
+        assert_eq!(c.topic_prefix, "env-");
+        assert_eq!(c.partitions, 3);
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let src = Source::from_parts(None, env(&[("DOORSTEP_TOPIC_PARTITIONS", "many")])).unwrap();
+        let e = Config::from_source(&src).unwrap_err().to_string();
+        assert!(
+            e.contains("kafka.partitions") && e.contains("DOORSTEP_TOPIC_PARTITIONS"),
+            "{e}"
+        );
+        let src = Source::from_parts(None, env(&[("DOORSTEP_AUTH_SECRET", "short")])).unwrap();
+        let e = Config::from_source(&src).unwrap_err().to_string();
+        assert!(e.contains("at least 32") && !e.contains("short"), "{e}");
+        let src =
+            Source::from_parts(None, env(&[("DOORSTEP_KAFKA_BROKERS", "nohostport")])).unwrap();
+        assert!(
+            Config::from_source(&src)
+                .unwrap_err()
+                .to_string()
+                .contains("DOORSTEP_KAFKA_BROKERS")
+        );
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "[kafka]\ntopic_prefx = \"x\"").unwrap();
+        let e = Source::from_parts(Some(f.path()), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown setting `kafka.topic_prefx`"), "{e}");
+    }
+}

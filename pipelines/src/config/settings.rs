@@ -1,0 +1,73 @@
+//! The table of every setting: its key in the config file, its environment variable, its
+//! default and what it means. The loader, `doorstep config reference` and the README's
+//! configuration reference all come from this one table.
+
+/// One configurable value.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// Key in the TOML config file (`section.name`).
+    pub key: &'static str,
+    /// Environment variable that overrides the file.
+    pub env: &'static str,
+    /// Value when neither sets it (`""` = unset).
+    pub default: &'static str,
+    /// What it is for.
+    pub doc: &'static str,
+}
+
+macro_rules! settings {
+    ($($key:literal, $env:literal, $default:expr, $doc:literal;)*) => {
+        /// Every setting Doorstep reads.
+        pub const SETTINGS: &[Setting] = &[$(Setting { key: $key, env: $env, default: $default, doc: $doc }),*];
+    };
+}
+
+settings! {
+    "services.kafka_brokers", "DOORSTEP_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers, comma separated";
+    "services.redis_url", "DOORSTEP_REDIS_URL", "redis://127.0.0.1:6379", "Redis URL (single node)";
+    "services.redis_cluster_urls", "DOORSTEP_REDIS_CLUSTER_URLS", "", "Redis Cluster seed URLs, comma separated; when set, used instead of redis_url";
+    "services.cql_nodes", "DOORSTEP_CQL_NODES", "127.0.0.1:19042", "ScyllaDB (CQL) contact points, comma separated";
+    "services.cql_flavor", "DOORSTEP_CQL_FLAVOR", "kassandra", "`scylla` in production, `kassandra` for the in-memory test server";
+    "services.schema_registry_url", "DOORSTEP_SCHEMA_REGISTRY_URL", "http://127.0.0.1:18081", "Confluent-compatible schema registry";
+    "services.osrm_url", "DOORSTEP_OSRM_URL", "http://127.0.0.1:15000", "OSRM-shaped routing API";
+    "kafka.topic_prefix", "DOORSTEP_TOPIC_PREFIX", "", "Prefix for every topic name (tests use it to isolate runs)";
+    "kafka.group_prefix", "DOORSTEP_GROUP_PREFIX", "doorstep", "Prefix of consumer group ids (`<prefix>.<pipeline>`)";
+    "kafka.partitions", "DOORSTEP_TOPIC_PARTITIONS", "12", "Partitions per topic when Doorstep creates topics";
+    "cql.keyspace", "DOORSTEP_CQL_KEYSPACE", "doorstep", "Keyspace of the order tables";
+    "ops.listen", "DOORSTEP_OPS_LISTEN", "127.0.0.1:9100", "Address of /metrics and /healthz";
+    "gateway.listen", "DOORSTEP_GATEWAY_LISTEN", "127.0.0.1:8080", "Address of the HTTP/WebSocket gateway";
+    "gateway.auth_secret", "DOORSTEP_AUTH_SECRET", "", "HMAC secret for bearer tokens (at least 32 bytes; required by the gateway)";
+    "policy.auto_confirm_after_ms", "DOORSTEP_AUTO_CONFIRM_AFTER_MS", "120000", "Auto-confirm a PLACED order after this many milliseconds";
+    "policy.customer_cancellation_fee_cents", "DOORSTEP_CANCELLATION_FEE_CENTS", "500", "Fee kept when a customer cancels from PREPARING on";
+    "log.format", "DOORSTEP_LOG_FORMAT", "text", "`text` or `json`";
+    "log.filter", "DOORSTEP_LOG", "info", "tracing filter, e.g. `info,doorstep_pipelines=debug`";
+}
+
+/// The setting with this file key.
+pub fn by_key(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.key == key)
+}
+
+/// The setting with this environment variable.
+pub fn by_env(env: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.env == env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn keys_and_variables_are_unique_and_well_formed() {
+        let mut keys = HashSet::new();
+        let mut envs = HashSet::new();
+        for s in SETTINGS {
+            assert!(keys.insert(s.key), "duplicate key {}", s.key);
+            assert!(envs.insert(s.env), "duplicate env {}", s.env);
+            assert!(s.env.starts_with("DOORSTEP_"), "{}", s.env);
+            assert_eq!(s.key.split('.').count(), 2, "{}", s.key);
+            assert!(!s.doc.is_empty());
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Runtime metrics, named `doorstep_pipeline_*` with a `pipeline` label.
+
+use prometheus::{Counter, Histogram, HistogramOpts, IntCounter, IntGauge, Opts, Registry};
+
+/// The runtime's own metrics for one pipeline.
+#[derive(Clone)]
+pub struct RuntimeMetrics {
+    /// Records read from the source.
+    pub records_in: IntCounter,
+    /// Batches processed.
+    pub batches: IntCounter,
+    /// Batch size.
+    pub batch_size: Histogram,
+    /// Time to process a batch (all sinks acknowledged).
+    pub batch_seconds: Histogram,
+    /// Retries of a failed batch.
+    pub batch_retries: IntCounter,
+    /// Records waiting between source and stage.
+    pub queue_depth: IntGauge,
+    /// Time the source spent blocked on a full queue (backpressure).
+    pub source_blocked_seconds: Counter,
+    /// Consumer errors (broker unavailable, ...).
+    pub source_errors: IntCounter,
+    /// Offset commits.
+    pub commits: IntCounter,
+    /// Failed offset commits (retried with the next batch).
+    pub commit_errors: IntCounter,
+    /// Records read but not yet committed (commit lag).
+    pub uncommitted_records: IntGauge,
+}
+
+impl RuntimeMetrics {
+    /// Registers the metrics for `pipeline` in `registry`.
+    pub fn register(registry: &Registry, pipeline: &str) -> prometheus::Result<Self> {
+        let opts = |name: &str, help: &str| Opts::new(name, help).const_label("pipeline", pipeline);
+        let hopts = |name: &str, help: &str, buckets: Vec<f64>| {
+            HistogramOpts::new(name, help)
+                .const_label("pipeline", pipeline)
+                .buckets(buckets)
+        };
+        let m = Self {
+            records_in: IntCounter::with_opts(opts(
+                "doorstep_pipeline_records_in_total",
+                "Records read from the source topic",
+            ))?,
+            batches: IntCounter::with_opts(opts(
+                "doorstep_pipeline_batches_total",
+                "Batches processed",
+            ))?,
+            batch_size: Histogram::with_opts(hopts(
+                "doorstep_pipeline_batch_size_records",
+                "Records per batch",
+                vec![1.0, 4.0, 16.0, 64.0, 256.0, 1024.0],
+            ))?,
+            batch_seconds: Histogram::with_opts(hopts(
+                "doorstep_pipeline_batch_duration_seconds",
+                "Time from batch start until every sink acknowledged it",
+                prometheus::exponential_buckets(0.0005, 2.0, 14)?,
+            ))?,
+            batch_retries: IntCounter::with_opts(opts(
+                "doorstep_pipeline_batch_retries_total",
+                "Batches retried after a sink failure",
+            ))?,
+            queue_depth: IntGauge::with_opts(opts(
+                "doorstep_pipeline_queue_depth_records",
+                "Records queued between source and stage",
+            ))?,
+            source_blocked_seconds: Counter::with_opts(opts(
+                "doorstep_pipeline_source_blocked_seconds_total",
+                "Time the source waited on a full queue (backpressure)",
+            ))?,
+            source_errors: IntCounter::with_opts(opts(
+                "doorstep_pipeline_source_errors_total",
+                "Errors reading the source topic",
+            ))?,
+            commits: IntCounter::with_opts(opts(
+                "doorstep_pipeline_commits_total",
+                "Offset commits",
+            ))?,
+            commit_errors: IntCounter::with_opts(opts(
+                "doorstep_pipeline_commit_errors_total",
+                "Failed offset commits",
+            ))?,
+            uncommitted_records: IntGauge::with_opts(opts(
+                "doorstep_pipeline_uncommitted_records",
+                "Records processed or in flight but not yet committed",
+            ))?,
+        };
+        registry.register(Box::new(m.records_in.clone()))?;
+        registry.register(Box::new(m.batches.clone()))?;
+        registry.register(Box::new(m.batch_size.clone()))?;
+        registry.register(Box::new(m.batch_seconds.clone()))?;
+        registry.register(Box::new(m.batch_retries.clone()))?;
+        registry.register(Box::new(m.queue_depth.clone()))?;
+        registry.register(Box::new(m.source_blocked_seconds.clone()))?;
+        registry.register(Box::new(m.source_errors.clone()))?;
+        registry.register(Box::new(m.commits.clone()))?;
+        registry.register(Box::new(m.commit_errors.clone()))?;
+        registry.register(Box::new(m.uncommitted_records.clone()))?;
+        Ok(m)
+    }
+}

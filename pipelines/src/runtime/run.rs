@@ -1,0 +1,228 @@
+//! The runtime's loop: batches in, stage, commit; ticks; assignment changes; shutdown.
+
+use super::source::pump;
+use super::{Batcher, OffsetTracker, RuntimeMetrics, Stage, StageError};
+use crate::shutdown::{self, Signal};
+use doorstep_connectors::kafka::Consumer;
+use doorstep_schemas::model::Timestamp;
+use rdkafka::consumer::Consumer as _;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Runs `$op` until it succeeds, retrying retriable errors with backoff; evaluates to
+/// `Ok(true)` on success, `Ok(false)` when shutdown interrupted the retries.
+macro_rules! retry {
+    ($rt:expr, $what:expr, $shutdown:expr, $op:expr) => {{
+        let mut backoff = $rt.config.initial_backoff;
+        loop {
+            match $op.await {
+                Ok(()) => break Ok(true),
+                Err(e) => match $rt.after_failure($what, e, &mut backoff, $shutdown).await {
+                    Ok(true) => continue,
+                    Ok(false) => break Ok(false),
+                    Err(e) => break Err(e),
+                },
+            }
+        }
+    }};
+}
+
+/// Tuning of the runtime loop.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeConfig {
+    /// Batching of source records.
+    pub batch: Batcher,
+    /// Capacity of the queue between source and stage (backpressure bound).
+    pub queue_capacity: usize,
+    /// Period of [`Stage::on_tick`] and of assignment checks.
+    pub tick: Duration,
+    /// First pause before retrying a failed batch; doubles up to `max_backoff`.
+    pub initial_backoff: Duration,
+    /// Longest pause between retries.
+    pub max_backoff: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            batch: Batcher {
+                max: 500,
+                linger: Duration::from_millis(5),
+            },
+            queue_capacity: 5_000,
+            tick: Duration::from_secs(1),
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why the runtime stopped other than by shutdown.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The stage reported a fatal error.
+    #[error("stage failed: {0}")]
+    Stage(StageError),
+}
+
+/// Runs one stage over one subscribed consumer.
+pub struct Runtime {
+    consumer: Arc<Consumer>,
+    topic: String,
+    config: RuntimeConfig,
+    metrics: RuntimeMetrics,
+}
+
+impl Runtime {
+    /// A runtime reading `topic` through `consumer` (already subscribed).
+    pub fn new(
+        consumer: Consumer,
+        topic: impl Into<String>,
+        config: RuntimeConfig,
+        metrics: RuntimeMetrics,
+    ) -> Self {
+        Self {
+            consumer: Arc::new(consumer),
+            topic: topic.into(),
+            config,
+            metrics,
+        }
+    }
+
+    /// Runs until `shutdown` says stop (then finishes the batch in hand and commits) or the
+    /// stage fails fatally.
+    pub async fn run<S: Stage>(
+        self,
+        mut stage: S,
+        mut shutdown: Signal,
+    ) -> Result<(), RuntimeError> {
+        let (tx, mut rx) = mpsc::channel(self.config.queue_capacity);
+        let source = tokio::spawn(pump(self.consumer.clone(), tx, self.metrics.clone()));
+        let mut ticker = tokio::time::interval(self.config.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut owned: BTreeSet<i32> = BTreeSet::new();
+        let mut offsets = OffsetTracker::default();
+        let result = loop {
+            tokio::select! {
+                biased;
+                _ = shutdown::stopped(&mut shutdown) => break Ok(()),
+                _ = ticker.tick() => {
+                    if let Err(e) = self.check_assignment(&mut stage, &mut owned, &mut offsets, &mut shutdown).await {
+                        break Err(e);
+                    }
+                    let tick = retry!(self, "tick", &mut shutdown, stage.on_tick(Timestamp::now()));
+                    if let Err(e) = tick {
+                        break Err(e);
+                    }
+                }
+                batch = self.config.batch.next(&mut rx) => {
+                    let Some(batch) = batch else { break Ok(()) };
+                    self.metrics.records_in.inc_by(batch.len() as u64);
+                    self.metrics.batch_size.observe(batch.len() as f64);
+                    let timer = self.metrics.batch_seconds.start_timer();
+                    let done = retry!(self, "batch", &mut shutdown, stage.process_batch(&batch));
+                    match done {
+                        Ok(true) => {
+                            timer.observe_duration();
+                            self.metrics.batches.inc();
+                            for r in &batch {
+                                offsets.done(r.partition, r.offset);
+                            }
+                            self.commit(&mut offsets).await;
+                        }
+                        // Shutdown during retries: the batch is not committed; it is read
+                        // again by whoever owns the partition next.
+                        Ok(false) => break Ok(()),
+                        Err(e) => break Err(e),
+                    }
+                }
+            }
+        };
+        source.abort();
+        self.commit(&mut offsets).await;
+        result
+    }
+
+    /// After `e`, decides whether to retry: waits the backoff (doubling it) and returns
+    /// `Ok(true)`; `Ok(false)` when shutdown came first; `Err` when `e` is not retriable.
+    async fn after_failure(
+        &self,
+        what: &str,
+        e: StageError,
+        backoff: &mut Duration,
+        shutdown: &mut Signal,
+    ) -> Result<bool, RuntimeError> {
+        if !e.is_retriable() {
+            return Err(RuntimeError::Stage(e));
+        }
+        self.metrics.batch_retries.inc();
+        tracing::warn!(error = %e, retry_in = ?*backoff, "{what} waiting for a sink");
+        tokio::select! {
+            _ = shutdown::stopped(shutdown) => return Ok(false),
+            _ = tokio::time::sleep(*backoff) => {}
+        }
+        *backoff = (*backoff * 2).min(self.config.max_backoff);
+        Ok(true)
+    }
+
+    async fn commit(&self, offsets: &mut OffsetTracker) {
+        if offsets.is_empty() {
+            return;
+        }
+        let positions = offsets.take();
+        let list: Vec<(&str, i32, i64)> = positions
+            .iter()
+            .map(|(p, o)| (self.topic.as_str(), *p, *o))
+            .collect();
+        match self.consumer.commit_all(&list).await {
+            Ok(()) => self.metrics.commits.inc(),
+            Err(e) => {
+                // Not fatal: the next commit carries higher offsets; at worst the records
+                // are read again after a restart, and every effect is idempotent.
+                self.metrics.commit_errors.inc();
+                tracing::warn!(error = %e, "offset commit failed; will be retried with the next batch");
+                for (p, o) in positions {
+                    offsets.done(p, o);
+                }
+            }
+        }
+    }
+
+    async fn check_assignment<S: Stage>(
+        &self,
+        stage: &mut S,
+        owned: &mut BTreeSet<i32>,
+        offsets: &mut OffsetTracker,
+        shutdown: &mut Signal,
+    ) -> Result<(), RuntimeError> {
+        let Ok(list) = self.consumer.inner().assignment() else {
+            return Ok(());
+        };
+        let now: BTreeSet<i32> = list
+            .elements()
+            .iter()
+            .filter(|e| e.topic() == self.topic)
+            .map(|e| e.partition())
+            .collect();
+        if now == *owned {
+            return Ok(());
+        }
+        let assigned: Vec<i32> = now.difference(owned).copied().collect();
+        let revoked: Vec<i32> = owned.difference(&now).copied().collect();
+        tracing::info!(?assigned, ?revoked, "partition assignment changed");
+        offsets.forget(&revoked);
+        let ok = retry!(
+            self,
+            "assignment",
+            shutdown,
+            stage.on_assignment(&assigned, &revoked)
+        )?;
+        if ok {
+            *owned = now;
+        }
+        Ok(())
+    }
+}
