@@ -50,3 +50,21 @@ pub fn reference_markdown() -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    /// The README's configuration reference is the output of `doorstep config reference`.
+    #[test]
+    fn readme_reference_matches_the_code() {
+        let readme = include_str!("../../../README.md");
+        let marker = "<!-- config-reference:start -->\n";
+        let start = readme.find(marker).map(|i| i + marker.len());
+        let end = readme.find("<!-- config-reference:end -->");
+        let (Some(start), Some(end)) = (start, end) else { panic!("README lacks the config-reference markers") };
+        assert_eq!(
+            &readme[start..end],
+            super::reference_markdown(),
+            "README.md is stale: regenerate it with `doorstep config reference`"
+        );
+    }
+}
