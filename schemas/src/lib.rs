@@ -1,9 +1,12 @@
 //! # doorstep-schemas
 //!
 //! The bottom of Doorstep's dependency graph: the domain model ([`model`]) and the records
-//! carried on every Kafka topic ([`events`]), with their Avro contracts.
+//! carried on every Kafka topic ([`events`]), with their Avro contracts ([`avro`]: the
+//! `.avsc` files, an embedded schema catalog and the Confluent wire-format codec; the
+//! registry-backed codec is behind the `registry` cargo feature).
 //!
 //! Dependency direction: `pipelines → connectors → operators → schemas`.
 
+pub mod avro;
 pub mod events;
 pub mod model;

@@ -1,6 +1,9 @@
 //! `orders.events.v1`: what apps and dispatch ask of an order.
 
-use crate::model::{Actor, CustomerId, DriverId, EventId, GeoPoint, OrderId, OrderItem, OrderStatus, RestaurantId, Timestamp};
+use crate::model::{
+    Actor, CustomerId, DriverId, EventId, GeoPoint, OrderId, OrderItem, OrderStatus, RestaurantId,
+    Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 /// A request concerning one order. Whether it is accepted is the state machine's decision.

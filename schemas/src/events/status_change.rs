@@ -1,6 +1,9 @@
 //! `orders.status.v1`: accepted changes, the canonical stream for analytics.
 
-use crate::model::{Actor, CustomerId, DriverId, EventId, HistoryEntryKind, OrderId, OrderStatus, RestaurantId, Timestamp};
+use crate::model::{
+    Actor, CustomerId, DriverId, EventId, HistoryEntryKind, OrderId, OrderStatus, RestaurantId,
+    Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 /// One accepted change of an order (a history entry with the order's parties attached).

@@ -1,0 +1,43 @@
+//! `LocationPing` ↔ `location_ping.avsc` (version 2; version 1 lacks `speed_mps`).
+
+use super::common::{geo_point, read_geo_point};
+use super::value::{Fields, optional, record, string, timestamp, to_double};
+use crate::avro::error::DomainError;
+use crate::avro::record::{TopicRecord, sealed::AvroRecord};
+use crate::events::{LocationPing, topics};
+use crate::model::{DriverId, EventId};
+use apache_avro::types::Value;
+
+impl TopicRecord for LocationPing {
+    const TOPIC: &'static str = topics::DRIVER_LOCATIONS;
+    const RECORD: &'static str = "io.doorstep.v1.LocationPing";
+}
+
+impl AvroRecord for LocationPing {
+    fn to_avro(&self) -> Result<Value, DomainError> {
+        Ok(record([
+            ("ping_id", string(self.ping_id.as_str())),
+            ("driver_id", string(self.driver_id.as_str())),
+            ("location", geo_point("location", &self.location)?),
+            ("accuracy_m", optional(self.accuracy_m.map(Value::Double))),
+            ("heading_deg", optional(self.heading_deg.map(Value::Double))),
+            ("speed_mps", optional(self.speed_mps.map(Value::Double))),
+            ("recorded_at", timestamp(self.recorded_at)),
+            ("received_at", timestamp(self.received_at)),
+        ]))
+    }
+
+    fn from_avro(value: Value) -> Result<Self, DomainError> {
+        let mut f = Fields::of("LocationPing", value)?;
+        Ok(Self {
+            ping_id: EventId(f.string("ping_id")?),
+            driver_id: DriverId(f.string("driver_id")?),
+            location: f.with("location", read_geo_point)?,
+            accuracy_m: f.optional("accuracy_m", to_double)?,
+            heading_deg: f.optional("heading_deg", to_double)?,
+            speed_mps: f.optional("speed_mps", to_double)?,
+            recorded_at: f.timestamp("recorded_at")?,
+            received_at: f.timestamp("received_at")?,
+        })
+    }
+}

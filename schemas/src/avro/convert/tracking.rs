@@ -1,0 +1,48 @@
+//! `TrackingUpdate` ↔ `tracking_update.avsc`.
+
+use super::common::{enum_value, geo_point, read_enum, read_geo_point};
+use super::value::{Fields, optional, record, string, timestamp, to_string};
+use crate::avro::error::DomainError;
+use crate::avro::record::{TopicRecord, sealed::AvroRecord};
+use crate::events::topics;
+use crate::model::{DriverId, EventId, OrderId, TrackingUpdate};
+use apache_avro::types::Value;
+
+impl TopicRecord for TrackingUpdate {
+    const TOPIC: &'static str = topics::ORDER_TRACKING;
+    const RECORD: &'static str = "io.doorstep.v1.TrackingUpdate";
+}
+
+impl AvroRecord for TrackingUpdate {
+    fn to_avro(&self) -> Result<Value, DomainError> {
+        let location = match &self.driver_location {
+            Some(p) => Some(geo_point("driver_location", p)?),
+            None => None,
+        };
+        Ok(record([
+            ("update_id", string(self.update_id.as_str())),
+            ("order_id", string(self.order_id.as_str())),
+            (
+                "driver_id",
+                optional(self.driver_id.as_ref().map(|id| string(id.as_str()))),
+            ),
+            ("driver_location", optional(location)),
+            ("timestamp", timestamp(self.timestamp)),
+            ("event_type", enum_value(self.event_type)),
+            ("status", optional(self.status.map(enum_value))),
+        ]))
+    }
+
+    fn from_avro(value: Value) -> Result<Self, DomainError> {
+        let mut f = Fields::of("TrackingUpdate", value)?;
+        Ok(Self {
+            update_id: EventId(f.string("update_id")?),
+            order_id: OrderId(f.string("order_id")?),
+            driver_id: f.optional("driver_id", to_string)?.map(DriverId),
+            driver_location: f.optional("driver_location", read_geo_point)?,
+            timestamp: f.timestamp("timestamp")?,
+            event_type: f.with("event_type", read_enum)?,
+            status: f.optional("status", read_enum)?,
+        })
+    }
+}

@@ -1,0 +1,30 @@
+//! [`TopicRecord`]: what the codec can encode and decode. It is implemented for the seven topic
+//! records (in `convert/`) and sealed: the conversions to Avro values are this crate's business.
+
+use super::error::DomainError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The private half of [`TopicRecord`]: conversions to and from apache-avro values.
+pub(crate) mod sealed {
+    use super::DomainError;
+    use apache_avro::types::Value;
+
+    /// Conversions between a record and its Avro value (current schema).
+    pub trait AvroRecord: Sized {
+        /// The Avro value, for the current schema. Fails on values out of domain.
+        fn to_avro(&self) -> Result<Value, DomainError>;
+        /// The record from a value of the current schema. Fails on values out of domain.
+        fn from_avro(value: Value) -> Result<Self, DomainError>;
+    }
+}
+
+/// A record carried on a Doorstep topic, with its Avro contract.
+pub trait TopicRecord:
+    sealed::AvroRecord + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// The topic it is carried on (see [`crate::events::topics`]).
+    const TOPIC: &'static str;
+    /// The full name of its Avro record (`io.doorstep.v1.OrderEvent`).
+    const RECORD: &'static str;
+}

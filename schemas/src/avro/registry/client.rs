@@ -1,0 +1,93 @@
+//! The two registry calls the codec needs, on `schema_registry_converter`: register a schema
+//! under a subject, fetch a schema by id. Errors are classified from the library's
+//! `SRCError`: an answer with a registry error body is [`RegistryError::Rejected`], a failed
+//! HTTP exchange is [`RegistryError::Unreachable`].
+
+use super::error::RegistryError;
+use schema_registry_converter::async_impl::schema_registry::{
+    SrSettings, get_schema_by_id, post_schema,
+};
+use schema_registry_converter::error::SRCError;
+use schema_registry_converter::schema_registry_common::{RawError, SchemaType, SuppliedSchema};
+use std::time::Duration;
+
+/// The registry's "schema not found" error codes.
+const NOT_FOUND: [u32; 2] = [40403, 404];
+
+/// A client for one registry.
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    settings: SrSettings,
+    url: String,
+}
+
+impl Client {
+    /// A client for `url`; every request is bounded by `timeout`.
+    pub(crate) fn new(url: &str, timeout: Duration) -> Result<Self, RegistryError> {
+        let url = url.trim_end_matches('/').to_owned();
+        let settings = SrSettings::new_builder(url.clone())
+            .set_timeout(timeout)
+            .build()
+            .map_err(|e| RegistryError::Config {
+                url: url.clone(),
+                source: Box::new(e),
+            })?;
+        Ok(Self { settings, url })
+    }
+
+    /// The registry URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Registers the Avro `schema` under `subject`; the registry's id for it.
+    pub(crate) async fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let supplied = SuppliedSchema::new(None, SchemaType::Avro, schema.to_owned());
+        post_schema(&self.settings, subject.to_owned(), supplied)
+            .await
+            .map(|registered| registered.id)
+            .map_err(|e| self.classify(format!("register subject {subject}"), e))
+    }
+
+    /// The Avro schema text with id `id`, or `None` if the registry has no such id.
+    pub(crate) async fn fetch(&self, id: u32) -> Result<Option<String>, RegistryError> {
+        match get_schema_by_id(id, &self.settings).await {
+            Ok(schema) if schema.schema_type == SchemaType::Avro => Ok(Some(schema.schema)),
+            Ok(schema) => Err(RegistryError::InvalidSchema {
+                id,
+                message: format!("it is a {:?} schema", schema.schema_type),
+            }),
+            Err(e) => match self.classify(format!("fetch schema {id}"), e) {
+                RegistryError::Rejected { error_code, .. } if NOT_FOUND.contains(&error_code) => {
+                    Ok(None)
+                }
+                other => Err(other),
+            },
+        }
+    }
+
+    fn classify(&self, request: String, e: SRCError) -> RegistryError {
+        if e.retriable {
+            // No answer, or 502/503 from a proxy in front of the registry.
+            return RegistryError::Unreachable {
+                url: self.url.clone(),
+                source: Box::new(e),
+            };
+        }
+        let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+        while let Some(s) = source {
+            if let Some(raw) = s.downcast_ref::<RawError>() {
+                return RegistryError::Rejected {
+                    request,
+                    error_code: raw.error_code,
+                    message: raw.message.clone(),
+                };
+            }
+            source = s.source();
+        }
+        RegistryError::Other {
+            request,
+            source: Box::new(e),
+        }
+    }
+}
