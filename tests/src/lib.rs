@@ -5,6 +5,8 @@
 //! no interference behind, and a loud, specific failure when a service is not running
 //! ([`ServiceDown`]) — a service test never skips silently.
 
+pub mod topic_reader;
+
 use doorstep_connectors::config::{Service, ServiceEndpoints};
 use std::fmt::Display;
 use std::sync::Once;

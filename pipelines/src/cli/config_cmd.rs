@@ -60,7 +60,9 @@ mod tests {
         let marker = "<!-- config-reference:start -->\n";
         let start = readme.find(marker).map(|i| i + marker.len());
         let end = readme.find("<!-- config-reference:end -->");
-        let (Some(start), Some(end)) = (start, end) else { panic!("README lacks the config-reference markers") };
+        let (Some(start), Some(end)) = (start, end) else {
+            panic!("README lacks the config-reference markers")
+        };
         assert_eq!(
             &readme[start..end],
             super::reference_markdown(),

@@ -52,7 +52,10 @@ pub struct Actor {
 impl Actor {
     /// An actor of `kind` with `id`.
     pub fn new(kind: ActorKind, id: impl Into<String>) -> Self {
-        Self { kind, id: id.into() }
+        Self {
+            kind,
+            id: id.into(),
+        }
     }
 
     /// A customer actor.

@@ -3,10 +3,10 @@
 //! [`crate::events`] are built from them.
 
 mod actor;
+mod driver;
 mod geo;
 mod ids;
 mod order;
-mod driver;
 mod status;
 mod time;
 mod tracking;

@@ -1,6 +1,8 @@
 //! Orders, their items, their audit trail and how they were cancelled.
 
-use super::{Actor, CustomerId, DriverId, EventId, GeoPoint, OrderId, OrderStatus, RestaurantId, Timestamp};
+use super::{
+    Actor, CustomerId, DriverId, EventId, GeoPoint, OrderId, OrderStatus, RestaurantId, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 
 /// One line of an order.

@@ -77,7 +77,9 @@ impl fmt::Display for OrderStatus {
 
 /// A string that is not an order status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown order status {0:?}; expected one of PLACED, CONFIRMED, PREPARING, READY_FOR_PICKUP, PICKED_UP, EN_ROUTE, DELIVERED, CANCELLED")]
+#[error(
+    "unknown order status {0:?}; expected one of PLACED, CONFIRMED, PREPARING, READY_FOR_PICKUP, PICKED_UP, EN_ROUTE, DELIVERED, CANCELLED"
+)]
 pub struct ParseStatusError(pub String);
 
 impl FromStr for OrderStatus {
