@@ -12,6 +12,7 @@ mod policy;
 mod rejection;
 mod rules;
 mod state;
+mod validate;
 
 pub use decide::{Accepted, Decision, decide};
 pub use effects::Effect;
@@ -19,6 +20,10 @@ pub use policy::OrderPolicy;
 pub use rejection::RejectReason;
 pub use rules::{TransitionRule, transition_rule};
 pub use state::OrderState;
+pub use validate::{
+    IdProblem, InvalidInput, MAX_ID_LEN, MAX_ITEM_NAME_CHARS, MAX_ITEMS, MAX_REASON_LEN,
+    validate_id, validate_place, validate_reason,
+};
 
 #[cfg(test)]
 mod property_tests;

@@ -1,14 +1,12 @@
 //! Placing an order: validation of the new order's contents.
 
 use super::decide::{Accepted, Decision};
+use super::validate;
 use super::{Effect, OrderPolicy, OrderState, RejectReason};
 use doorstep_schemas::events::{OrderEvent, PlaceOrder};
 use doorstep_schemas::model::{
     ActorKind, HistoryEntryKind, Order, OrderStatus, StatusHistoryEntry,
 };
-
-/// Most lines an order may have.
-pub const MAX_ITEMS: usize = 200;
 
 /// Decides a `Place` for an order that does not exist yet.
 pub(super) fn place(event: &OrderEvent, p: &PlaceOrder, policy: &OrderPolicy) -> Decision {
@@ -68,45 +66,5 @@ pub(super) fn place(event: &OrderEvent, p: &PlaceOrder, policy: &OrderPolicy) ->
 }
 
 fn validate(event: &OrderEvent, p: &PlaceOrder) -> Result<(), String> {
-    if event.order_id.as_str().trim().is_empty() {
-        return Err("order id is empty".into());
-    }
-    if p.restaurant_id.as_str().trim().is_empty() {
-        return Err("restaurant id is empty".into());
-    }
-    if p.items.is_empty() {
-        return Err("an order needs at least one item".into());
-    }
-    if p.items.len() > MAX_ITEMS {
-        return Err(format!(
-            "an order has at most {MAX_ITEMS} items, got {}",
-            p.items.len()
-        ));
-    }
-    let mut sum: i64 = 0;
-    for (i, item) in p.items.iter().enumerate() {
-        if item.quantity == 0 {
-            return Err(format!("item {i} ({}) has quantity 0", item.item_id));
-        }
-        if item.unit_price_cents < 0 {
-            return Err(format!("item {i} ({}) has a negative price", item.item_id));
-        }
-        sum = item
-            .line_total_cents()
-            .and_then(|line| sum.checked_add(line))
-            .ok_or_else(|| "the order total overflows".to_owned())?;
-    }
-    if p.total_cents != sum {
-        return Err(format!(
-            "total_cents is {} but the items add up to {sum}",
-            p.total_cents
-        ));
-    }
-    p.restaurant_location
-        .validate()
-        .map_err(|e| format!("restaurant location: {e}"))?;
-    p.delivery_location
-        .validate()
-        .map_err(|e| format!("delivery location: {e}"))?;
-    Ok(())
+    validate::validate_place(event.order_id.as_str(), p).map_err(|e| e.to_string())
 }
