@@ -8,11 +8,15 @@
 //! - [`shutdown`]: SIGINT/SIGTERM → drain, flush, commit.
 //! - [`telemetry`]: `tracing` logs, text or JSON.
 //! - [`runtime`]: the operator runtime (source → batches → stage → commit).
+//! - [`simulate`]: a simulated fleet driving orders through the public API.
+//! - [`auth`]: HMAC-signed bearer tokens (sign, verify, claims).
 //! - [`cli`]: the `doorstep` subcommands.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod ops;
 pub mod runtime;
 pub mod shutdown;
+pub mod simulate;
 pub mod telemetry;
