@@ -4,6 +4,7 @@
 //! health), graceful shutdown, and the `doorstep` binary's commands.
 //!
 //! - [`config`]: file + environment configuration, validated at start.
+//! - [`gateway`]: the HTTP producer API in front of `orders.events.v1`.
 //! - [`ops`]: `/metrics` and `/healthz` on every process.
 //! - [`shutdown`]: SIGINT/SIGTERM → drain, flush, commit.
 //! - [`telemetry`]: `tracing` logs, text or JSON.
@@ -15,6 +16,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod gateway;
 pub mod ops;
 pub mod runtime;
 pub mod shutdown;

@@ -2,6 +2,8 @@
 
 mod check;
 mod config_cmd;
+mod gateway;
+mod token;
 mod topics;
 
 use crate::config::Config;
@@ -39,6 +41,10 @@ pub enum Command {
         #[command(subcommand)]
         action: config_cmd::ConfigAction,
     },
+    /// Serve the HTTP producer API (orders) with /metrics and /healthz on gateway.listen.
+    Gateway(gateway::GatewayArgs),
+    /// Print a bearer token for an actor, signed with gateway.auth_secret.
+    Token(token::TokenArgs),
 }
 
 impl Cli {
@@ -52,6 +58,8 @@ impl Cli {
         match self.command {
             Command::Check => check::run(&config).await,
             Command::Topics { action } => topics::run(&config, &action).await,
+            Command::Gateway(args) => gateway::run(&config, &args).await,
+            Command::Token(args) => token::run(&config, &args),
             Command::Config { .. } => Ok(()),
         }
     }

@@ -1,0 +1,84 @@
+//! The gateway's metrics, `doorstep_gateway_*`, and the middleware that records them.
+
+use super::error::ErrorCode;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use std::time::Instant;
+
+/// Request counts and durations by route, events produced by command, rejections by code.
+#[derive(Clone, Debug)]
+pub struct GatewayMetrics {
+    /// `doorstep_gateway_http_requests_total{route,status}`.
+    pub requests: IntCounterVec,
+    /// `doorstep_gateway_http_request_duration_seconds{route}`.
+    pub duration: HistogramVec,
+    /// `doorstep_gateway_events_produced_total{command}`.
+    pub produced: IntCounterVec,
+    /// `doorstep_gateway_rejected_requests_total{reason}` (the error code).
+    pub rejected: IntCounterVec,
+}
+
+impl GatewayMetrics {
+    /// Registers the metrics in `registry`.
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let m = Self {
+            requests: IntCounterVec::new(
+                Opts::new(
+                    "doorstep_gateway_http_requests_total",
+                    "HTTP requests answered, by route template and status code",
+                ),
+                &["route", "status"],
+            )?,
+            duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "doorstep_gateway_http_request_duration_seconds",
+                    "Time to answer an HTTP request (including the broker's acknowledgement)",
+                )
+                .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16)?),
+                &["route"],
+            )?,
+            produced: IntCounterVec::new(
+                Opts::new(
+                    "doorstep_gateway_events_produced_total",
+                    "Order events acknowledged by the broker, by command",
+                ),
+                &["command"],
+            )?,
+            rejected: IntCounterVec::new(
+                Opts::new(
+                    "doorstep_gateway_rejected_requests_total",
+                    "Requests answered with an error, by error code",
+                ),
+                &["reason"],
+            )?,
+        };
+        registry.register(Box::new(m.requests.clone()))?;
+        registry.register(Box::new(m.duration.clone()))?;
+        registry.register(Box::new(m.produced.clone()))?;
+        registry.register(Box::new(m.rejected.clone()))?;
+        Ok(m)
+    }
+}
+
+/// Middleware: times the request and counts it by route template and status, and counts error
+/// answers by their code.
+pub(super) async fn track(State(m): State<GatewayMetrics>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let start = Instant::now();
+    let response = next.run(req).await;
+    m.duration
+        .with_label_values(&[route.as_str()])
+        .observe(start.elapsed().as_secs_f64());
+    m.requests
+        .with_label_values(&[route.as_str(), response.status().as_str()])
+        .inc();
+    if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
+        m.rejected.with_label_values(&[*code]).inc();
+    }
+    response
+}

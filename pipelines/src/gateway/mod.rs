@@ -1,0 +1,128 @@
+//! The HTTP gateway: the producer API apps and dispatch call, in front of
+//! `orders.events.v1`.
+//!
+//! | method + path | bearer | body | answer |
+//! |---|---|---|---|
+//! | `POST /v1/orders` | customer | `{restaurant_id, items:[{item_id,name,quantity,unit_price_cents}], total_cents, restaurant_location:{lat,lng}, delivery_location:{lat,lng}, order_id?}` | 202 `{order_id, event_id}` |
+//! | `POST /v1/orders/{order_id}/driver` | system | `{driver_id}` | 202 |
+//! | `POST /v1/orders/{order_id}/status` | restaurant, driver, system | `{status}` | 202 |
+//! | `POST /v1/orders/{order_id}/cancel` | customer, restaurant, driver | `{reason}` | 202 |
+//! | `GET /metrics`, `GET /healthz` | none | | Prometheus text; broker reachability |
+//!
+//! A 202 means the event is on the broker (acknowledged, `acks=all`); the status pipeline
+//! decides whether it changes the order and records a rejection otherwise. Everything that
+//! can be decided without the order's state is decided here, before producing, with the same
+//! pure checks the state machine runs (`operators::order::validate_*`, `transition_rule`).
+//!
+//! Errors are `{"error": "<code>", "message": "<sentence>"}`:
+//!
+//! | status | code | when |
+//! |---|---|---|
+//! | 400 | `invalid_json` | the body is not the expected JSON (serde's message: unknown or missing field, wrong type, syntax) |
+//! | 400 | `invalid_path`, `invalid_body` | undecodable path segment, unreadable body |
+//! | 401 | `unauthorized` | no, malformed, forged or expired bearer token (`WWW-Authenticate: Bearer`) |
+//! | 403 | `forbidden` | the token's kind may not use the route, or the token is for another order |
+//! | 403 | `actor_not_allowed` | no rule lets this kind of actor ask for that status |
+//! | 404, 405 | `not_found`, `method_not_allowed` | no such route or method |
+//! | 413 | `payload_too_large` | body over the limit (64 KiB by default) |
+//! | 415 | `unsupported_media_type` | a `Content-Type` other than JSON |
+//! | 422 | `unknown_status` | a status string that is not an order status |
+//! | 422 | `not_a_transition` | a status no status request leads to (`PLACED`, `CANCELLED`) |
+//! | 422 | `invalid_id`, `no_items`, `too_many_items`, `invalid_quantity`, `negative_price`, `invalid_item_name`, `total_mismatch`, `total_overflow`, `invalid_location`, `missing_reason`, `reason_too_long` | the checks of `operators::order::InvalidInput` |
+//! | 503 | `broker_unavailable` | no broker acknowledgement within the produce timeout (`Retry-After`) |
+//!
+//! Tokens come from [`crate::auth`]; `doorstep token --kind customer --id c-1` mints one. A
+//! token with an `order_id` claim acts on that order only; a customer's token for an order
+//! also places it when the body has no `order_id`.
+//!
+//! Metrics: `doorstep_gateway_http_requests_total{route,status}`,
+//! `doorstep_gateway_http_request_duration_seconds{route}`,
+//! `doorstep_gateway_events_produced_total{command}`,
+//! `doorstep_gateway_rejected_requests_total{reason}`.
+
+mod error;
+mod extract;
+mod metrics;
+mod orders;
+mod sink;
+mod state;
+
+pub use error::{ApiError, ErrorCode};
+pub use extract::Caller;
+pub use metrics::GatewayMetrics;
+pub use orders::AcceptedBody;
+pub use sink::{EventSink, KafkaSink};
+pub use state::{GatewayConfig, GatewayState};
+
+use crate::ops::{self, Health};
+use crate::shutdown;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::post;
+use prometheus::Registry;
+use tokio::net::TcpListener;
+
+/// The API routes with their metrics and body limit (no ops routes).
+pub fn api_router(state: GatewayState) -> Router {
+    let limit = state.config().max_body_bytes;
+    let metrics = state.metrics().clone();
+    Router::new()
+        .route("/v1/orders", post(orders::place))
+        .route("/v1/orders/{order_id}/driver", post(orders::assign_driver))
+        .route("/v1/orders/{order_id}/status", post(orders::status))
+        .route("/v1/orders/{order_id}/cancel", post(orders::cancel))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ))
+}
+
+/// The whole gateway: the API plus `/metrics` and `/healthz` (one probe per dependency; the
+/// broker's is added by [`health`]).
+pub fn router(state: GatewayState, registry: Registry, health: Health) -> Router {
+    api_router(state).merge(ops::router(registry, health))
+}
+
+/// The gateway's readiness probes: the event sink (the broker) must answer.
+pub fn health(state: &GatewayState) -> Health {
+    let sink = state.inner.sink.clone();
+    Health::new().with("kafka", move || {
+        let sink = sink.clone();
+        async move { sink.ping().await }
+    })
+}
+
+/// Serves `app` on `listener` until `shutdown` says stop, then finishes the requests in
+/// flight (their produce is bounded by the produce timeout) and returns.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    mut shutdown: shutdown::Signal,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "gateway listening");
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown::stopped(&mut shutdown).await })
+        .await
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,106 @@
+//! What every handler shares: the token key, the event sink, the codec, the settings, the
+//! metrics.
+
+use super::{EventSink, GatewayMetrics};
+use crate::auth::TokenKey;
+use doorstep_schemas::avro::Catalog;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The gateway's settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct GatewayConfig {
+    /// The full name of the order events topic (with the deployment's prefix).
+    pub events_topic: String,
+    /// How long a request waits for the broker's acknowledgement before answering 503.
+    pub produce_timeout: Duration,
+    /// Largest request body accepted, in bytes (larger: 413).
+    pub max_body_bytes: usize,
+    /// The `Retry-After` of a 503.
+    pub retry_after: Duration,
+}
+
+impl GatewayConfig {
+    /// Default produce timeout.
+    pub const DEFAULT_PRODUCE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default body limit: 64 KiB.
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+    /// Settings producing to `events_topic`, with a 5 s produce timeout, a 64 KiB body limit
+    /// and `Retry-After: 2`.
+    pub fn new(events_topic: impl Into<String>) -> Self {
+        Self {
+            events_topic: events_topic.into(),
+            produce_timeout: Self::DEFAULT_PRODUCE_TIMEOUT,
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+            retry_after: Duration::from_secs(2),
+        }
+    }
+
+    /// Sets the produce timeout.
+    pub fn with_produce_timeout(mut self, timeout: Duration) -> Self {
+        self.produce_timeout = timeout;
+        self
+    }
+
+    /// Sets the body limit.
+    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+}
+
+/// The handlers' shared state. Cheap to clone.
+#[derive(Clone)]
+pub struct GatewayState {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub(super) key: TokenKey,
+    pub(super) sink: Arc<dyn EventSink>,
+    pub(super) catalog: &'static Catalog,
+    pub(super) config: GatewayConfig,
+    pub(super) metrics: GatewayMetrics,
+}
+
+impl std::fmt::Debug for GatewayState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayState")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayState {
+    /// State verifying tokens with `key` and producing through `sink`, Avro-encoded with
+    /// `catalog`.
+    pub fn new(
+        key: TokenKey,
+        sink: Arc<dyn EventSink>,
+        catalog: &'static Catalog,
+        config: GatewayConfig,
+        metrics: GatewayMetrics,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                key,
+                sink,
+                catalog,
+                config,
+                metrics,
+            }),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.inner.config
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &GatewayMetrics {
+        &self.inner.metrics
+    }
+}
