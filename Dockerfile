@@ -13,7 +13,9 @@ FROM rust:1.95-bookworm AS builder
 
 # rdkafka builds its bundled librdkafka with ./configure + make and links zlib; zstd is
 # compiled from source by zstd-sys. No OpenSSL: TLS is rustls. The Rust image (Debian's
-# buildpack-deps) already carries these; installing them names them.
+# buildpack-deps) already carries these; installing them names them. Debian package
+# versions are not pinned (DL3008): bookworm's archive only moves by security fixes.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential pkg-config zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
@@ -34,6 +36,7 @@ FROM debian:bookworm-slim
 
 # ca-certificates: HTTPS to push providers and payment APIs (rustls reads the system roots).
 # curl: the container health check (GET /healthz). zlib1g: librdkafka's compression.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl zlib1g \
     && rm -rf /var/lib/apt/lists/* \
