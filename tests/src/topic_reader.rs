@@ -66,8 +66,8 @@ async fn decode<T: TopicRecord>(
     record: doorstep_connectors::kafka::Record,
 ) -> anyhow::Result<Read<T>> {
     let payload = record.payload.unwrap_or_default();
-    let value = catalog
-        .decode::<T>(&payload)
+    // The trait's (async) decode: `Catalog` also has an inherent, synchronous `decode`.
+    let value = Codec::decode::<T>(catalog, &payload)
         .await
         .map_err(|e| anyhow::anyhow!("{topic} offset {} is undecodable: {e}", record.offset))?;
     Ok(Read {
