@@ -40,6 +40,7 @@
 //! `doorstep_gateway_events_produced_total{command}`,
 //! `doorstep_gateway_rejected_requests_total{reason}`.
 
+mod app;
 mod error;
 mod extract;
 mod metrics;
@@ -47,6 +48,7 @@ mod orders;
 mod sink;
 mod state;
 
+pub use app::{Gateway, GatewayError};
 pub use error::{ApiError, ErrorCode};
 pub use extract::Caller;
 pub use metrics::GatewayMetrics;

@@ -1,0 +1,114 @@
+//! [`Gateway`]: the whole process as `doorstep gateway` runs it, built from the
+//! configuration, so that the command and the integration tests wire it the same way.
+
+use super::{GatewayConfig, GatewayMetrics, GatewayState, KafkaSink};
+use crate::auth::{KeyError, TokenKey};
+use crate::config::Config;
+use crate::shutdown;
+use axum::Router;
+use doorstep_schemas::avro::{Catalog, CatalogError};
+use doorstep_schemas::events::topics;
+use prometheus::Registry;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Why the gateway cannot start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    /// `gateway.auth_secret` is not set.
+    #[error("the gateway needs gateway.auth_secret (DOORSTEP_AUTH_SECRET) to verify bearer tokens")]
+    NoSecret,
+    /// The secret cannot be used.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The producer cannot be created.
+    #[error(transparent)]
+    Kafka(#[from] doorstep_connectors::kafka::Error),
+    /// The embedded schemas cannot be loaded.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The metrics cannot be registered.
+    #[error("registering metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// Serving failed.
+    #[error("serving HTTP: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The gateway process: its state, its router (API, `/metrics`, `/healthz`) and its producer.
+#[derive(Debug)]
+pub struct Gateway {
+    state: GatewayState,
+    registry: Registry,
+    sink: KafkaSink,
+}
+
+impl Gateway {
+    /// A gateway producing to `config`'s brokers and (prefixed) `orders.events.v1`, verifying
+    /// tokens with `config.auth_secret`, waiting at most `produce_timeout` for each ack.
+    pub fn from_config(config: &Config, produce_timeout: Duration) -> Result<Self, GatewayError> {
+        let secret = config
+            .auth_secret
+            .as_deref()
+            .ok_or(GatewayError::NoSecret)?;
+        let key = TokenKey::new(secret.as_bytes())?;
+        let sink = KafkaSink::new(&config.endpoints.kafka_brokers, produce_timeout)?;
+        let registry = Registry::new();
+        let metrics = GatewayMetrics::register(&registry)?;
+        let settings = GatewayConfig::new(config.topic(topics::ORDER_EVENTS))
+            .with_produce_timeout(produce_timeout);
+        let state = GatewayState::new(
+            key,
+            Arc::new(sink.clone()),
+            Catalog::embedded()?,
+            settings,
+            metrics,
+        );
+        Ok(Self {
+            state,
+            registry,
+            sink,
+        })
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &GatewayState {
+        &self.state
+    }
+
+    /// The metrics registry (`/metrics`).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The router: API routes, `/metrics` and `/healthz` (broker reachability).
+    pub fn router(&self) -> Router {
+        super::router(
+            self.state.clone(),
+            self.registry.clone(),
+            super::health(&self.state),
+        )
+    }
+
+    /// Serves on `listener` until `shutdown` says stop, finishes the requests in flight, then
+    /// flushes the producer (bounded) and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: shutdown::Signal,
+    ) -> Result<(), GatewayError> {
+        super::serve(listener, self.router(), shutdown).await?;
+        if let Err(e) = self.sink.producer().flush(Duration::from_secs(5)).await {
+            tracing::warn!(error = %e, "producer not flushed at shutdown");
+        }
+        tracing::info!("gateway stopped");
+        Ok(())
+    }
+
+    /// Whether the broker answers now (logged at start; `/healthz` asks again each time).
+    pub async fn ping_broker(&self) -> Result<(), String> {
+        self.sink.producer().ping().await.map_err(|e| e.to_string())
+    }
+}
