@@ -7,6 +7,7 @@
 //! | `POST /v1/orders/{order_id}/driver` | system | `{driver_id}` | 202 |
 //! | `POST /v1/orders/{order_id}/status` | restaurant, driver, system | `{status}` | 202 |
 //! | `POST /v1/orders/{order_id}/cancel` | customer, restaurant, driver | `{reason}` | 202 |
+//! | `GET /v1/orders/{order_id}` | the order's customer or restaurant, system | | 200: the order row (status, parties, items, ETA, cancellation) + `timeline` |
 //! | `GET /metrics`, `GET /healthz` | none | | Prometheus text; broker reachability |
 //!
 //! A 202 means the event is on the broker (acknowledged, `acks=all`); the status pipeline
@@ -24,12 +25,17 @@
 //! | 403 | `forbidden` | the token's kind may not use the route, or the token is for another order |
 //! | 403 | `actor_not_allowed` | no rule lets this kind of actor ask for that status |
 //! | 404, 405 | `not_found`, `method_not_allowed` | no such route or method |
+//! | 404 | `order_not_found` | `GET` of an order that does not exist or that the bearer is not a party to |
 //! | 413 | `payload_too_large` | body over the limit (64 KiB by default) |
 //! | 415 | `unsupported_media_type` | a `Content-Type` other than JSON |
 //! | 422 | `unknown_status` | a status string that is not an order status |
 //! | 422 | `not_a_transition` | a status no status request leads to (`PLACED`, `CANCELLED`) |
 //! | 422 | `invalid_id`, `no_items`, `too_many_items`, `invalid_quantity`, `negative_price`, `invalid_item_name`, `total_mismatch`, `total_overflow`, `invalid_location`, `missing_reason`, `reason_too_long` | the checks of `operators::order::InvalidInput` |
 //! | 503 | `broker_unavailable` | no broker acknowledgement within the produce timeout (`Retry-After`) |
+//! | 503 | `store_unavailable` | the order store did not answer a `GET` in time (`Retry-After`) |
+//!
+//! `GET /v1/orders/{order_id}` is mounted when the state has an [`OrderReader`]
+//! ([`GatewayState::with_orders`]).
 //!
 //! Tokens come from [`crate::auth`]; `doorstep token --kind customer --id c-1` mints one. A
 //! token with an `order_id` claim acts on that order only; a customer's token for an order
@@ -45,6 +51,7 @@ mod error;
 mod extract;
 mod metrics;
 mod orders;
+mod read;
 mod sink;
 mod state;
 
@@ -53,6 +60,7 @@ pub use error::{ApiError, ErrorCode};
 pub use extract::Caller;
 pub use metrics::GatewayMetrics;
 pub use orders::AcceptedBody;
+pub use read::{OrderReader, OrderView};
 pub use sink::{EventSink, KafkaSink};
 pub use state::{GatewayConfig, GatewayState};
 
@@ -61,7 +69,7 @@ use crate::shutdown;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{get, post};
 use prometheus::Registry;
 use tokio::net::TcpListener;
 
@@ -69,7 +77,11 @@ use tokio::net::TcpListener;
 pub fn api_router(state: GatewayState) -> Router {
     let limit = state.config().max_body_bytes;
     let metrics = state.metrics().clone();
-    Router::new()
+    let mut router = Router::new();
+    if state.inner.orders.is_some() {
+        router = router.route("/v1/orders/{order_id}", get(read::get_order));
+    }
+    router
         .route("/v1/orders", post(orders::place))
         .route("/v1/orders/{order_id}/driver", post(orders::assign_driver))
         .route("/v1/orders/{order_id}/status", post(orders::status))

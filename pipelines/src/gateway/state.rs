@@ -1,7 +1,7 @@
 //! What every handler shares: the token key, the event sink, the codec, the settings, the
 //! metrics.
 
-use super::{EventSink, GatewayMetrics};
+use super::{EventSink, GatewayMetrics, OrderReader};
 use crate::auth::TokenKey;
 use doorstep_schemas::avro::Catalog;
 use std::sync::Arc;
@@ -19,6 +19,8 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     /// The `Retry-After` of a 503.
     pub retry_after: Duration,
+    /// How long `GET /v1/orders/{order_id}` waits for the order store.
+    pub read_timeout: Duration,
 }
 
 impl GatewayConfig {
@@ -35,6 +37,7 @@ impl GatewayConfig {
             produce_timeout: Self::DEFAULT_PRODUCE_TIMEOUT,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             retry_after: Duration::from_secs(2),
+            read_timeout: Duration::from_secs(2),
         }
     }
 
@@ -57,9 +60,11 @@ pub struct GatewayState {
     pub(super) inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 pub(super) struct Inner {
     pub(super) key: TokenKey,
     pub(super) sink: Arc<dyn EventSink>,
+    pub(super) orders: Option<Arc<dyn OrderReader>>,
     pub(super) catalog: &'static Catalog,
     pub(super) config: GatewayConfig,
     pub(super) metrics: GatewayMetrics,
@@ -87,11 +92,19 @@ impl GatewayState {
             inner: Arc::new(Inner {
                 key,
                 sink,
+                orders: None,
                 catalog,
                 config,
                 metrics,
             }),
         }
+    }
+
+    /// Serves `GET /v1/orders/{order_id}` from `orders` (without a reader the route is not
+    /// mounted).
+    pub fn with_orders(mut self, orders: Arc<dyn OrderReader>) -> Self {
+        Arc::make_mut(&mut self.inner).orders = Some(orders);
+        self
     }
 
     /// The settings.

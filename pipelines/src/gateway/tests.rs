@@ -668,3 +668,142 @@ async fn metrics_count_requests_events_and_rejections() {
         assert!(text.contains(line), "missing {line} in\n{text}");
     }
 }
+
+/// An order store in memory: one placed order `o-1` of customer `c-1` at restaurant `r-1`,
+/// or a failing store.
+struct MemoryOrders {
+    fail: bool,
+}
+
+impl OrderReader for MemoryOrders {
+    fn load<'a>(
+        &'a self,
+        order_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<doorstep_operators::order::OrderState>, String>> {
+        Box::pin(async move {
+            if self.fail {
+                return Err("cql down".to_owned());
+            }
+            if order_id != "o-1" {
+                return Ok(None);
+            }
+            let place = doorstep_schemas::events::PlaceOrder {
+                customer_id: "c-1".into(),
+                restaurant_id: "r-1".into(),
+                items: vec![
+                    doorstep_schemas::model::OrderItem {
+                        item_id: "pizza".into(),
+                        name: "Pizza".into(),
+                        quantity: 1,
+                        unit_price_cents: 1400,
+                    },
+                    doorstep_schemas::model::OrderItem {
+                        item_id: "cola".into(),
+                        name: "Cola".into(),
+                        quantity: 2,
+                        unit_price_cents: 300,
+                    },
+                ],
+                total_cents: 2000,
+                restaurant_location: doorstep_schemas::model::GeoPoint::new(60.1699, 24.9384)
+                    .map_err(|e| e.to_string())?,
+                delivery_location: doorstep_schemas::model::GeoPoint::new(60.1718, 24.9458)
+                    .map_err(|e| e.to_string())?,
+            };
+            let event = OrderEvent {
+                event_id: "e-1".into(),
+                order_id: "o-1".into(),
+                occurred_at: doorstep_schemas::model::Timestamp::from_millis(1_700_000_000_000),
+                actor: doorstep_schemas::model::Actor::customer("c-1"),
+                command: OrderCommand::Place(place),
+            };
+            let decision = doorstep_operators::order::decide(
+                None,
+                &event,
+                &doorstep_operators::order::OrderPolicy::default(),
+            );
+            Ok(decision.accepted().map(|a| a.state.clone()))
+        })
+    }
+}
+
+fn harness_with_orders(fail: bool) -> Harness {
+    let sink = Arc::new(TestSink {
+        mode: Mode::Ack,
+        sent: Mutex::new(Vec::new()),
+    });
+    let registry = Registry::new();
+    let state = GatewayState::new(
+        TokenKey::new(SECRET).unwrap(),
+        sink.clone(),
+        Catalog::embedded().unwrap(),
+        GatewayConfig::new("t.orders.events.v1"),
+        GatewayMetrics::register(&registry).unwrap(),
+    )
+    .with_orders(Arc::new(MemoryOrders { fail }));
+    let health = health(&state);
+    Harness {
+        app: router(state, registry, health),
+        sink,
+    }
+}
+
+#[tokio::test]
+async fn reading_an_order_shows_status_and_timeline_to_its_parties() {
+    let h = harness_with_orders(false);
+    for t in [
+        customer(),
+        token(ActorKind::Customer, "c-1", Some("o-1")),
+        token(ActorKind::Restaurant, "r-1", None),
+        token(ActorKind::System, "support", None),
+    ] {
+        let (s, _, j) = h.call("GET", "/v1/orders/o-1", Some(&t), None).await;
+        assert_eq!(s, StatusCode::OK, "{j}");
+        assert_eq!(j["order_id"], "o-1");
+        assert_eq!(j["status"], "PLACED");
+        assert_eq!(j["customer_id"], "c-1");
+        assert_eq!(j["total_cents"], 2000);
+        assert_eq!(j["timeline"][0]["kind"], "PLACED");
+        assert_eq!(j["timeline"][0]["to"], "PLACED");
+        assert_eq!(j["timeline"][0]["actor"]["kind"], "CUSTOMER");
+    }
+    // Not a party, or no such order: the same 404.
+    for (path, t) in [
+        ("/v1/orders/o-1", token(ActorKind::Customer, "c-2", None)),
+        ("/v1/orders/o-1", token(ActorKind::Restaurant, "r-2", None)),
+        ("/v1/orders/o-9", customer()),
+    ] {
+        let (s, _, j) = h.call("GET", path, Some(&t), None).await;
+        assert_error(&(s, j), 404, "order_not_found");
+    }
+    let (s, _, j) = h
+        .call(
+            "GET",
+            "/v1/orders/o-1",
+            Some(&token(ActorKind::Driver, "d-1", None)),
+            None,
+        )
+        .await;
+    assert_error(&(s, j), 403, "forbidden");
+    let scoped = token(ActorKind::Customer, "c-1", Some("o-2"));
+    let (s, _, j) = h.call("GET", "/v1/orders/o-1", Some(&scoped), None).await;
+    assert_error(&(s, j), 403, "forbidden");
+    let (s, _, j) = h.call("GET", "/v1/orders/o-1", None, None).await;
+    assert_error(&(s, j), 401, "unauthorized");
+
+    let failing = harness_with_orders(true);
+    let (s, headers, j) = failing
+        .call("GET", "/v1/orders/o-1", Some(&customer()), None)
+        .await;
+    assert_error(&(s, j), 503, "store_unavailable");
+    assert!(headers.contains_key(header::RETRY_AFTER));
+}
+
+#[tokio::test]
+async fn without_an_order_store_the_read_route_is_not_mounted() {
+    let h = harness(Mode::Ack);
+    let (s, _, j) = h
+        .call("GET", "/v1/orders/o-1", Some(&customer()), None)
+        .await;
+    assert_error(&(s, j), 404, "not_found");
+}
