@@ -17,7 +17,7 @@ use doorstep_pipelines::config::{Config, Source};
 use doorstep_pipelines::gateway::Gateway;
 use doorstep_pipelines::shutdown;
 use doorstep_schemas::avro::Catalog;
-use doorstep_schemas::events::{OrderCommand, OrderEvent, topics};
+use doorstep_schemas::events::{LocationPing, OrderCommand, OrderEvent, topics};
 use doorstep_schemas::model::{Actor, ActorKind, OrderStatus};
 use doorstep_tests::{OrServiceDown, endpoints, unique};
 use serde_json::{Value, json};
@@ -33,6 +33,7 @@ const SLOW: Duration = Duration::from_secs(30);
 struct Running {
     base: String,
     topic: String,
+    locations_topic: String,
     brokers: String,
     http: reqwest::Client,
     stop: shutdown::Trigger,
@@ -64,7 +65,10 @@ async fn start(brokers: &str, produce_timeout: Duration, create: bool) -> Result
             .ping()
             .await
             .or_service_down(Service::Kafka, &e)?;
-        Admin::new(&kafka)?.ensure_topics(&[(&topic, 1)]).await?;
+        let locations = config.topic(topics::DRIVER_LOCATIONS);
+        Admin::new(&kafka)?
+            .ensure_topics(&[(&topic, 1), (&locations, 1)])
+            .await?;
     }
     let gateway = Gateway::from_config(&config, produce_timeout)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -73,6 +77,7 @@ async fn start(brokers: &str, produce_timeout: Duration, create: bool) -> Result
     let task = tokio::spawn(gateway.serve(listener, signal));
     Ok(Running {
         base,
+        locations_topic: config.topic(topics::DRIVER_LOCATIONS),
         topic,
         brokers: brokers.to_owned(),
         http: reqwest::Client::builder()
@@ -158,11 +163,15 @@ impl Running {
         Ok(high)
     }
 
-    /// Reads `n` records of the topic from the start.
+    /// Reads `n` records of the order events topic from the start.
     async fn read(&self, n: usize) -> Result<Vec<Record>> {
+        self.read_topic(&self.topic, n).await
+    }
+
+    /// Reads `n` records of `topic` from the start.
+    async fn read_topic(&self, topic: &str, n: usize) -> Result<Vec<Record>> {
         let kafka = KafkaConfig::new(&self.brokers, "doorstep-tests");
-        let consumer =
-            ConsumerBuilder::new(&kafka, unique("gw-reader")).subscribe(&[&self.topic])?;
+        let consumer = ConsumerBuilder::new(&kafka, unique("gw-reader")).subscribe(&[topic])?;
         let mut out = Vec::with_capacity(n);
         let end = tokio::time::Instant::now() + SLOW;
         while out.len() < n {
@@ -588,5 +597,46 @@ async fn a_dead_broker_is_503_within_the_produce_timeout() -> Result<()> {
     );
     let health = gw.get("/healthz").await?;
     ensure!(health.status == 503, "{:?}", health.body);
+    gw.stop().await
+}
+
+#[tokio::test]
+async fn driver_pings_reach_drivers_locations() -> Result<()> {
+    let gw = start(&endpoints().kafka_brokers, Duration::from_secs(5), true).await?;
+    let driver = token(ActorKind::Driver, "d-7", None)?;
+    let batch = json!({"pings": [
+        {"lat": 60.1699, "lng": 24.9384, "speed_mps": 7.5, "ping_id": "p-1"},
+        {"lat": 60.1702, "lng": 24.9391, "heading_deg": 45.0, "ping_id": "p-2"}
+    ]});
+    let a = gw
+        .post("/v1/drivers/d-7/location", Some(&driver), &batch)
+        .await?;
+    ensure!(
+        a.status == 202 && a.body["accepted"] == 2,
+        "{} {:?}",
+        a.status,
+        a.body
+    );
+    let refused = gw
+        .post(
+            "/v1/drivers/d-8/location",
+            Some(&driver),
+            &json!({"lat": 0, "lng": 0}),
+        )
+        .await?;
+    ensure!(refused.status == 403, "{:?}", refused.body);
+
+    let records = gw.read_topic(&gw.locations_topic, 2).await?;
+    let catalog = Catalog::embedded()?;
+    let mut ids = Vec::new();
+    for r in &records {
+        ensure!(r.key.as_deref() == Some(&b"d-7"[..]), "{r:?}");
+        let ping: LocationPing = catalog.decode(r.payload.as_deref().unwrap_or_default())?;
+        ensure!(ping.driver_id.as_str() == "d-7");
+        ensure!(r.header("ping_id") == Some(ping.ping_id.as_str().as_bytes()));
+        ids.push(ping.ping_id.0);
+    }
+    ids.sort();
+    ensure!(ids == ["p-1", "p-2"], "{ids:?}");
     gw.stop().await
 }

@@ -46,7 +46,8 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A gateway producing to `config`'s brokers and (prefixed) `orders.events.v1`, verifying
+    /// A gateway producing to `config`'s brokers and (prefixed) `orders.events.v1` and
+    /// `drivers.locations.v1`, verifying
     /// tokens with `config.auth_secret`, waiting at most `produce_timeout` for each ack.
     pub fn from_config(config: &Config, produce_timeout: Duration) -> Result<Self, GatewayError> {
         let secret = config
@@ -57,8 +58,11 @@ impl Gateway {
         let sink = KafkaSink::new(&config.endpoints.kafka_brokers, produce_timeout)?;
         let registry = Registry::new();
         let metrics = GatewayMetrics::register(&registry)?;
-        let settings = GatewayConfig::new(config.topic(topics::ORDER_EVENTS))
-            .with_produce_timeout(produce_timeout);
+        let settings = GatewayConfig::new(
+            config.topic(topics::ORDER_EVENTS),
+            config.topic(topics::DRIVER_LOCATIONS),
+        )
+        .with_produce_timeout(produce_timeout);
         let state = GatewayState::new(
             key,
             Arc::new(sink.clone()),

@@ -1,5 +1,5 @@
 //! The HTTP gateway: the producer API apps and dispatch call, in front of
-//! `orders.events.v1`.
+//! `orders.events.v1` (order requests) and `drivers.locations.v1` (GPS pings).
 //!
 //! | method + path | bearer | body | answer |
 //! |---|---|---|---|
@@ -8,6 +8,7 @@
 //! | `POST /v1/orders/{order_id}/status` | restaurant, driver, system | `{status}` | 202 |
 //! | `POST /v1/orders/{order_id}/cancel` | customer, restaurant, driver | `{reason}` | 202 |
 //! | `GET /v1/orders/{order_id}` | the order's customer or restaurant, system | | 200: the order row (status, parties, items, ETA, cancellation) + `timeline` |
+//! | `POST /v1/drivers/{driver_id}/location` | that driver | one ping `{lat, lng, accuracy_m?, heading_deg?, speed_mps?, recorded_at?, ping_id?}` or `{pings: [...]}` (≤ 100) | 202 `{driver_id, accepted, ping_ids}` |
 //! | `GET /metrics`, `GET /healthz` | none | | Prometheus text; broker reachability |
 //!
 //! A 202 means the event is on the broker (acknowledged, `acks=all`); the status pipeline
@@ -30,6 +31,7 @@
 //! | 415 | `unsupported_media_type` | a `Content-Type` other than JSON |
 //! | 422 | `unknown_status` | a status string that is not an order status |
 //! | 422 | `not_a_transition` | a status no status request leads to (`PLACED`, `CANCELLED`) |
+//! | 422 | `no_pings`, `too_many_pings`, `invalid_accuracy`, `invalid_heading`, `invalid_speed`, `invalid_timestamp` | GPS pings out of range (`invalid_location` too) |
 //! | 422 | `invalid_id`, `no_items`, `too_many_items`, `invalid_quantity`, `negative_price`, `invalid_item_name`, `total_mismatch`, `total_overflow`, `invalid_location`, `missing_reason`, `reason_too_long` | the checks of `operators::order::InvalidInput` |
 //! | 503 | `broker_unavailable` | no broker acknowledgement within the produce timeout (`Retry-After`) |
 //! | 503 | `store_unavailable` | the order store did not answer a `GET` in time (`Retry-After`) |
@@ -49,6 +51,7 @@
 mod app;
 mod error;
 mod extract;
+mod locations;
 mod metrics;
 mod orders;
 mod read;
@@ -58,6 +61,7 @@ mod state;
 pub use app::{Gateway, GatewayError};
 pub use error::{ApiError, ErrorCode};
 pub use extract::Caller;
+pub use locations::{MAX_CLOCK_SKEW_MS, MAX_PINGS, PingsAccepted};
 pub use metrics::GatewayMetrics;
 pub use orders::AcceptedBody;
 pub use read::{OrderReader, OrderView};
@@ -86,6 +90,10 @@ pub fn api_router(state: GatewayState) -> Router {
         .route("/v1/orders/{order_id}/driver", post(orders::assign_driver))
         .route("/v1/orders/{order_id}/status", post(orders::status))
         .route("/v1/orders/{order_id}/cancel", post(orders::cancel))
+        .route(
+            "/v1/drivers/{driver_id}/location",
+            post(locations::post_location),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

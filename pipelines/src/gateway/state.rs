@@ -13,6 +13,8 @@ use std::time::Duration;
 pub struct GatewayConfig {
     /// The full name of the order events topic (with the deployment's prefix).
     pub events_topic: String,
+    /// The full name of the driver locations topic (with the deployment's prefix).
+    pub locations_topic: String,
     /// How long a request waits for the broker's acknowledgement before answering 503.
     pub produce_timeout: Duration,
     /// Largest request body accepted, in bytes (larger: 413).
@@ -29,11 +31,13 @@ impl GatewayConfig {
     /// Default body limit: 64 KiB.
     pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 
-    /// Settings producing to `events_topic`, with a 5 s produce timeout, a 64 KiB body limit
-    /// and `Retry-After: 2`.
-    pub fn new(events_topic: impl Into<String>) -> Self {
+    /// Settings producing order events to `events_topic` and GPS pings to
+    /// `locations_topic`, with a 5 s produce timeout, a 64 KiB body limit and
+    /// `Retry-After: 2`.
+    pub fn new(events_topic: impl Into<String>, locations_topic: impl Into<String>) -> Self {
         Self {
             events_topic: events_topic.into(),
+            locations_topic: locations_topic.into(),
             produce_timeout: Self::DEFAULT_PRODUCE_TIMEOUT,
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             retry_after: Duration::from_secs(2),

@@ -84,7 +84,8 @@ fn harness(mode: Mode) -> Harness {
         TokenKey::new(SECRET).unwrap(),
         sink.clone(),
         Catalog::embedded().unwrap(),
-        GatewayConfig::new("t.orders.events.v1").with_produce_timeout(Duration::from_millis(200)),
+        GatewayConfig::new("t.orders.events.v1", "t.drivers.locations.v1")
+            .with_produce_timeout(Duration::from_millis(200)),
         GatewayMetrics::register(&registry).unwrap(),
     );
     let health = health(&state);
@@ -737,7 +738,7 @@ fn harness_with_orders(fail: bool) -> Harness {
         TokenKey::new(SECRET).unwrap(),
         sink.clone(),
         Catalog::embedded().unwrap(),
-        GatewayConfig::new("t.orders.events.v1"),
+        GatewayConfig::new("t.orders.events.v1", "t.drivers.locations.v1"),
         GatewayMetrics::register(&registry).unwrap(),
     )
     .with_orders(Arc::new(MemoryOrders { fail }));
@@ -806,4 +807,170 @@ async fn without_an_order_store_the_read_route_is_not_mounted() {
         .call("GET", "/v1/orders/o-1", Some(&customer()), None)
         .await;
     assert_error(&(s, j), 404, "not_found");
+}
+
+#[tokio::test]
+async fn driver_pings_are_produced_keyed_by_driver() {
+    let h = harness(Mode::Ack);
+    let driver = token(ActorKind::Driver, "d-1", None);
+    let now_ms = unix_now() * 1000;
+    let one = json!({"lat": 60.17, "lng": 24.94, "accuracy_m": 5.0, "heading_deg": 90.0, "speed_mps": 8.5, "recorded_at": now_ms - 1000, "ping_id": "p-1"});
+    let (s, b) = h.post("/v1/drivers/d-1/location", &driver, one).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    assert_eq!(b["accepted"], 1);
+    assert_eq!(b["ping_ids"], json!(["p-1"]));
+    let batch = json!({"pings": [{"lat": 60.17, "lng": 24.94}, {"lat": 60.171, "lng": 24.941}]});
+    let (s, b) = h.post("/v1/drivers/d-1/location", &driver, batch).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    assert_eq!(b["accepted"], 2);
+
+    let sent = h.sent();
+    assert_eq!(sent.len(), 3);
+    let catalog = Catalog::embedded().unwrap();
+    for (topic, key, payload, headers) in &sent {
+        assert_eq!(topic, "t.drivers.locations.v1");
+        assert_eq!(key, b"d-1");
+        let ping: doorstep_schemas::events::LocationPing = catalog.decode(payload).unwrap();
+        assert_eq!(ping.driver_id.as_str(), "d-1");
+        assert_eq!(
+            headers[0],
+            (
+                "ping_id".to_owned(),
+                ping.ping_id.as_str().as_bytes().to_vec()
+            )
+        );
+        assert!(ping.received_at.as_millis() >= now_ms - 1000);
+    }
+    let first: doorstep_schemas::events::LocationPing = catalog.decode(&sent[0].2).unwrap();
+    assert_eq!(first.recorded_at.as_millis(), now_ms - 1000);
+    assert_eq!(
+        (first.accuracy_m, first.heading_deg, first.speed_mps),
+        (Some(5.0), Some(90.0), Some(8.5))
+    );
+    let second: doorstep_schemas::events::LocationPing = catalog.decode(&sent[1].2).unwrap();
+    assert_eq!(
+        second.recorded_at, second.received_at,
+        "recorded_at defaults to now"
+    );
+}
+
+#[tokio::test]
+async fn bad_pings_are_refused_and_produce_nothing() {
+    let h = harness(Mode::Ack);
+    let driver = token(ActorKind::Driver, "d-1", None);
+    let future = unix_now() * 1000 + 10 * 60_000;
+    let many: Vec<Value> = (0..101).map(|_| json!({"lat": 0, "lng": 0})).collect();
+    let cases: Vec<(&str, String, Value, u16, &str)> = vec![
+        (
+            "/v1/drivers/d-2/location",
+            driver.clone(),
+            json!({"lat": 0, "lng": 0}),
+            403,
+            "forbidden",
+        ),
+        (
+            "/v1/drivers/d-1/location",
+            customer(),
+            json!({"lat": 0, "lng": 0}),
+            403,
+            "forbidden",
+        ),
+        (
+            "/v1/drivers/d-1/location",
+            driver.clone(),
+            json!({"lat": 91, "lng": 0}),
+            422,
+            "invalid_location",
+        ),
+        (
+            "/v1/drivers/d-1/location",
+            driver.clone(),
+            json!({"lat": 0, "lng": 0, "accuracy_m": -1}),
+            422,
+            "invalid_accuracy",
+        ),
+        (
+            "/v1/drivers/d-1/location",
+            driver.clone(),
+            json!({"lat": 0, "lng": 0, "heading_deg": 360}),
+            422,
+            "invalid_heading",
+        ),
+        (
+            "/v1/drivers/d-1/location",
+            driver.clone(),
+            json!({"lat": 0, "lng": 0, "speed_mps": -3}),
+            422,
+            "invalid_speed",
+        ),
+        (
+            "/v1/drivers/d-1/location",
+            driver.clone(),
+            json!({"lat": 0, "lng": 0, "recorded_at": future}),
+            422,
+            "invalid_timestamp",
+        ),
+        (
+            "/v1/drivers/d-1/location",
+            driver.clone(),
+            json!({"lat": 0, "lng": 0, "ping_id": "p 1"}),
+            422,
+            "invalid_id",
+        ),
+        (
+            "/v1/drivers/d-1/location",
+            driver.clone(),
+            json!({"pings": []}),
+            422,
+            "no_pings",
+        ),
+        (
+            "/v1/drivers/d-1/location",
+            driver.clone(),
+            json!({"pings": many}),
+            422,
+            "too_many_pings",
+        ),
+        (
+            "/v1/drivers/d-1/location",
+            driver.clone(),
+            json!({"pings": [{"lat": 0, "lng": 0}, {"lat": 0, "lng": 181}]}),
+            422,
+            "invalid_location",
+        ),
+        (
+            "/v1/drivers/d-1/location",
+            driver.clone(),
+            json!({"lat": "0", "lng": 0}),
+            400,
+            "invalid_json",
+        ),
+        (
+            "/v1/drivers/d-1/location",
+            driver.clone(),
+            json!({"lat": 0}),
+            400,
+            "invalid_json",
+        ),
+        (
+            "/v1/drivers/d-1/location",
+            driver.clone(),
+            json!({"pings": [{"lat": 0, "lng": 0, "alt": 3}]}),
+            400,
+            "invalid_json",
+        ),
+    ];
+    for (path, t, body, status, code) in cases {
+        assert_error(&h.post(path, &t, body).await, status, code);
+    }
+    assert!(h.sent().is_empty());
+    let failing = harness(Mode::Fail);
+    let got = failing
+        .post(
+            "/v1/drivers/d-1/location",
+            &driver,
+            json!({"lat": 0, "lng": 0}),
+        )
+        .await;
+    assert_error(&got, 503, "broker_unavailable");
 }

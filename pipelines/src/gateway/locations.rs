@@ -1,0 +1,241 @@
+//! `POST /v1/drivers/{driver_id}/location`: GPS ingest. A driver app sends one ping or a
+//! batch `{pings: [...]}` (what it buffered while offline); each becomes a `LocationPing` on
+//! `drivers.locations.v1` keyed by driver id. The gateway checks ranges and shape; staleness,
+//! order, duplicates and impossible speeds are the location pipeline's filter's business.
+
+use super::extract::{Caller, body_error, parse_json};
+use super::{ApiError, GatewayState};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use doorstep_operators::order::validate_id;
+use doorstep_schemas::events::LocationPing;
+use doorstep_schemas::model::{ActorKind, DriverId, EventId, GeoPoint, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// Most pings in one request.
+pub const MAX_PINGS: usize = 100;
+/// How far in the future a ping's `recorded_at` may be (phone clock skew), in milliseconds.
+pub const MAX_CLOCK_SKEW_MS: i64 = 60_000;
+
+/// One ping as a driver app sends it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PingBody {
+    /// Latitude, degrees.
+    lat: f64,
+    /// Longitude, degrees.
+    lng: f64,
+    /// Horizontal accuracy, metres.
+    #[serde(default)]
+    accuracy_m: Option<f64>,
+    /// Heading from north, degrees in 0..360.
+    #[serde(default)]
+    heading_deg: Option<f64>,
+    /// Speed, m/s.
+    #[serde(default)]
+    speed_mps: Option<f64>,
+    /// When the phone took the fix, ms since the epoch (default: when the gateway got it).
+    #[serde(default)]
+    recorded_at: Option<i64>,
+    /// The app's id for the ping, so a resend is recognised (default: a UUIDv7).
+    #[serde(default)]
+    ping_id: Option<String>,
+}
+
+/// A batch of pings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    pings: Vec<PingBody>,
+}
+
+/// The answer to accepted pings: 202 with their ids, in the order sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PingsAccepted {
+    /// The driver.
+    pub driver_id: String,
+    /// How many pings were produced.
+    pub accepted: usize,
+    /// Their ids.
+    pub ping_ids: Vec<String>,
+}
+
+/// `POST /v1/drivers/{driver_id}/location` (that driver's token).
+pub(super) async fn post_location(
+    State(s): State<GatewayState>,
+    Caller(claims): Caller,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<PingsAccepted>), ApiError> {
+    claims.require_kind(&[ActorKind::Driver])?;
+    let Path(driver_id) =
+        path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
+    validate_id("driver_id", &driver_id)?;
+    if claims.sub != driver_id {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this token is for driver {}, not {driver_id}", claims.sub),
+        ));
+    }
+    let body = body.map_err(body_error)?;
+    let value: serde_json::Value = parse_json(&headers, &body)?;
+    let pings: Vec<PingBody> = if value.get("pings").is_some() {
+        let batch: BatchBody = serde_json::from_value(value).map_err(|e| {
+            ApiError::invalid_json(format!("the body is not the expected JSON: {e}"))
+        })?;
+        batch.pings
+    } else {
+        let one: PingBody = serde_json::from_value(value).map_err(|e| {
+            ApiError::invalid_json(format!("the body is not the expected JSON: {e}"))
+        })?;
+        vec![one]
+    };
+    if pings.is_empty() {
+        return Err(unprocessable(
+            "no_pings",
+            "a batch needs at least one ping".into(),
+        ));
+    }
+    if pings.len() > MAX_PINGS {
+        return Err(unprocessable(
+            "too_many_pings",
+            format!("a batch has at most {MAX_PINGS} pings, got {}", pings.len()),
+        ));
+    }
+    let received_at = Timestamp::now();
+    let pings = pings
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| to_ping(i, p, &driver_id, received_at))
+        .collect::<Result<Vec<_>, _>>()?;
+    produce(&s, &driver_id, &pings).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(PingsAccepted {
+            driver_id,
+            accepted: pings.len(),
+            ping_ids: pings.into_iter().map(|p| p.ping_id.0).collect(),
+        }),
+    ))
+}
+
+fn unprocessable(code: &'static str, message: String) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+}
+
+/// Checks one ping's ranges and makes the record.
+fn to_ping(
+    i: usize,
+    p: PingBody,
+    driver_id: &str,
+    received_at: Timestamp,
+) -> Result<LocationPing, ApiError> {
+    let location = GeoPoint::new(p.lat, p.lng)
+        .map_err(|e| unprocessable("invalid_location", format!("ping {i}: {e}")))?;
+    let check = |v: Option<f64>, ok: fn(f64) -> bool, code: &'static str, what: &str| match v {
+        Some(x) if !(x.is_finite() && ok(x)) => {
+            Err(unprocessable(code, format!("ping {i}: {what}, got {x}")))
+        }
+        _ => Ok(v),
+    };
+    let accuracy_m = check(
+        p.accuracy_m,
+        |x| x >= 0.0,
+        "invalid_accuracy",
+        "accuracy_m must be ≥ 0",
+    )?;
+    let heading_deg = check(
+        p.heading_deg,
+        |x| (0.0..360.0).contains(&x),
+        "invalid_heading",
+        "heading_deg must be in 0..360",
+    )?;
+    let speed_mps = check(
+        p.speed_mps,
+        |x| x >= 0.0,
+        "invalid_speed",
+        "speed_mps must be ≥ 0",
+    )?;
+    let recorded_at = match p.recorded_at {
+        None => received_at,
+        Some(ms) if ms <= 0 || ms > received_at.as_millis() + MAX_CLOCK_SKEW_MS => {
+            return Err(unprocessable(
+                "invalid_timestamp",
+                format!(
+                    "ping {i}: recorded_at {ms} is not a time in milliseconds since the epoch up to a minute ahead of now"
+                ),
+            ));
+        }
+        Some(ms) => Timestamp::from_millis(ms),
+    };
+    let ping_id = match p.ping_id {
+        Some(id) => {
+            validate_id("ping_id", &id)?;
+            EventId::new(id)
+        }
+        None => EventId::new(uuid::Uuid::now_v7().to_string()),
+    };
+    Ok(LocationPing {
+        ping_id,
+        driver_id: DriverId::new(driver_id),
+        location,
+        accuracy_m,
+        heading_deg,
+        speed_mps,
+        recorded_at,
+        received_at,
+    })
+}
+
+/// Produces every ping (concurrently, in one produce timeout); 503 if any is not
+/// acknowledged. A partly produced batch is safe to resend with the same ping ids: the
+/// location filter drops duplicates.
+async fn produce(
+    s: &GatewayState,
+    driver_id: &str,
+    pings: &[LocationPing],
+) -> Result<(), ApiError> {
+    let inner = &s.inner;
+    let mut payloads = Vec::with_capacity(pings.len());
+    for p in pings {
+        payloads.push(inner.catalog.encode(p).map_err(|e| {
+            tracing::error!(error = %e, ping_id = %p.ping_id, "cannot encode a location ping");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encoding_failed",
+                "a ping could not be encoded",
+            )
+        })?);
+    }
+    let topic = &inner.config.locations_topic;
+    let sends = pings.iter().zip(&payloads).map(|(p, payload)| async move {
+        let headers = [("ping_id", p.ping_id.as_str().as_bytes())];
+        inner
+            .sink
+            .send(topic, driver_id.as_bytes(), payload, &headers)
+            .await
+    });
+    let timeout = inner.config.produce_timeout;
+    let failure = match tokio::time::timeout(timeout, futures::future::join_all(sends)).await {
+        Ok(results) => results.into_iter().find_map(Result::err),
+        Err(_) => Some(format!("no acknowledgement within {timeout:?}")),
+    };
+    if let Some(why) = failure {
+        tracing::warn!(driver_id, pings = pings.len(), error = %why, "location pings not produced");
+        return Err(ApiError::broker_unavailable(
+            "the event broker did not acknowledge the pings in time; resend them later",
+            inner.config.retry_after,
+        ));
+    }
+    inner
+        .metrics
+        .produced
+        .with_label_values(&["location_ping"])
+        .inc_by(u64::try_from(pings.len()).unwrap_or(u64::MAX));
+    Ok(())
+}
