@@ -12,14 +12,29 @@
 //!   helpers (`scylla` 1.x).
 //! - [`registry`] — Confluent-compatible schema registry client (`schema_registry_converter`).
 //! - [`routing`] — OSRM HTTP client for travel time and distance (`reqwest`).
+//! - [`order_store`] — order rows, status history, active orders per partition, durable
+//!   timers and prep-time observations in ScyllaDB (`scylla` 1.x).
+//! - [`driver_state`] — driver availability (`AVAILABLE` / `ON_DELIVERY`) in Redis, with an
+//!   atomic compare-and-release.
+//! - [`push`] — FCM HTTP v1 push client and the Redis sent-ledger that keeps a replay or a
+//!   restart from notifying twice.
+//! - [`payments`] — refund client speaking Stripe's Refunds API, idempotent per order.
+//! - [`retry`] — the one retry-with-backoff loop (exponential, jitter, `Retry-After`) the
+//!   HTTP clients use and the pipelines can reuse.
 //!
 //! Nothing here panics on bad input or on a failing service: every fallible call returns the
 //! module's error, and every network call has a timeout.
 
 pub mod config;
+pub mod driver_state;
+mod http;
 pub mod kafka;
+pub mod order_store;
+pub mod payments;
+pub mod push;
 pub mod redis;
 pub mod registry;
+pub mod retry;
 pub mod routing;
 pub mod scylla;
 

@@ -1,0 +1,550 @@
+//! The order store: order rows, status history, the per-partition index of active orders,
+//! durable timers and prep-time observations, in ScyllaDB (kassandra in tests).
+//!
+//! [`OrderStore::save`] is the status pipeline's state write: one logged batch upserts the
+//! order row, inserts the new history entries (keyed by `(order_id, seq)`) and adds the order
+//! to, or removes it from, `active_orders_by_partition`. Every statement is an upsert or a
+//! delete by full primary key, so applying the same call twice leaves the same rows, and the
+//! logged batch means a reader never sees the row without its history entries (on ScyllaDB;
+//! kassandra applies a batch under one lock).
+//!
+//! [`OrderStore::load`] reads the order's row and its whole history partition, sorts the
+//! history by `seq` client-side and checks it against the row's `last_seq`, returning
+//! [`Error::Corrupt`] rather than a state the state machine would misjudge.
+//!
+//! Column ownership: `estimated_delivery_at` belongs to the ETA pipeline ([`OrderStore::set_eta`]);
+//! `save` never writes it, so a status change cannot erase a fresher ETA. Everything else in
+//! the row belongs to the status pipeline.
+//!
+//! The CQL is in [`schema`]; see there for the kassandra-compatible subset it sticks to.
+
+mod error;
+mod rows;
+pub mod schema;
+
+pub use error::Error;
+pub use schema::ensure_schema;
+
+use crate::scylla::{Session, validate_identifier};
+use doorstep_operators::order::OrderState;
+use doorstep_schemas::model::{OrderId, RestaurantId, StatusHistoryEntry, Timestamp};
+use futures::{StreamExt, TryStreamExt};
+use rows::{HistoryRow, OrderRead};
+use scylla::deserialize::row::DeserializeRow;
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::batch::{Batch, BatchType};
+use scylla::statement::prepared::PreparedStatement;
+use scylla::value::CqlTimestamp;
+use std::sync::Arc;
+
+/// How many orders [`OrderStore::active_orders`] loads at once.
+const LOAD_CONCURRENCY: usize = 16;
+
+/// A durable timer: fire `kind` for `order_id` at `due_at`. Owned by the pipeline instance
+/// that owns `source_partition`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timer {
+    /// The Kafka partition of `orders.events.v1` the order belongs to.
+    pub source_partition: i32,
+    /// The order.
+    pub order_id: OrderId,
+    /// What fires (`auto_confirm`, ...): one timer per order and kind.
+    pub kind: String,
+    /// When.
+    pub due_at: Timestamp,
+}
+
+/// How long one order took to prepare (PREPARING → READY_FOR_PICKUP), for the ETA's
+/// prep-time model (restaurant × hour of day).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PrepTimeObservation {
+    /// The restaurant.
+    pub restaurant_id: RestaurantId,
+    /// Hour of day (0..=23, in the restaurant's reference time zone) preparation started.
+    pub hour_of_day: u8,
+    /// The order observed.
+    pub order_id: OrderId,
+    /// Preparation time in seconds.
+    pub seconds: i64,
+    /// When the food was ready.
+    pub observed_at: Timestamp,
+}
+
+impl PrepTimeObservation {
+    /// An observation.
+    pub fn new(
+        restaurant_id: RestaurantId,
+        hour_of_day: u8,
+        order_id: OrderId,
+        seconds: i64,
+        observed_at: Timestamp,
+    ) -> Self {
+        Self {
+            restaurant_id,
+            hour_of_day,
+            order_id,
+            seconds,
+            observed_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Statements {
+    insert_order: PreparedStatement,
+    insert_history: PreparedStatement,
+    insert_active: PreparedStatement,
+    delete_active: PreparedStatement,
+    select_order: PreparedStatement,
+    select_history: PreparedStatement,
+    select_active: PreparedStatement,
+    insert_timer: PreparedStatement,
+    delete_timer: PreparedStatement,
+    select_timers: PreparedStatement,
+    set_eta: PreparedStatement,
+    insert_prep: PreparedStatement,
+    select_prep: PreparedStatement,
+}
+
+/// Orders, history, active-order index, timers and prep times in one keyspace. Statements
+/// are prepared once, in [`OrderStore::new`]; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct OrderStore {
+    session: Arc<Session>,
+    keyspace: String,
+    statements: Arc<Statements>,
+}
+
+type Row = Box<dyn SerializeRow + Send + Sync>;
+
+impl OrderStore {
+    /// Creates the tables in `keyspace` if they do not exist (the keyspace itself must
+    /// exist). Same as [`schema::ensure_schema`].
+    pub async fn ensure_schema(session: &Session, keyspace: &str) -> Result<(), Error> {
+        schema::ensure_schema(session, keyspace).await
+    }
+
+    /// A store on `keyspace`, whose tables must exist; prepares every statement.
+    pub async fn new(session: Arc<Session>, keyspace: &str) -> Result<Self, Error> {
+        validate_identifier(keyspace)?;
+        let ks = keyspace;
+        let prepare = |name: &'static str, cql: String| {
+            let session = Arc::clone(&session);
+            async move {
+                let mut statement =
+                    session
+                        .prepare(cql)
+                        .await
+                        .map_err(|source| Error::Prepare {
+                            statement: name,
+                            source: Box::new(source),
+                        })?;
+                // Every statement here is an upsert, a delete by key or a read: safe for the
+                // driver to retry after a timeout.
+                statement.set_is_idempotent(true);
+                Ok::<_, Error>(statement)
+            }
+        };
+        let order_values = vec!["?"; rows::ORDER_WRITE_COLUMNS.split(',').count()].join(", ");
+        let history_values = vec!["?"; rows::HISTORY_COLUMNS.split(',').count()].join(", ");
+        let statements = Statements {
+            insert_order: prepare(
+                "insert order",
+                format!(
+                    "INSERT INTO {ks}.orders ({}) VALUES ({order_values})",
+                    rows::ORDER_WRITE_COLUMNS
+                ),
+            )
+            .await?,
+            insert_history: prepare(
+                "insert history",
+                format!(
+                    "INSERT INTO {ks}.order_status_history ({}) VALUES ({history_values})",
+                    rows::HISTORY_COLUMNS
+                ),
+            )
+            .await?,
+            insert_active: prepare(
+                "insert active order",
+                format!(
+                    "INSERT INTO {ks}.active_orders_by_partition \
+                     (source_partition, order_id, status, updated_at) VALUES (?, ?, ?, ?)"
+                ),
+            )
+            .await?,
+            delete_active: prepare(
+                "delete active order",
+                format!(
+                    "DELETE FROM {ks}.active_orders_by_partition \
+                     WHERE source_partition = ? AND order_id = ?"
+                ),
+            )
+            .await?,
+            select_order: prepare(
+                "select order",
+                format!(
+                    "SELECT {} FROM {ks}.orders WHERE order_id = ?",
+                    rows::ORDER_READ_COLUMNS
+                ),
+            )
+            .await?,
+            select_history: prepare(
+                "select history",
+                format!(
+                    "SELECT {} FROM {ks}.order_status_history WHERE order_id = ?",
+                    rows::HISTORY_COLUMNS
+                ),
+            )
+            .await?,
+            select_active: prepare(
+                "select active orders",
+                format!(
+                    "SELECT source_partition, order_id FROM {ks}.active_orders_by_partition \
+                     WHERE source_partition = ?"
+                ),
+            )
+            .await?,
+            insert_timer: prepare(
+                "insert timer",
+                format!(
+                    "INSERT INTO {ks}.timers_by_partition (source_partition, order_id, kind, due_at) \
+                     VALUES (?, ?, ?, ?)"
+                ),
+            )
+            .await?,
+            delete_timer: prepare(
+                "delete timer",
+                format!(
+                    "DELETE FROM {ks}.timers_by_partition \
+                     WHERE source_partition = ? AND order_id = ? AND kind = ?"
+                ),
+            )
+            .await?,
+            select_timers: prepare(
+                "select timers",
+                format!(
+                    "SELECT source_partition, order_id, kind, due_at FROM {ks}.timers_by_partition \
+                     WHERE source_partition = ?"
+                ),
+            )
+            .await?,
+            set_eta: prepare(
+                "set eta",
+                format!("UPDATE {ks}.orders SET estimated_delivery_at = ? WHERE order_id = ?"),
+            )
+            .await?,
+            insert_prep: prepare(
+                "insert prep time",
+                format!(
+                    "INSERT INTO {ks}.prep_time_observations \
+                     (restaurant_id, hour_of_day, order_id, seconds, observed_at) VALUES (?, ?, ?, ?, ?)"
+                ),
+            )
+            .await?,
+            select_prep: prepare(
+                "select prep times",
+                format!(
+                    "SELECT restaurant_id, hour_of_day, order_id, seconds, observed_at \
+                     FROM {ks}.prep_time_observations WHERE restaurant_id = ? AND hour_of_day = ?"
+                ),
+            )
+            .await?,
+        };
+        let store = Self {
+            session,
+            keyspace: keyspace.to_owned(),
+            statements: Arc::new(statements),
+        };
+        // kassandra refuses a DELETE on a table it has never stored or read a row of ("Table
+        // does not exist"), and reading a partition is what creates its storage for the
+        // table. Read one partition of each table the store deletes from, so the first
+        // delete of a fresh keyspace works. A no-op on ScyllaDB.
+        store.active_order_ids(0).await?;
+        store.timers(0).await?;
+        Ok(store)
+    }
+
+    /// The keyspace this store writes to.
+    pub fn keyspace(&self) -> &str {
+        &self.keyspace
+    }
+
+    /// Persists `state` after a change: upserts the order row, inserts `new_entries` (the
+    /// history entries appended since the last save; entries already stored may be repeated)
+    /// and keeps `active_orders_by_partition` of `source_partition` in step (present while
+    /// the order is active, removed once it is final). One logged batch; idempotent.
+    ///
+    /// `estimated_delivery_at` is not written (see the module docs).
+    pub async fn save(
+        &self,
+        state: &OrderState,
+        new_entries: &[StatusHistoryEntry],
+        source_partition: i32,
+    ) -> Result<(), Error> {
+        let order = rows::order_write(state)?;
+        for entry in new_entries {
+            if entry.order_id != state.order.order_id {
+                return Err(Error::Unstorable {
+                    what: "history entry",
+                    detail: format!(
+                        "entry {} belongs to order {}, not {}",
+                        entry.seq, entry.order_id, state.order.order_id
+                    ),
+                });
+            }
+            if i64::from(entry.seq) > i64::from(order.last_seq) {
+                return Err(Error::Unstorable {
+                    what: "history entry",
+                    detail: format!(
+                        "entry {} is beyond the state's history (last seq {})",
+                        entry.seq, order.last_seq
+                    ),
+                });
+            }
+        }
+        let s = &self.statements;
+        let mut batch = Batch::new(BatchType::Logged);
+        batch.set_is_idempotent(true);
+        let mut values: Vec<Row> = Vec::with_capacity(new_entries.len() + 2);
+        let order_id = order.order_id.clone();
+        let status = order.status.clone();
+        let updated_at = order.updated_at;
+        batch.append_statement(s.insert_order.clone());
+        values.push(Box::new(order));
+        for entry in new_entries {
+            batch.append_statement(s.insert_history.clone());
+            values.push(Box::new(rows::history_write(entry)?));
+        }
+        if state.order.status.is_active() {
+            batch.append_statement(s.insert_active.clone());
+            values.push(Box::new((source_partition, order_id, status, updated_at)));
+        } else {
+            batch.append_statement(s.delete_active.clone());
+            values.push(Box::new((source_partition, order_id)));
+        }
+        self.session
+            .batch(&batch, values)
+            .await
+            .map_err(Error::execute("save"))?;
+        tracing::trace!(order_id = %state.order.order_id, entries = new_entries.len(), "order saved");
+        Ok(())
+    }
+
+    /// The order's state (row + full history sorted by seq), or `None` if it was never saved.
+    pub async fn load(&self, order_id: &OrderId) -> Result<Option<OrderState>, Error> {
+        let s = &self.statements;
+        let id = order_id.as_str();
+        let mut found: Vec<OrderRead> = self.read(&s.select_order, (id,), "load order").await?;
+        found.retain(|r| r.order_id == id);
+        let Some(row) = found.into_iter().next() else {
+            return Ok(None);
+        };
+        let (order, last_seq) = rows::order_from_row(row)?;
+        let mut history: Vec<HistoryRow> =
+            self.read(&s.select_history, (id,), "load history").await?;
+        history.retain(|r| r.order_id == id);
+        rows::assemble(order, last_seq, history).map(Some)
+    }
+
+    /// The states of the active orders of `source_partition`, sorted by order id: what a
+    /// pipeline instance needs when it is assigned that partition. Orders that turn out to be
+    /// final or missing (an index entry outliving its order) are skipped.
+    pub async fn active_orders(&self, source_partition: i32) -> Result<Vec<OrderState>, Error> {
+        let ids = self.active_order_ids(source_partition).await?;
+        let loaded: Vec<Option<OrderState>> = futures::stream::iter(ids)
+            .map(|id| async move { self.load(&id).await })
+            .buffer_unordered(LOAD_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut states: Vec<OrderState> = loaded
+            .into_iter()
+            .flatten()
+            .filter(|s| s.order.status.is_active())
+            .collect();
+        states.sort_by(|a, b| a.order.order_id.cmp(&b.order.order_id));
+        Ok(states)
+    }
+
+    /// The ids in `active_orders_by_partition` for `source_partition`, sorted.
+    pub async fn active_order_ids(&self, source_partition: i32) -> Result<Vec<OrderId>, Error> {
+        let rows: Vec<(i32, String)> = self
+            .read(
+                &self.statements.select_active,
+                (source_partition,),
+                "active orders",
+            )
+            .await?;
+        let mut ids: Vec<OrderId> = rows
+            .into_iter()
+            .filter(|(p, _)| *p == source_partition)
+            .map(|(_, id)| OrderId::new(id))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// Sets (or moves) the `kind` timer of `order_id` to `due_at`.
+    pub async fn put_timer(
+        &self,
+        source_partition: i32,
+        order_id: &OrderId,
+        kind: &str,
+        due_at: Timestamp,
+    ) -> Result<(), Error> {
+        self.session
+            .execute_unpaged(
+                &self.statements.insert_timer,
+                (source_partition, order_id.as_str(), kind, rows::ts(due_at)),
+            )
+            .await
+            .map_err(Error::execute("put timer"))?;
+        Ok(())
+    }
+
+    /// Removes the `kind` timer of `order_id` (nothing happens if there is none).
+    pub async fn delete_timer(
+        &self,
+        source_partition: i32,
+        order_id: &OrderId,
+        kind: &str,
+    ) -> Result<(), Error> {
+        self.session
+            .execute_unpaged(
+                &self.statements.delete_timer,
+                (source_partition, order_id.as_str(), kind),
+            )
+            .await
+            .map_err(Error::execute("delete timer"))?;
+        Ok(())
+    }
+
+    /// Every timer of `source_partition`, earliest first (ties by order id, then kind).
+    pub async fn timers(&self, source_partition: i32) -> Result<Vec<Timer>, Error> {
+        let rows: Vec<(i32, String, String, CqlTimestamp)> = self
+            .read(
+                &self.statements.select_timers,
+                (source_partition,),
+                "timers",
+            )
+            .await?;
+        let mut timers: Vec<Timer> = rows
+            .into_iter()
+            .filter(|(p, ..)| *p == source_partition)
+            .map(|(p, order_id, kind, due_at)| Timer {
+                source_partition: p,
+                order_id: OrderId::new(order_id),
+                kind,
+                due_at: rows::from_ts(due_at),
+            })
+            .collect();
+        timers.sort_by(|a, b| {
+            (a.due_at, &a.order_id, &a.kind).cmp(&(b.due_at, &b.order_id, &b.kind))
+        });
+        Ok(timers)
+    }
+
+    /// Sets the order's ETA point estimate. For orders that exist: on an order never saved,
+    /// this creates a partial row that [`load`](Self::load) reports as [`Error::Corrupt`]
+    /// (CQL cannot guard an UPDATE without LWT, which kassandra lacks).
+    pub async fn set_eta(
+        &self,
+        order_id: &OrderId,
+        estimated_delivery_at: Timestamp,
+    ) -> Result<(), Error> {
+        self.session
+            .execute_unpaged(
+                &self.statements.set_eta,
+                (rows::ts(estimated_delivery_at), order_id.as_str()),
+            )
+            .await
+            .map_err(Error::execute("set eta"))?;
+        Ok(())
+    }
+
+    /// Records a prep-time observation (idempotent per restaurant, hour and order).
+    pub async fn record_prep_time(&self, observation: &PrepTimeObservation) -> Result<(), Error> {
+        let hour = hour_to_int(observation.hour_of_day)?;
+        self.session
+            .execute_unpaged(
+                &self.statements.insert_prep,
+                (
+                    observation.restaurant_id.as_str(),
+                    hour,
+                    observation.order_id.as_str(),
+                    observation.seconds,
+                    rows::ts(observation.observed_at),
+                ),
+            )
+            .await
+            .map_err(Error::execute("record prep time"))?;
+        Ok(())
+    }
+
+    /// The prep-time observations of a restaurant at an hour of day, oldest first.
+    pub async fn prep_times(
+        &self,
+        restaurant_id: &RestaurantId,
+        hour_of_day: u8,
+    ) -> Result<Vec<PrepTimeObservation>, Error> {
+        let hour = hour_to_int(hour_of_day)?;
+        let rows: Vec<(String, i32, String, i64, CqlTimestamp)> = self
+            .read(
+                &self.statements.select_prep,
+                (restaurant_id.as_str(), hour),
+                "prep times",
+            )
+            .await?;
+        let mut out: Vec<PrepTimeObservation> = rows
+            .into_iter()
+            .filter(|(r, h, ..)| r == restaurant_id.as_str() && *h == hour)
+            .map(|(r, _, order_id, seconds, at)| PrepTimeObservation {
+                restaurant_id: RestaurantId::new(r),
+                hour_of_day,
+                order_id: OrderId::new(order_id),
+                seconds,
+                observed_at: rows::from_ts(at),
+            })
+            .collect();
+        out.sort_by(|a, b| (a.observed_at, &a.order_id).cmp(&(b.observed_at, &b.order_id)));
+        Ok(out)
+    }
+
+    /// Runs a paged read and collects every row.
+    async fn read<R>(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+        operation: &'static str,
+    ) -> Result<Vec<R>, Error>
+    where
+        R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata> + Send + 'static,
+    {
+        let pager = self
+            .session
+            .execute_iter(statement.clone(), values)
+            .await
+            .map_err(Error::page(operation))?;
+        let stream = pager.rows_stream::<R>().map_err(|e| Error::Rows {
+            operation,
+            detail: e.to_string(),
+            transient: false,
+        })?;
+        stream
+            .try_collect()
+            .await
+            .map_err(Error::next_row(operation))
+    }
+}
+
+fn hour_to_int(hour: u8) -> Result<i32, Error> {
+    if hour > 23 {
+        return Err(Error::Unstorable {
+            what: "hour of day",
+            detail: format!("{hour} is not in 0..=23"),
+        });
+    }
+    Ok(i32::from(hour))
+}

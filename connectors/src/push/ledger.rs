@@ -1,0 +1,197 @@
+//! The sent-ledger: FCM has no idempotency key, so Doorstep keeps one in Redis.
+//!
+//! One string key per notification, `{<prefix>push:<notification_id>}` (the whole key is a
+//! hash tag, so it works on a Redis Cluster), holding either
+//!
+//! - `pending:<owner>` — a worker claimed it and is sending; expires after the *claim lease*
+//!   (default 5 minutes) so that a worker that crashed mid-send does not block the
+//!   notification forever, or
+//! - `sent:<FCM message name>` — FCM accepted it; kept for the *sent TTL* (default 7 days,
+//!   longer than any replay or redelivery Doorstep does).
+//!
+//! [`SentLedger::claim`] sets `pending` only if the key is absent (atomically, in a Lua
+//! script that also reports what is there otherwise). After sending, the worker calls
+//! [`SentLedger::mark_sent`]; on failure [`SentLedger::release_claim`], which deletes the key
+//! only if it still holds this worker's own claim.
+//!
+//! What this guarantees, and the window it leaves: a replay, a redelivery after a restart or
+//! a second worker never sends a notification that was marked sent, and never sends one
+//! while another worker holds its claim. A duplicate push is still possible when a worker
+//! crashes (or loses Redis) after FCM accepted the message but before `mark_sent` landed, and
+//! when FCM accepted a request whose answer was lost (a timeout): the claim expires and the
+//! notification is sent again. Pushes carry the order id as collapse key (`android.collapse_key`,
+//! `apns-collapse-id`), so such a duplicate replaces the first on the device instead of
+//! showing twice. The opposite failure — never sending — cannot come from the ledger alone:
+//! a claim always expires.
+
+use super::Error;
+use crate::redis::Redis;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Claims KEYS[1] with ARGV[1] for ARGV[2] ms if absent. Returns {'', -2} when claimed,
+/// otherwise {current value, PTTL}.
+const CLAIM_SCRIPT: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {'', -2}
+end
+return {v, redis.call('PTTL', KEYS[1])}
+";
+
+/// Deletes KEYS[1] if it holds ARGV[1]. Returns 1 when deleted.
+const RELEASE_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// The outcome of [`SentLedger::claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Claim {
+    /// This worker may send; it must then call `mark_sent` or `release_claim`.
+    Claimed,
+    /// The notification was sent already (by FCM message `message_name`): do nothing.
+    AlreadySent {
+        /// FCM's message name, as recorded.
+        message_name: String,
+    },
+    /// Another worker (or a crashed one) holds the claim: retry after it expires.
+    HeldElsewhere {
+        /// Time left on the claim, if Redis reported it.
+        expires_in: Option<Duration>,
+    },
+}
+
+/// The sent-ledger. Cheap to clone; every clone shares one owner identity, so a clone can
+/// release a claim another clone made.
+#[derive(Debug, Clone)]
+pub struct SentLedger {
+    redis: Redis,
+    prefix: String,
+    owner: Arc<str>,
+    claim_ttl: Duration,
+    sent_ttl: Duration,
+    claim: Arc<redis::Script>,
+    release: Arc<redis::Script>,
+}
+
+impl SentLedger {
+    /// Default claim lease: longer than a send with all its retries.
+    pub const DEFAULT_CLAIM_TTL: Duration = Duration::from_secs(5 * 60);
+    /// Default retention of `sent` marks.
+    pub const DEFAULT_SENT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+    /// A ledger with keys under `key_prefix` (e.g. `doorstep:`; tests use a unique one) and
+    /// a fresh owner identity for this process.
+    pub fn new(redis: Redis, key_prefix: impl Into<String>) -> Self {
+        Self {
+            redis,
+            prefix: key_prefix.into(),
+            owner: uuid::Uuid::new_v4().simple().to_string().into(),
+            claim_ttl: Self::DEFAULT_CLAIM_TTL,
+            sent_ttl: Self::DEFAULT_SENT_TTL,
+            claim: Arc::new(redis::Script::new(CLAIM_SCRIPT)),
+            release: Arc::new(redis::Script::new(RELEASE_SCRIPT)),
+        }
+    }
+
+    /// Sets the claim lease (at least 1 ms).
+    pub fn with_claim_ttl(mut self, ttl: Duration) -> Self {
+        self.claim_ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets how long `sent` marks are kept (at least 1 ms).
+    pub fn with_sent_ttl(mut self, ttl: Duration) -> Self {
+        self.sent_ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The key of `notification_id`.
+    pub fn key(&self, notification_id: &str) -> String {
+        let clean = |s: &str| s.replace(['{', '}'], "_");
+        format!("{{{}push:{}}}", clean(&self.prefix), clean(notification_id))
+    }
+
+    fn pending_value(&self) -> String {
+        format!("pending:{}", self.owner)
+    }
+
+    /// Tries to claim `notification_id` for sending.
+    pub async fn claim(&self, notification_id: &str) -> Result<Claim, Error> {
+        let mut conn = self.redis.clone();
+        let (value, pttl): (String, i64) = self
+            .claim
+            .key(self.key(notification_id))
+            .arg(self.pending_value())
+            .arg(millis(self.claim_ttl))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|source| crate::redis::Error::Command {
+                command: "EVALSHA",
+                source,
+            })?;
+        if value.is_empty() {
+            return Ok(Claim::Claimed);
+        }
+        if let Some(name) = value.strip_prefix("sent:") {
+            return Ok(Claim::AlreadySent {
+                message_name: name.to_owned(),
+            });
+        }
+        let expires_in = u64::try_from(pttl).ok().map(Duration::from_millis);
+        Ok(Claim::HeldElsewhere { expires_in })
+    }
+
+    /// Records that FCM accepted `notification_id` as `message_name` (replacing the claim).
+    pub async fn mark_sent(&self, notification_id: &str, message_name: &str) -> Result<(), Error> {
+        let mut conn = self.redis.clone();
+        redis::cmd("SET")
+            .arg(self.key(notification_id))
+            .arg(format!("sent:{message_name}"))
+            .arg("PX")
+            .arg(millis(self.sent_ttl))
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|source| crate::redis::Error::Command {
+                command: "SET",
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// Gives up this worker's claim on `notification_id` so it can be sent again (after a
+    /// failed send). Returns whether a claim of this worker was removed; another worker's
+    /// claim or a `sent` mark is left alone.
+    pub async fn release_claim(&self, notification_id: &str) -> Result<bool, Error> {
+        let mut conn = self.redis.clone();
+        let removed: i64 = self
+            .release
+            .key(self.key(notification_id))
+            .arg(self.pending_value())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|source| crate::redis::Error::Command {
+                command: "EVALSHA",
+                source,
+            })?;
+        Ok(removed == 1)
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn millis_is_at_least_one() {
+        assert_eq!(super::millis(std::time::Duration::ZERO), 1);
+        assert_eq!(super::millis(std::time::Duration::from_secs(2)), 2_000);
+    }
+}
