@@ -9,6 +9,9 @@
 //! - [`registry`] implements the subset of the Confluent Schema Registry REST API that
 //!   `schema_registry_converter` and the tests use (`doorstep-schema-registry`), with Avro
 //!   BACKWARD compatibility checks.
+//! - [`fakes`] are local HTTP servers speaking third-party APIs Doorstep calls — FCM HTTP v1
+//!   push and Stripe refunds — with request validation, recording and fault injection
+//!   (`doorstep-fake-fcm`, `doorstep-fake-payments`).
 //! - [`probe`] holds protocol-level readiness probes (Kafka, CQL, HTTP) used by
 //!   `doorstep-wait`, which `scripts/services` calls to wait for each service.
 //!
@@ -17,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod cql;
+pub mod fakes;
 pub mod probe;
 pub mod registry;
 pub mod shutdown;
