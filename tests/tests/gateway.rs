@@ -640,3 +640,127 @@ async fn driver_pings_reach_drivers_locations() -> Result<()> {
     ensure!(ids == ["p-1", "p-2"], "{ids:?}");
     gw.stop().await
 }
+
+#[tokio::test]
+async fn reading_an_order_comes_from_the_order_store() -> Result<()> {
+    use doorstep_connectors::order_store::OrderStore;
+    use doorstep_connectors::scylla::{self as cql, Replication, ScyllaConfig};
+    use doorstep_operators::order::{OrderPolicy, decide};
+    use doorstep_schemas::events::PlaceOrder;
+    use doorstep_schemas::model::{GeoPoint, OrderItem, Timestamp};
+    use doorstep_tests::unique_ident;
+    use std::sync::Arc;
+
+    let e = endpoints();
+    // The order the status pipeline would have saved: placed, then confirmed.
+    let keyspace = unique_ident("gw");
+    let session = cql::connect(&ScyllaConfig::new(e.cql_nodes.clone(), e.cql_flavor))
+        .await
+        .or_service_down(Service::Cql, &e)?;
+    cql::create_keyspace(&session, &keyspace, &Replication::Simple(1)).await?;
+    OrderStore::ensure_schema(&session, &keyspace).await?;
+    let store = OrderStore::new(Arc::new(session), &keyspace).await?;
+    let order_id = unique("o");
+    let event = |n: u32, actor: Actor, command: OrderCommand| OrderEvent {
+        event_id: format!("e-{n}").into(),
+        order_id: order_id.as_str().into(),
+        occurred_at: Timestamp::from_millis(1_700_000_000_000 + i64::from(n) * 1000),
+        actor,
+        command,
+    };
+    let place = PlaceOrder {
+        customer_id: "c-1".into(),
+        restaurant_id: "r-1".into(),
+        items: vec![OrderItem {
+            item_id: "soup".into(),
+            name: "Soup".into(),
+            quantity: 2,
+            unit_price_cents: 650,
+        }],
+        total_cents: 1300,
+        restaurant_location: GeoPoint::new(60.1699, 24.9384)?,
+        delivery_location: GeoPoint::new(60.1718, 24.9458)?,
+    };
+    let policy = OrderPolicy::default();
+    let mut state = None;
+    for ev in [
+        event(1, Actor::customer("c-1"), OrderCommand::Place(place)),
+        event(
+            2,
+            Actor::restaurant("r-1"),
+            OrderCommand::Transition {
+                to: OrderStatus::Confirmed,
+            },
+        ),
+    ] {
+        let accepted = decide(state.as_ref(), &ev, &policy);
+        let accepted = accepted.accepted().context("not accepted")?;
+        store.save(&accepted.state, &accepted.entries, 0).await?;
+        state = Some(accepted.state.clone());
+    }
+
+    let mut config = config(&e.kafka_brokers)?;
+    config.cql_keyspace = keyspace;
+    let gateway = Gateway::from_config(&config, Duration::from_secs(5))?.with_order_store(&config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, signal) = shutdown::channel();
+    let task = tokio::spawn(gateway.serve(listener, signal));
+    let http = reqwest::Client::new();
+    let get = |tok: String, id: String| {
+        let req = http.get(format!("{base}/v1/orders/{id}")).bearer_auth(tok);
+        async move {
+            let resp = req.send().await?;
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            anyhow::Ok((status, body))
+        }
+    };
+
+    let (status, body) = get(token(ActorKind::Customer, "c-1", None)?, order_id.clone()).await?;
+    ensure!(status == 200, "{status} {body}");
+    ensure!(
+        body["order_id"] == order_id.as_str() && body["status"] == "CONFIRMED",
+        "{body}"
+    );
+    ensure!(
+        body["total_cents"] == 1300 && body["items"][0]["item_id"] == "soup",
+        "{body}"
+    );
+    let timeline: Vec<_> = body["timeline"]
+        .as_array()
+        .context("timeline")?
+        .iter()
+        .map(|t| {
+            (
+                t["kind"].clone(),
+                t["to"].clone(),
+                t["actor"]["kind"].clone(),
+            )
+        })
+        .collect();
+    ensure!(
+        timeline
+            == vec![
+                (json!("PLACED"), json!("PLACED"), json!("CUSTOMER")),
+                (json!("TRANSITION"), json!("CONFIRMED"), json!("RESTAURANT")),
+            ],
+        "{timeline:?}"
+    );
+    let (status, _) = get(token(ActorKind::Restaurant, "r-1", None)?, order_id.clone()).await?;
+    ensure!(status == 200);
+    let (status, body) = get(token(ActorKind::Customer, "c-2", None)?, order_id.clone()).await?;
+    ensure!(
+        status == 404 && body["error"] == "order_not_found",
+        "{status} {body}"
+    );
+    let (status, body) = get(token(ActorKind::Customer, "c-1", None)?, unique("o")).await?;
+    ensure!(
+        status == 404 && body["error"] == "order_not_found",
+        "{status} {body}"
+    );
+
+    let _ = stop.send(true);
+    tokio::time::timeout(Duration::from_secs(10), task).await???;
+    Ok(())
+}

@@ -20,6 +20,9 @@ pub struct GatewayArgs {
     /// (`500ms`, `5s`, ...).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub produce_timeout: Duration,
+    /// Do not serve `GET /v1/orders/{order_id}` (no connection to the order store).
+    #[arg(long)]
+    pub no_order_store: bool,
 }
 
 /// Runs the gateway until a shutdown signal, then flushes the producer.
@@ -28,7 +31,10 @@ pub async fn run(config: &Config, args: &GatewayArgs) -> anyhow::Result<()> {
         !args.produce_timeout.is_zero(),
         "--produce-timeout must be more than 0"
     );
-    let gateway = Gateway::from_config(config, args.produce_timeout)?;
+    let mut gateway = Gateway::from_config(config, args.produce_timeout)?;
+    if !args.no_order_store {
+        gateway = gateway.with_order_store(config);
+    }
     if let Err(e) = gateway.ping_broker().await {
         tracing::warn!(error = %e, "the broker is not reachable yet; requests answer 503 until it is");
     }

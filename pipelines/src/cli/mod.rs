@@ -41,7 +41,7 @@ pub enum Command {
         #[command(subcommand)]
         action: config_cmd::ConfigAction,
     },
-    /// Serve the HTTP producer API (orders) with /metrics and /healthz on gateway.listen.
+    /// Serve the HTTP producer API (orders, driver locations) with /metrics and /healthz.
     Gateway(gateway::GatewayArgs),
     /// Print a bearer token for an actor, signed with gateway.auth_secret.
     Token(token::TokenArgs),

@@ -1,11 +1,12 @@
 //! [`Gateway`]: the whole process as `doorstep gateway` runs it, built from the
 //! configuration, so that the command and the integration tests wire it the same way.
 
-use super::{GatewayConfig, GatewayMetrics, GatewayState, KafkaSink};
+use super::{GatewayConfig, GatewayMetrics, GatewayState, KafkaSink, LazyOrderStore};
 use crate::auth::{KeyError, TokenKey};
 use crate::config::Config;
 use crate::shutdown;
 use axum::Router;
+use doorstep_connectors::scylla::ScyllaConfig;
 use doorstep_schemas::avro::{Catalog, CatalogError};
 use doorstep_schemas::events::topics;
 use prometheus::Registry;
@@ -75,6 +76,20 @@ impl Gateway {
             registry,
             sink,
         })
+    }
+
+    /// Serves `GET /v1/orders/{order_id}` from `config`'s order store (CQL nodes and
+    /// keyspace), connected on first use so that a store outage never stops order intake.
+    pub fn with_order_store(mut self, config: &Config) -> Self {
+        let cql = ScyllaConfig::new(
+            config.endpoints.cql_nodes.clone(),
+            config.endpoints.cql_flavor,
+        )
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_request_timeout(Duration::from_secs(2));
+        let reader = LazyOrderStore::new(cql, &config.cql_keyspace);
+        self.state = self.state.with_orders(Arc::new(reader));
+        self
     }
 
     /// The shared state.

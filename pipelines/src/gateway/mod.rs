@@ -43,6 +43,25 @@
 //! token with an `order_id` claim acts on that order only; a customer's token for an order
 //! also places it when the body has no `order_id`.
 //!
+//! ```text
+//! export DOORSTEP_AUTH_SECRET='a secret of at least thirty-two bytes'
+//! doorstep topics ensure && doorstep gateway &        # 127.0.0.1:8080 (gateway.listen)
+//! C=$(doorstep token --kind customer --id c-1 --ttl 1h)
+//! curl -sS localhost:8080/v1/orders -H "authorization: Bearer $C" \
+//!   -H 'content-type: application/json' -d '{"restaurant_id": "r-1",
+//!   "items": [{"item_id": "pizza", "name": "Pizza", "quantity": 1, "unit_price_cents": 1400}],
+//!   "total_cents": 1400, "restaurant_location": {"lat": 60.1699, "lng": 24.9384},
+//!   "delivery_location": {"lat": 60.1718, "lng": 24.9458}}'
+//! # → 202 {"order_id":"0190…","event_id":"0190…"}
+//! R=$(doorstep token --kind restaurant --id r-1)
+//! curl -sS localhost:8080/v1/orders/$ORDER/status -H "authorization: Bearer $R" \
+//!   -H 'content-type: application/json' -d '{"status": "CONFIRMED"}'
+//! curl -sS localhost:8080/v1/orders/$ORDER -H "authorization: Bearer $C"
+//! ```
+//!
+//! `curl -d` alone sends `application/x-www-form-urlencoded`, which is refused with 415: pass
+//! the JSON content type (or use `curl --json`).
+//!
 //! Metrics: `doorstep_gateway_http_requests_total{route,status}`,
 //! `doorstep_gateway_http_request_duration_seconds{route}`,
 //! `doorstep_gateway_events_produced_total{command}`,
@@ -57,6 +76,7 @@ mod orders;
 mod read;
 mod sink;
 mod state;
+mod store;
 
 pub use app::{Gateway, GatewayError};
 pub use error::{ApiError, ErrorCode};
@@ -67,6 +87,7 @@ pub use orders::AcceptedBody;
 pub use read::{OrderReader, OrderView};
 pub use sink::{EventSink, KafkaSink};
 pub use state::{GatewayConfig, GatewayState};
+pub use store::LazyOrderStore;
 
 use crate::ops::{self, Health};
 use crate::shutdown;
