@@ -11,14 +11,20 @@
 //! - [`runtime`]: the operator runtime (source → batches → stage → commit).
 //! - [`simulate`]: a simulated fleet driving orders through the public API.
 //! - [`auth`]: HMAC-signed bearer tokens (sign, verify, claims).
+//! - [`status`]: the status pipeline (order events → state machine → sinks).
+//! - [`notify`]: the notify pipeline (outbox → push provider, at most once per key).
+//! - [`assemble`]: building a pipeline from the configuration.
 //! - [`cli`]: the `doorstep` subcommands.
 
+pub mod assemble;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod gateway;
+pub mod notify;
 pub mod ops;
 pub mod runtime;
 pub mod shutdown;
 pub mod simulate;
+pub mod status;
 pub mod telemetry;

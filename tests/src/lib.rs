@@ -5,6 +5,8 @@
 //! no interference behind, and a loud, specific failure when a service is not running
 //! ([`ServiceDown`]) — a service test never skips silently.
 
+pub mod order_events;
+pub mod pipeline_harness;
 pub mod topic_reader;
 
 use doorstep_connectors::config::{Service, ServiceEndpoints};

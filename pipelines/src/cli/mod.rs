@@ -3,6 +3,8 @@
 mod check;
 mod config_cmd;
 mod gateway;
+mod pipeline;
+mod simulate;
 mod token;
 mod topics;
 
@@ -43,6 +45,10 @@ pub enum Command {
     },
     /// Serve the HTTP producer API (orders, driver locations) with /metrics and /healthz.
     Gateway(gateway::GatewayArgs),
+    /// Run a pipeline (status, notify, or all) until SIGINT/SIGTERM.
+    Pipeline(pipeline::PipelineArgs),
+    /// Drive a simulated fleet (customers, restaurants, drivers, dispatch) through the gateway.
+    Simulate(simulate::SimulateArgs),
     /// Print a bearer token for an actor, signed with gateway.auth_secret.
     Token(token::TokenArgs),
 }
@@ -59,6 +65,8 @@ impl Cli {
             Command::Check => check::run(&config).await,
             Command::Topics { action } => topics::run(&config, &action).await,
             Command::Gateway(args) => gateway::run(&config, &args).await,
+            Command::Pipeline(args) => pipeline::run(&config, &args).await,
+            Command::Simulate(args) => simulate::run(&config, &args).await,
             Command::Token(args) => token::run(&config, &args),
             Command::Config { .. } => Ok(()),
         }

@@ -72,6 +72,16 @@ pub struct Config {
     pub auth_secret: Option<String>,
     /// Order rules.
     pub policy: OrderPolicy,
+    /// Prefix of Redis keys and channels.
+    pub redis_key_prefix: String,
+    /// Whether Redis is a cluster (`redis.mode = cluster`).
+    pub redis_cluster: bool,
+    /// Replication factor for a keyspace Doorstep creates.
+    pub cql_replication_factor: u8,
+    /// Payment provider (base URL, secret key), when configured.
+    pub payments: Option<(String, String)>,
+    /// Push provider (base URL, project id, access token), when configured.
+    pub push: Option<(String, String, String)>,
     /// Log format.
     pub log_format: LogFormat,
     /// tracing filter.
@@ -162,6 +172,33 @@ impl Config {
                 auto_confirm_after_ms,
                 customer_cancellation_fee_cents: fee,
             },
+            redis_key_prefix: src.get(setting("redis.key_prefix")).unwrap_or_default(),
+            redis_cluster: match required(src, "redis.mode")?.as_str() {
+                "single" => false,
+                "cluster" => true,
+                other => {
+                    return Err(invalid(
+                        "redis.mode",
+                        other,
+                        "expected `single` or `cluster`",
+                    ));
+                }
+            },
+            cql_replication_factor: parse(src, "cql.replication_factor")?,
+            payments: src.get(setting("payments.url")).map(|url| {
+                (
+                    url,
+                    src.get(setting("payments.secret_key")).unwrap_or_default(),
+                )
+            }),
+            push: src.get(setting("push.url")).map(|url| {
+                let project = src.get(setting("push.project_id")).unwrap_or_default();
+                (
+                    url,
+                    project,
+                    src.get(setting("push.access_token")).unwrap_or_default(),
+                )
+            }),
             log_format,
             log_filter: required(src, "log.filter")?,
         })
@@ -230,6 +267,14 @@ mod tests {
             "policy.auto_confirm_after_ms",
             "policy.customer_cancellation_fee_cents",
             "log.format",
+            "redis.key_prefix",
+            "redis.mode",
+            "cql.replication_factor",
+            "payments.url",
+            "payments.secret_key",
+            "push.url",
+            "push.project_id",
+            "push.access_token",
             "kafka.group_prefix",
             "ops.listen",
             "gateway.listen",

@@ -25,7 +25,7 @@ macro_rules! settings {
 settings! {
     "services.kafka_brokers", "DOORSTEP_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers, comma separated";
     "services.redis_url", "DOORSTEP_REDIS_URL", "redis://127.0.0.1:6379", "Redis URL (single node)";
-    "services.redis_cluster_urls", "DOORSTEP_REDIS_CLUSTER_URLS", "", "Redis Cluster seed URLs, comma separated; when set, used instead of redis_url";
+    "services.redis_cluster_urls", "DOORSTEP_REDIS_CLUSTER_URLS", "", "Redis Cluster seed URLs, comma separated (used when redis.mode is `cluster`)";
     "services.cql_nodes", "DOORSTEP_CQL_NODES", "127.0.0.1:19042", "ScyllaDB (CQL) contact points, comma separated";
     "services.cql_flavor", "DOORSTEP_CQL_FLAVOR", "kassandra", "`scylla` in production, `kassandra` for the in-memory test server";
     "services.schema_registry_url", "DOORSTEP_SCHEMA_REGISTRY_URL", "http://127.0.0.1:18081", "Confluent-compatible schema registry";
@@ -34,6 +34,14 @@ settings! {
     "kafka.group_prefix", "DOORSTEP_GROUP_PREFIX", "doorstep", "Prefix of consumer group ids (`<prefix>.<pipeline>`)";
     "kafka.partitions", "DOORSTEP_TOPIC_PARTITIONS", "12", "Partitions per topic when Doorstep creates topics";
     "cql.keyspace", "DOORSTEP_CQL_KEYSPACE", "doorstep", "Keyspace of the order tables";
+    "redis.mode", "DOORSTEP_REDIS_MODE", "single", "`single` (redis_url) or `cluster` (redis_cluster_urls)";
+    "cql.replication_factor", "DOORSTEP_CQL_REPLICATION_FACTOR", "1", "Replication factor (SimpleStrategy) used when Doorstep creates a missing keyspace; create it yourself in production";
+    "redis.key_prefix", "DOORSTEP_REDIS_KEY_PREFIX", "", "Prefix of every Redis key and channel (tests isolate runs with it)";
+    "payments.url", "DOORSTEP_PAYMENTS_URL", "", "Payment provider base URL (Stripe-shaped refunds API); required by the status pipeline unless side effects are suppressed";
+    "payments.secret_key", "DOORSTEP_PAYMENTS_SECRET_KEY", "", "Payment provider API key (Bearer)";
+    "push.url", "DOORSTEP_PUSH_URL", "", "Push provider base URL (FCM HTTP v1 shape, e.g. https://fcm.googleapis.com); required by the notify pipeline";
+    "push.project_id", "DOORSTEP_PUSH_PROJECT_ID", "doorstep", "FCM project id";
+    "push.access_token", "DOORSTEP_PUSH_ACCESS_TOKEN", "", "OAuth 2 access token for FCM (Bearer)";
     "ops.listen", "DOORSTEP_OPS_LISTEN", "127.0.0.1:9100", "Address of /metrics and /healthz";
     "gateway.listen", "DOORSTEP_GATEWAY_LISTEN", "127.0.0.1:8080", "Address of the HTTP/WebSocket gateway";
     "gateway.auth_secret", "DOORSTEP_AUTH_SECRET", "", "HMAC secret for bearer tokens (at least 32 bytes; required by the gateway)";

@@ -12,6 +12,7 @@
 mod batch;
 mod metrics;
 mod offsets;
+mod reject;
 mod run;
 mod source;
 mod stage;
@@ -19,6 +20,7 @@ mod stage;
 pub use batch::Batcher;
 pub use metrics::RuntimeMetrics;
 pub use offsets::OffsetTracker;
+pub use reject::SourceMeta;
 pub use run::{Runtime, RuntimeConfig, RuntimeError};
 pub use source::SourceRecord;
 pub use stage::{Stage, StageError};

@@ -1,0 +1,197 @@
+//! Building a pipeline from the configuration: connections, stores, clients, the consumer
+//! and the stage. Shared by `doorstep pipeline`, `doorstep demo` and the tests, so all three
+//! run exactly the same thing.
+
+use crate::config::Config;
+use crate::notify::{NotifyMetrics, NotifyStage};
+use crate::runtime::{Runtime, RuntimeConfig, RuntimeMetrics};
+use crate::status::{StatusMetrics, StatusSinks, StatusStage, StatusTopics};
+use doorstep_connectors::driver_state::DriverState;
+use doorstep_connectors::kafka::{ConsumerBuilder, KafkaConfig, Producer};
+use doorstep_connectors::order_store::OrderStore;
+use doorstep_connectors::payments::{PaymentsClient, PaymentsConfig};
+use doorstep_connectors::push::{PushClient, PushConfig, SentLedger};
+use doorstep_connectors::redis::{Redis, RedisOptions, RedisTarget};
+use doorstep_connectors::scylla::{self as cql, Replication, ScyllaConfig};
+use doorstep_schemas::avro::Catalog;
+use doorstep_schemas::events::topics;
+use prometheus::Registry;
+use std::sync::Arc;
+
+/// Why a pipeline could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AssembleError {
+    /// A setting the pipeline needs is missing.
+    #[error("{pipeline} pipeline needs {setting}: {why}")]
+    Missing {
+        /// Which pipeline.
+        pipeline: &'static str,
+        /// Which setting (file key and variable).
+        setting: &'static str,
+        /// Why.
+        why: &'static str,
+    },
+    /// Kafka client creation failed.
+    #[error("Kafka: {0}")]
+    Kafka(#[from] doorstep_connectors::kafka::Error),
+    /// CQL connection or keyspace failed.
+    #[error("CQL: {0}")]
+    Cql(#[from] doorstep_connectors::scylla::Error),
+    /// Order store preparation failed.
+    #[error("order store: {0}")]
+    Store(#[from] doorstep_connectors::order_store::Error),
+    /// Redis connection failed.
+    #[error("Redis: {0}")]
+    Redis(#[from] doorstep_connectors::redis::Error),
+    /// Payment client creation failed.
+    #[error("payments: {0}")]
+    Payments(#[from] doorstep_connectors::payments::Error),
+    /// Push client creation failed.
+    #[error("push: {0}")]
+    Push(#[from] doorstep_connectors::push::Error),
+    /// The embedded schema catalog failed to load.
+    #[error("schemas: {0}")]
+    Catalog(#[from] doorstep_schemas::avro::CatalogError),
+    /// Metric registration failed (a name registered twice).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Options of the status pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusOptions {
+    /// Refunds and notifications are carried out (off for replays).
+    pub side_effects: bool,
+    /// Runtime tuning.
+    pub runtime: RuntimeConfig,
+}
+
+impl Default for StatusOptions {
+    fn default() -> Self {
+        Self {
+            side_effects: true,
+            runtime: RuntimeConfig::default(),
+        }
+    }
+}
+
+/// The Kafka client settings of a process.
+pub fn kafka_config(config: &Config, client_id: &str) -> KafkaConfig {
+    KafkaConfig::new(&config.endpoints.kafka_brokers, client_id)
+}
+
+/// Connects to Redis as configured (single node or cluster).
+pub async fn redis(config: &Config) -> Result<Redis, AssembleError> {
+    let target = if config.redis_cluster {
+        RedisTarget::Cluster(config.endpoints.redis_cluster_urls.clone())
+    } else {
+        RedisTarget::Single(config.endpoints.redis_url.clone())
+    };
+    Ok(Redis::connect(target, RedisOptions::default()).await?)
+}
+
+/// Connects to CQL, creates the keyspace and tables if missing, prepares the order store.
+pub async fn order_store(config: &Config) -> Result<OrderStore, AssembleError> {
+    let session = cql::connect(&ScyllaConfig::new(
+        config.endpoints.cql_nodes.clone(),
+        config.endpoints.cql_flavor,
+    ))
+    .await?;
+    cql::create_keyspace(
+        &session,
+        &config.cql_keyspace,
+        &Replication::Simple(config.cql_replication_factor),
+    )
+    .await?;
+    OrderStore::ensure_schema(&session, &config.cql_keyspace).await?;
+    Ok(OrderStore::new(Arc::new(session), &config.cql_keyspace).await?)
+}
+
+/// Builds the status pipeline: consumer of `orders.events.v1` in group `<prefix>.status`.
+pub async fn status_pipeline(
+    config: &Config,
+    options: StatusOptions,
+    registry: &Registry,
+) -> Result<(Runtime, StatusStage), AssembleError> {
+    let payments = match (&config.payments, options.side_effects) {
+        (_, false) => None,
+        (Some((url, key)), true) => Some(PaymentsClient::new(&PaymentsConfig::new(url, key))?),
+        (None, true) => {
+            return Err(AssembleError::Missing {
+                pipeline: "status",
+                setting: "payments.url (DOORSTEP_PAYMENTS_URL)",
+                why: "refunds cannot be skipped silently; set it, or run with side effects off",
+            });
+        }
+    };
+    let catalog = Catalog::embedded()?;
+    let kafka = kafka_config(config, "doorstep-status");
+    let events = config.topic(topics::ORDER_EVENTS);
+    let consumer =
+        ConsumerBuilder::new(&kafka, config.group_id("status")).subscribe(&[events.as_str()])?;
+    let sinks = StatusSinks {
+        producer: Producer::new(&kafka)?,
+        catalog,
+        topics: StatusTopics {
+            events: events.clone(),
+            status: config.topic(topics::ORDER_STATUS),
+            notifications: config.topic(topics::NOTIFICATIONS),
+            rejected: config.topic(topics::ORDER_REJECTED),
+        },
+        store: order_store(config).await?,
+        drivers: DriverState::new(redis(config).await?, config.redis_key_prefix.clone()),
+        payments,
+        notify: options.side_effects,
+    };
+    let runtime = Runtime::new(
+        consumer,
+        events,
+        options.runtime,
+        RuntimeMetrics::register(registry, "status")?,
+    );
+    let stage = StatusStage::new(
+        sinks,
+        catalog,
+        config.policy,
+        StatusMetrics::register(registry)?,
+    );
+    Ok((runtime, stage))
+}
+
+/// Builds the notify pipeline: consumer of `notifications.v1` in group `<prefix>.notify`.
+pub async fn notify_pipeline(
+    config: &Config,
+    runtime: RuntimeConfig,
+    registry: &Registry,
+) -> Result<(Runtime, NotifyStage), AssembleError> {
+    let Some((url, project, token)) = &config.push else {
+        return Err(AssembleError::Missing {
+            pipeline: "notify",
+            setting: "push.url (DOORSTEP_PUSH_URL)",
+            why: "there is nowhere to send pushes",
+        });
+    };
+    let catalog = Catalog::embedded()?;
+    let kafka = kafka_config(config, "doorstep-notify");
+    let topic = config.topic(topics::NOTIFICATIONS);
+    let consumer =
+        ConsumerBuilder::new(&kafka, config.group_id("notify")).subscribe(&[topic.as_str()])?;
+    let push = PushClient::new(&PushConfig::new(url, project, token))?;
+    let ledger = SentLedger::new(redis(config).await?, config.redis_key_prefix.clone());
+    let stage = NotifyStage::new(
+        push,
+        ledger,
+        catalog,
+        Producer::new(&kafka)?,
+        config.topic(topics::ORDER_REJECTED),
+        NotifyMetrics::register(registry)?,
+    );
+    let runtime = Runtime::new(
+        consumer,
+        topic,
+        runtime,
+        RuntimeMetrics::register(registry, "notify")?,
+    );
+    Ok((runtime, stage))
+}

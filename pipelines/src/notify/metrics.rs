@@ -1,0 +1,34 @@
+//! Notify pipeline metrics (`doorstep_notify_*`).
+
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
+
+/// Counters of the notify pipeline.
+#[derive(Clone)]
+pub struct NotifyMetrics {
+    /// Pushes by result: `sent`, `duplicate` (ledger), `retry`, `failed`, `undecodable`.
+    pub pushes: IntCounterVec,
+    /// Time to send one push (with retries).
+    pub push_latency: Histogram,
+}
+
+impl NotifyMetrics {
+    /// Registers the metrics in `registry`.
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let m = Self {
+            pushes: IntCounterVec::new(
+                Opts::new("doorstep_notify_pushes_total", "Pushes by result"),
+                &["result"],
+            )?,
+            push_latency: Histogram::with_opts(
+                HistogramOpts::new(
+                    "doorstep_notify_push_duration_seconds",
+                    "Time to send one push, retries included",
+                )
+                .buckets(prometheus::exponential_buckets(0.001, 2.0, 14)?),
+            )?,
+        };
+        registry.register(Box::new(m.pushes.clone()))?;
+        registry.register(Box::new(m.push_latency.clone()))?;
+        Ok(m)
+    }
+}

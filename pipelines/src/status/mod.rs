@@ -1,0 +1,246 @@
+//! The status pipeline: `orders.events.v1` → order state machine → ScyllaDB (order rows and
+//! history), `orders.status.v1`, `notifications.v1`, driver state in Redis, refunds;
+//! rejects to `orders.rejected.v1`. PLACED orders auto-confirm through durable timers.
+//!
+//! Per batch: decode, load the state of orders not in memory (one partition read each),
+//! decide every event in order on a scratch copy, then run the sinks: first the effects
+//! (refunds, Redis, Kafka records, timers), last the order rows and history in ScyllaDB.
+//! Only then is the scratch state kept and the batch committed by the runtime. A crash
+//! before the ScyllaDB write re-does effects that are all idempotent (keyed by event id,
+//! order id + status, or the order id for refunds); a crash after it finds the events in
+//! the history and does nothing.
+
+mod metrics;
+mod outputs;
+mod sinks;
+mod timers;
+
+pub use metrics::StatusMetrics;
+pub use outputs::{AUTO_CONFIRM, DriverOp, Outputs, Refund, Save, SourceMeta, TimerOp};
+pub use sinks::{StatusSinks, StatusTopics};
+pub use timers::TimerWheel;
+
+use crate::runtime::{SourceRecord, Stage, StageError};
+use doorstep_operators::order::{Decision, OrderPolicy, OrderState, decide};
+use doorstep_schemas::avro::Catalog;
+use doorstep_schemas::events::{OrderCommand, OrderEvent};
+use doorstep_schemas::model::{Actor, EventId, OrderId, OrderStatus, Timestamp};
+use futures::StreamExt;
+use std::collections::{BTreeSet, HashMap};
+
+/// How many order states to load from ScyllaDB at once.
+const LOAD_CONCURRENCY: usize = 32;
+
+/// The actor id of auto-confirm events.
+pub const AUTO_CONFIRM_ACTOR: &str = "auto-confirm";
+
+/// The status pipeline's stage.
+pub struct StatusStage {
+    sinks: StatusSinks,
+    catalog: &'static Catalog,
+    policy: OrderPolicy,
+    metrics: StatusMetrics,
+    /// Keyed state of the orders seen in owned partitions: state and source partition.
+    orders: HashMap<OrderId, (OrderState, i32)>,
+    timers: TimerWheel,
+}
+
+impl StatusStage {
+    /// A stage writing through `sinks`.
+    pub fn new(
+        sinks: StatusSinks,
+        catalog: &'static Catalog,
+        policy: OrderPolicy,
+        metrics: StatusMetrics,
+    ) -> Self {
+        Self {
+            sinks,
+            catalog,
+            policy,
+            metrics,
+            orders: HashMap::new(),
+            timers: TimerWheel::default(),
+        }
+    }
+
+    /// Orders held in memory (for tests and metrics).
+    pub fn cached_orders(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// Decodes the batch and decides every event against `scratch` (loaded as needed).
+    async fn decide_batch(
+        &mut self,
+        batch: &[SourceRecord],
+        scratch: &mut HashMap<OrderId, (OrderState, i32)>,
+    ) -> Result<Outputs, StageError> {
+        let mut out = Outputs::default();
+        let mut decoded = Vec::with_capacity(batch.len());
+        for record in batch {
+            let meta = SourceMeta::of(record);
+            let Some(payload) = record.payload.as_deref() else {
+                out.reject(
+                    &meta,
+                    None,
+                    "tombstone",
+                    "an order event needs a value".into(),
+                );
+                continue;
+            };
+            match self.catalog.decode::<OrderEvent>(payload) {
+                Ok(ev) if record.key.as_deref() != Some(ev.order_id.as_str().as_bytes()) => {
+                    let msg = format!("record key does not match order id {}", ev.order_id);
+                    out.reject(&meta, Some(&ev), "key_mismatch", msg);
+                }
+                Ok(ev) => decoded.push((meta, ev)),
+                Err(e) => out.reject(&meta, None, "undecodable", e.to_string()),
+            }
+        }
+        self.load_unknown(
+            decoded
+                .iter()
+                .map(|(meta, ev)| (&ev.order_id, meta.partition)),
+            scratch,
+        )
+        .await?;
+        for (meta, ev) in &decoded {
+            let current = scratch.get(&ev.order_id).map(|(s, _)| s);
+            match decide(current, ev, &self.policy) {
+                Decision::Accepted(a) => {
+                    self.metrics.events.with_label_values(&["accepted"]).inc();
+                    let partition = scratch
+                        .get(&ev.order_id)
+                        .map_or(meta.partition, |(_, p)| *p);
+                    out.accepted(ev, &a, partition);
+                    scratch.insert(ev.order_id.clone(), (a.state, partition));
+                }
+                Decision::Duplicate => self.metrics.events.with_label_values(&["duplicate"]).inc(),
+                Decision::Rejected(reason) => {
+                    self.metrics.events.with_label_values(&["rejected"]).inc();
+                    out.rejected(meta, ev, &reason);
+                }
+            }
+        }
+        for r in &out.rejects {
+            self.metrics
+                .rejected
+                .with_label_values(&[&r.reason_code])
+                .inc();
+        }
+        Ok(out)
+    }
+
+    /// Copies known states into `scratch` and loads the others from ScyllaDB.
+    async fn load_unknown<'a>(
+        &self,
+        ids: impl Iterator<Item = (&'a OrderId, i32)>,
+        scratch: &mut HashMap<OrderId, (OrderState, i32)>,
+    ) -> Result<(), StageError> {
+        let mut missing = BTreeSet::new();
+        for (id, partition) in ids {
+            if scratch.contains_key(id) {
+                continue;
+            }
+            match self.orders.get(id) {
+                Some(known) => {
+                    scratch.insert(id.clone(), known.clone());
+                }
+                None => {
+                    missing.insert((id.clone(), partition));
+                }
+            }
+        }
+        let loaded: Vec<_> = futures::stream::iter(missing)
+            .map(|(id, partition)| async move {
+                let r = self.sinks.load(&id).await;
+                (id, partition, r)
+            })
+            .buffer_unordered(LOAD_CONCURRENCY)
+            .collect()
+            .await;
+        for (id, partition, r) in loaded {
+            if let Some(state) = r? {
+                scratch.insert(id, (state, partition));
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the batch's results once every sink acknowledged them.
+    fn keep(&mut self, out: &Outputs, scratch: HashMap<OrderId, (OrderState, i32)>) {
+        for (id, (state, partition)) in scratch {
+            if state.order.status.is_final() {
+                self.orders.remove(&id);
+            } else {
+                self.orders.insert(id, (state, partition));
+            }
+        }
+        for op in &out.timer_ops {
+            match op {
+                TimerOp::Put(p, id, at) => self.timers.put(*p, id.clone(), *at),
+                TimerOp::Delete(_, id) => self.timers.remove(id),
+            }
+        }
+    }
+}
+
+impl Stage for StatusStage {
+    async fn process_batch(&mut self, batch: &[SourceRecord]) -> Result<(), StageError> {
+        let mut scratch = HashMap::new();
+        let mut out = self.decide_batch(batch, &mut scratch).await?;
+        self.sinks.emit(&mut out, &self.metrics).await?;
+        self.sinks.persist(&out, &self.metrics).await?;
+        self.keep(&out, scratch);
+        Ok(())
+    }
+
+    async fn on_tick(&mut self, now: Timestamp) -> Result<(), StageError> {
+        // Re-fire after a while if the fired event has not confirmed the order by then.
+        let refire_after_ms = self.policy.auto_confirm_after_ms.max(10_000);
+        let due = self.timers.due(now, refire_after_ms);
+        let mut events = Vec::with_capacity(due.len());
+        for (_, order_id, due_at) in due {
+            let still_placed = self
+                .orders
+                .get(&order_id)
+                .is_none_or(|(s, _)| s.order.status == OrderStatus::Placed);
+            if !still_placed {
+                self.timers.remove(&order_id);
+                continue;
+            }
+            events.push(OrderEvent {
+                event_id: EventId::new(format!("{AUTO_CONFIRM}:{order_id}")),
+                order_id: order_id.clone(),
+                occurred_at: due_at,
+                actor: Actor::system(AUTO_CONFIRM_ACTOR),
+                command: OrderCommand::Transition {
+                    to: OrderStatus::Confirmed,
+                },
+            });
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.metrics
+            .timers_fired
+            .with_label_values(&[AUTO_CONFIRM])
+            .inc_by(events.len() as u64);
+        self.sinks.fire(&events).await
+    }
+
+    async fn on_assignment(&mut self, assigned: &[i32], revoked: &[i32]) -> Result<(), StageError> {
+        self.orders.retain(|_, (_, p)| !revoked.contains(p));
+        self.timers.drop_partitions(revoked);
+        for p in assigned {
+            for (order_id, due_at) in self.sinks.timers(*p).await? {
+                self.timers.put(*p, order_id, due_at);
+            }
+        }
+        tracing::info!(
+            timers = self.timers.len(),
+            orders = self.orders.len(),
+            "keyed state rebuilt"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,316 @@
+//! What a batch of decisions asks of the sinks, gathered before any I/O: records for the
+//! output topics, driver and timer operations, refunds and the order rows to save. Pure, so
+//! the mapping from decisions to effects is unit-tested without services.
+
+pub use crate::runtime::SourceMeta;
+use doorstep_operators::notify;
+use doorstep_operators::order::{Accepted, Effect, OrderState, RejectReason};
+use doorstep_schemas::events::{Notification, OrderEvent, RejectedRecord, StatusChange};
+use doorstep_schemas::model::{DriverId, OrderId, StatusHistoryEntry, Timestamp};
+use std::collections::BTreeMap;
+
+/// The kind of the auto-confirm timer in the timer table.
+pub const AUTO_CONFIRM: &str = "auto_confirm";
+
+/// A change to a driver's availability in Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriverOp {
+    /// The driver is ON_DELIVERY for the order.
+    Occupy(DriverId, OrderId),
+    /// The driver is AVAILABLE again (if still on that order).
+    Release(DriverId, OrderId),
+}
+
+/// A change to the durable timers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimerOp {
+    /// Fire the auto-confirm of the order at the time.
+    Put(i32, OrderId, Timestamp),
+    /// The order's auto-confirm is no longer needed.
+    Delete(i32, OrderId),
+}
+
+/// A refund to request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    /// The order (its id is the idempotency key).
+    pub order_id: OrderId,
+    /// Amount in cents.
+    pub amount_cents: i64,
+}
+
+/// The order row and new history entries to persist for one order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Save {
+    /// State after the batch.
+    pub state: OrderState,
+    /// Entries appended during the batch, in order.
+    pub entries: Vec<StatusHistoryEntry>,
+    /// Source partition (for the per-partition active-order and timer tables).
+    pub partition: i32,
+}
+
+/// Everything a batch asks of the sinks.
+#[derive(Debug, Default, Clone)]
+pub struct Outputs {
+    /// Accepted changes for `orders.status.v1`.
+    pub status_changes: Vec<StatusChange>,
+    /// Pushes for `notifications.v1`.
+    pub notifications: Vec<Notification>,
+    /// Refused records for `orders.rejected.v1`.
+    pub rejects: Vec<RejectedRecord>,
+    /// Driver availability changes.
+    pub driver_ops: Vec<DriverOp>,
+    /// Timer changes.
+    pub timer_ops: Vec<TimerOp>,
+    /// Refunds (suppressed in replays).
+    pub refunds: Vec<Refund>,
+    /// Orders to save, at most one per order.
+    pub saves: BTreeMap<OrderId, Save>,
+}
+
+impl Outputs {
+    /// Adds what an accepted event asks for.
+    pub fn accepted(&mut self, event: &OrderEvent, a: &Accepted, partition: i32) {
+        let order = &a.state.order;
+        let refund = a.effects.iter().find_map(|e| match e {
+            Effect::Refund { amount_cents } => Some(*amount_cents),
+            _ => None,
+        });
+        for entry in &a.entries {
+            self.status_changes.push(StatusChange {
+                event_id: entry.event_id.clone(),
+                order_id: order.order_id.clone(),
+                seq: entry.seq,
+                kind: entry.kind,
+                from: entry.from,
+                to: entry.to,
+                actor: entry.actor.clone(),
+                reason: entry.reason.clone(),
+                customer_id: order.customer_id.clone(),
+                restaurant_id: order.restaurant_id.clone(),
+                driver_id: order.driver_id.clone(),
+                refund_cents: refund
+                    .filter(|_| entry.to == doorstep_schemas::model::OrderStatus::Cancelled),
+                at: entry.at,
+            });
+        }
+        for effect in &a.effects {
+            match effect {
+                Effect::Notify {
+                    recipient_kind,
+                    recipient_id,
+                    status,
+                } => {
+                    if let Some(message) =
+                        notify::message_for(*recipient_kind, &order.order_id, *status)
+                    {
+                        self.notifications.push(Notification {
+                            notification_id: notify::notification_id(
+                                &order.order_id,
+                                *status,
+                                *recipient_kind,
+                            ),
+                            recipient_kind: *recipient_kind,
+                            recipient_id: recipient_id.clone(),
+                            order_id: order.order_id.clone(),
+                            status: *status,
+                            message,
+                            created_at: event.occurred_at,
+                        });
+                    }
+                }
+                Effect::Refund { amount_cents } => {
+                    self.refunds.push(Refund {
+                        order_id: order.order_id.clone(),
+                        amount_cents: *amount_cents,
+                    });
+                }
+                Effect::OccupyDriver { driver_id } => {
+                    self.driver_ops
+                        .push(DriverOp::Occupy(driver_id.clone(), order.order_id.clone()));
+                }
+                Effect::ReleaseDriver { driver_id } => {
+                    self.driver_ops
+                        .push(DriverOp::Release(driver_id.clone(), order.order_id.clone()));
+                }
+                Effect::ScheduleAutoConfirm { at } => {
+                    self.timer_ops
+                        .push(TimerOp::Put(partition, order.order_id.clone(), *at));
+                }
+                Effect::CancelAutoConfirm => {
+                    self.timer_ops
+                        .push(TimerOp::Delete(partition, order.order_id.clone()));
+                }
+                // The DRIVER_UNASSIGNED status change on orders.status.v1 is dispatch's cue.
+                Effect::ReturnToDispatch => {}
+                _ => {}
+            }
+        }
+        let save = self
+            .saves
+            .entry(order.order_id.clone())
+            .or_insert_with(|| Save {
+                state: a.state.clone(),
+                entries: Vec::new(),
+                partition,
+            });
+        save.state = a.state.clone();
+        save.entries.extend(a.entries.iter().cloned());
+    }
+
+    /// Adds a reject record for a refused or undecodable source record.
+    pub fn reject(
+        &mut self,
+        record: &SourceMeta<'_>,
+        event: Option<&OrderEvent>,
+        code: &str,
+        message: String,
+    ) {
+        let order_id = event.map(|e| e.order_id.clone()).or_else(|| {
+            record
+                .key
+                .and_then(|k| std::str::from_utf8(k).ok())
+                .map(OrderId::from)
+        });
+        let at = event.map_or_else(Timestamp::now, |e| e.occurred_at);
+        self.rejects.push(record.reject(
+            "status",
+            code,
+            message,
+            event.map(|e| e.event_id.clone()),
+            order_id,
+            at,
+        ));
+    }
+
+    /// Adds a reject record for a state-machine rejection.
+    pub fn rejected(&mut self, record: &SourceMeta<'_>, event: &OrderEvent, reason: &RejectReason) {
+        let message = format!("{} {}: {reason}", event.command.name(), event.order_id);
+        self.reject(record, Some(event), reason.code(), message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use doorstep_operators::order::{Decision, OrderPolicy, decide};
+    use doorstep_schemas::events::{OrderCommand, PlaceOrder, RecipientKind};
+    use doorstep_schemas::model::{Actor, EventId, GeoPoint, OrderItem, OrderStatus};
+
+    fn ev(n: u32, actor: Actor, command: OrderCommand) -> OrderEvent {
+        OrderEvent {
+            event_id: EventId::new(format!("e{n}")),
+            order_id: OrderId::from("o1"),
+            occurred_at: Timestamp::from_millis(1_000_000 + i64::from(n) * 1000),
+            actor,
+            command,
+        }
+    }
+
+    fn place() -> OrderCommand {
+        OrderCommand::Place(PlaceOrder {
+            customer_id: "c1".into(),
+            restaurant_id: "r1".into(),
+            items: vec![OrderItem {
+                item_id: "i".into(),
+                name: "Soup".into(),
+                quantity: 2,
+                unit_price_cents: 650,
+            }],
+            total_cents: 1300,
+            restaurant_location: GeoPoint {
+                lat: 60.17,
+                lng: 24.94,
+            },
+            delivery_location: GeoPoint {
+                lat: 60.18,
+                lng: 24.95,
+            },
+        })
+    }
+
+    #[test]
+    fn a_cancelled_order_maps_to_every_sink() {
+        let policy = OrderPolicy::default();
+        let mut out = Outputs::default();
+        let e1 = ev(1, Actor::customer("c1"), place());
+        let Decision::Accepted(a1) = decide(None, &e1, &policy) else {
+            panic!()
+        };
+        out.accepted(&e1, &a1, 3);
+        let e2 = ev(
+            2,
+            Actor::system("dispatch"),
+            OrderCommand::AssignDriver {
+                driver_id: "d1".into(),
+            },
+        );
+        let Decision::Accepted(a2) = decide(Some(&a1.state), &e2, &policy) else {
+            panic!()
+        };
+        out.accepted(&e2, &a2, 3);
+        let e3 = ev(
+            3,
+            Actor::restaurant("r1"),
+            OrderCommand::Cancel {
+                reason: "closed".into(),
+            },
+        );
+        let Decision::Accepted(a3) = decide(Some(&a2.state), &e3, &policy) else {
+            panic!()
+        };
+        out.accepted(&e3, &a3, 3);
+
+        assert_eq!(out.status_changes.len(), 3);
+        assert_eq!(out.status_changes[2].to, OrderStatus::Cancelled);
+        assert_eq!(out.status_changes[2].refund_cents, Some(1300));
+        assert_eq!(out.status_changes[0].refund_cents, None);
+        assert_eq!(
+            out.refunds,
+            vec![Refund {
+                order_id: "o1".into(),
+                amount_cents: 1300
+            }]
+        );
+        assert_eq!(
+            out.driver_ops,
+            vec![
+                DriverOp::Occupy("d1".into(), "o1".into()),
+                DriverOp::Release("d1".into(), "o1".into())
+            ]
+        );
+        assert_eq!(out.timer_ops.len(), 2);
+        assert!(
+            matches!(out.timer_ops[0], TimerOp::Put(3, _, at) if at.as_millis() == 1_001_000 + 120_000)
+        );
+        let kinds: Vec<_> = out.notifications.iter().map(|n| n.recipient_kind).collect();
+        assert_eq!(kinds, vec![RecipientKind::Customer, RecipientKind::Driver]);
+        assert_eq!(
+            out.notifications[0].message,
+            "Your order has been cancelled"
+        );
+        let save = &out.saves[&OrderId::from("o1")];
+        assert_eq!(save.entries.len(), 3);
+        assert_eq!(save.state.order.status, OrderStatus::Cancelled);
+        assert_eq!(save.partition, 3);
+    }
+
+    #[test]
+    fn rejects_keep_the_original_bytes_and_the_reason() {
+        let mut out = Outputs::default();
+        let meta = SourceMeta {
+            topic: "t",
+            partition: 1,
+            offset: 42,
+            key: Some(b"o9"),
+            payload: b"\x00junk",
+        };
+        out.reject(&meta, None, "undecodable", "bad bytes".into());
+        let r = &out.rejects[0];
+        assert_eq!(r.original_value, b"\x00junk".to_vec());
+        assert_eq!(r.order_id, Some(OrderId::from("o9")));
+        assert_eq!((r.source_partition, r.source_offset), (1, 42));
+        assert_eq!(r.reason_code, "undecodable");
+    }
+}

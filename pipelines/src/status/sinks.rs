@@ -1,0 +1,249 @@
+//! The status pipeline's sinks: what it writes where, in which order, and how failures are
+//! classified (retriable → the runtime retries the batch; permanent refund failures → a
+//! reject record).
+
+use super::{AUTO_CONFIRM, DriverOp, Outputs, StatusMetrics, TimerOp};
+use crate::runtime::StageError;
+use doorstep_connectors::driver_state::DriverState;
+use doorstep_connectors::kafka::Producer;
+use doorstep_connectors::order_store::OrderStore;
+use doorstep_connectors::payments::PaymentsClient;
+use doorstep_operators::order::OrderState;
+use doorstep_schemas::avro::{Catalog, TopicRecord};
+use doorstep_schemas::events::{OrderEvent, RejectedRecord};
+use doorstep_schemas::model::{OrderId, Timestamp};
+use futures::future::try_join_all;
+use std::time::Instant;
+
+/// The full names of the topics the status pipeline writes.
+#[derive(Debug, Clone)]
+pub struct StatusTopics {
+    /// `orders.events.v1` (auto-confirm events are written back here).
+    pub events: String,
+    /// `orders.status.v1`.
+    pub status: String,
+    /// `notifications.v1`.
+    pub notifications: String,
+    /// `orders.rejected.v1`.
+    pub rejected: String,
+}
+
+/// The connections the status pipeline writes through.
+pub struct StatusSinks {
+    /// Kafka producer (idempotent, acks=all).
+    pub producer: Producer,
+    /// Schemas for encoding.
+    pub catalog: &'static Catalog,
+    /// Topic names.
+    pub topics: StatusTopics,
+    /// Order rows, history, timers.
+    pub store: OrderStore,
+    /// Driver availability.
+    pub drivers: DriverState,
+    /// Refunds; `None` suppresses them (replays).
+    pub payments: Option<PaymentsClient>,
+    /// Whether notifications are emitted (suppressed in replays).
+    pub notify: bool,
+}
+
+impl StatusSinks {
+    /// The stored state of an order.
+    pub async fn load(&self, order_id: &OrderId) -> Result<Option<OrderState>, StageError> {
+        self.store
+            .load(order_id)
+            .await
+            .map_err(|e| StageError::unavailable("cql", e))
+    }
+
+    /// The durable timers of a partition.
+    pub async fn timers(&self, partition: i32) -> Result<Vec<(OrderId, Timestamp)>, StageError> {
+        let timers = self
+            .store
+            .timers(partition)
+            .await
+            .map_err(|e| StageError::unavailable("cql", e))?;
+        Ok(timers
+            .into_iter()
+            .filter(|t| t.kind == AUTO_CONFIRM)
+            .map(|t| (t.order_id, t.due_at))
+            .collect())
+    }
+
+    /// Phase 1: every effect but the order rows. Refunds first, so a permanent refund
+    /// failure can still be written as a reject record in the same batch.
+    pub async fn emit(&self, out: &mut Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
+        self.refund(out, metrics).await?;
+        let started = Instant::now();
+        let drivers = out.driver_ops.iter().map(|op| async move {
+            let r = match op {
+                DriverOp::Occupy(d, o) => self.drivers.occupy(d, o).await,
+                DriverOp::Release(d, o) => self.drivers.release(d, o).await.map(|_| ()),
+            };
+            r.map_err(|e| StageError::unavailable("redis", e))
+        });
+        try_join_all(drivers).await?;
+        metrics
+            .sink_latency
+            .with_label_values(&["redis"])
+            .observe(started.elapsed().as_secs_f64());
+
+        let started = Instant::now();
+        let mut sends = Vec::new();
+        for c in &out.status_changes {
+            sends.push(self.encoded(
+                &self.topics.status,
+                c.order_id.as_str(),
+                c.event_id.as_str(),
+                c,
+            )?);
+        }
+        if self.notify {
+            for n in &out.notifications {
+                sends.push(self.encoded(
+                    &self.topics.notifications,
+                    &n.recipient_id,
+                    &n.notification_id,
+                    n,
+                )?);
+            }
+        }
+        for r in &out.rejects {
+            let key = r.order_id.as_ref().map_or("", |o| o.as_str());
+            let id = r.event_id.as_ref().map_or("", |e| e.as_str());
+            sends.push(self.encoded(&self.topics.rejected, key, id, r)?);
+        }
+        let producer = &self.producer;
+        try_join_all(sends.iter().map(|(topic, key, id, bytes)| async move {
+            producer
+                .send(topic, key.as_bytes(), bytes, &[("event_id", id.as_bytes())])
+                .await
+                .map_err(|e| StageError::unavailable("kafka", e))
+        }))
+        .await?;
+        for (topic, ..) in &sends {
+            metrics
+                .records_out
+                .with_label_values(&[topic.as_str()])
+                .inc();
+        }
+        metrics
+            .sink_latency
+            .with_label_values(&["kafka"])
+            .observe(started.elapsed().as_secs_f64());
+
+        let started = Instant::now();
+        try_join_all(out.timer_ops.iter().map(|op| async move {
+            let r = match op {
+                TimerOp::Put(p, o, at) => self.store.put_timer(*p, o, AUTO_CONFIRM, *at).await,
+                TimerOp::Delete(p, o) => self.store.delete_timer(*p, o, AUTO_CONFIRM).await,
+            };
+            r.map_err(|e| StageError::unavailable("cql", e))
+        }))
+        .await?;
+        metrics
+            .sink_latency
+            .with_label_values(&["cql_timers"])
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Phase 2: the order rows and history, the state the pipeline is rebuilt from.
+    pub async fn persist(&self, out: &Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
+        let started = Instant::now();
+        try_join_all(out.saves.values().map(|s| async move {
+            self.store
+                .save(&s.state, &s.entries, s.partition)
+                .await
+                .map_err(|e| StageError::unavailable("cql", e))
+        }))
+        .await?;
+        metrics
+            .sink_latency
+            .with_label_values(&["cql"])
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Writes timer-fired events back to the events topic.
+    pub async fn fire(&self, events: &[OrderEvent]) -> Result<(), StageError> {
+        let producer = &self.producer;
+        let mut sends = Vec::with_capacity(events.len());
+        for e in events {
+            sends.push(self.encoded(
+                &self.topics.events,
+                e.order_id.as_str(),
+                e.event_id.as_str(),
+                e,
+            )?);
+        }
+        try_join_all(sends.iter().map(|(topic, key, id, bytes)| async move {
+            producer
+                .send(topic, key.as_bytes(), bytes, &[("event_id", id.as_bytes())])
+                .await
+                .map_err(|e| StageError::unavailable("kafka", e))
+        }))
+        .await?;
+        Ok(())
+    }
+
+    async fn refund(&self, out: &mut Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
+        let Some(payments) = &self.payments else {
+            metrics
+                .refunds
+                .with_label_values(&["suppressed"])
+                .inc_by(out.refunds.len() as u64);
+            return Ok(());
+        };
+        let started = Instant::now();
+        let results = futures::future::join_all(
+            out.refunds
+                .iter()
+                .map(|r| async move { (r, payments.refund(&r.order_id, r.amount_cents).await) }),
+        )
+        .await;
+        let mut failed: Vec<RejectedRecord> = Vec::new();
+        for (r, result) in results {
+            match result {
+                Ok(_) => metrics.refunds.with_label_values(&["ok"]).inc(),
+                Err(e) if e.is_retriable() => return Err(StageError::unavailable("payments", e)),
+                Err(e) => {
+                    metrics.refunds.with_label_values(&["failed"]).inc();
+                    tracing::error!(order_id = %r.order_id, error = %e, "refund refused by the payment provider");
+                    failed.push(RejectedRecord {
+                        source_topic: self.topics.events.clone(),
+                        source_partition: -1,
+                        source_offset: -1,
+                        original_key: Some(r.order_id.as_str().as_bytes().to_vec()),
+                        original_value: Vec::new(),
+                        event_id: None,
+                        order_id: Some(r.order_id.clone()),
+                        rejected_by: "status.refund".to_owned(),
+                        reason_code: "refund_failed".to_owned(),
+                        message: format!("refund of {} cents failed: {e}", r.amount_cents),
+                        rejected_at: Timestamp::now(),
+                    });
+                }
+            }
+        }
+        metrics
+            .sink_latency
+            .with_label_values(&["payments"])
+            .observe(started.elapsed().as_secs_f64());
+        out.rejects.extend(failed);
+        Ok(())
+    }
+
+    fn encoded<T: TopicRecord>(
+        &self,
+        topic: &str,
+        key: &str,
+        id: &str,
+        record: &T,
+    ) -> Result<(String, String, String, Vec<u8>), StageError> {
+        let bytes = self
+            .catalog
+            .encode(record)
+            .map_err(|e| StageError::Fatal(format!("encoding for {topic}: {e}")))?;
+        Ok((topic.to_owned(), key.to_owned(), id.to_owned(), bytes))
+    }
+}

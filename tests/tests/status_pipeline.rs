@@ -1,0 +1,373 @@
+//! The status and notify pipelines end to end on the real broker, CQL server and Redis,
+//! with local stand-ins for the push and payment providers.
+
+use doorstep_connectors::driver_state::DriverState;
+use doorstep_schemas::events::{RejectedRecord, StatusChange, topics};
+use doorstep_schemas::model::{
+    Actor, DriverStatus, HistoryEntryKind, OrderId, OrderStatus, Timestamp,
+};
+use doorstep_tests::order_events::{OrderScript, TOTAL_CENTS};
+use doorstep_tests::pipeline_harness::Scope;
+use doorstep_tests::topic_reader::read_topic;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn now_ms() -> i64 {
+    Timestamp::now().as_millis()
+}
+
+#[tokio::test]
+async fn an_order_through_every_status_is_stored_published_and_notified() -> anyhow::Result<()> {
+    let scope = Scope::new("status_full", &[]).await?;
+    let running = scope.start().await?;
+    let mut script = OrderScript::new("full-1", now_ms());
+    scope.produce(&script.full_life()).await?;
+
+    let brokers = &scope.config.endpoints.kafka_brokers;
+    let changes =
+        read_topic::<StatusChange>(brokers, &scope.topic(topics::ORDER_STATUS), 8, WAIT).await?;
+    let steps: Vec<_> = changes.iter().map(|c| (c.value.seq, c.value.to)).collect();
+    use OrderStatus::*;
+    assert_eq!(
+        steps,
+        vec![
+            (0, Placed),
+            (1, Placed),
+            (2, Confirmed),
+            (3, Preparing),
+            (4, ReadyForPickup),
+            (5, PickedUp),
+            (6, EnRoute),
+            (7, Delivered)
+        ]
+    );
+    assert_eq!(changes[1].value.kind, HistoryEntryKind::DriverAssigned);
+    assert!(changes.iter().all(|c| c.key == "full-1"));
+
+    let store = scope.store().await?;
+    let state = Scope::eventually(WAIT, || async {
+        store
+            .load(&OrderId::from("full-1"))
+            .await
+            .ok()
+            .flatten()
+            .filter(|s| s.order.status == Delivered)
+    })
+    .await
+    .expect("the order reaches DELIVERED in ScyllaDB");
+    assert_eq!(state.history.len(), 8);
+    assert_eq!(
+        state.history.iter().map(|h| h.seq).collect::<Vec<_>>(),
+        (0..8).collect::<Vec<_>>()
+    );
+
+    // One push per status message of the seed's table, in order.
+    let bodies = Scope::eventually(WAIT, || async {
+        let m = scope.fcm.messages();
+        (m.len() >= 5).then_some(m)
+    })
+    .await
+    .expect("five pushes");
+    let texts: Vec<_> = bodies.iter().filter_map(|m| m.body.clone()).collect();
+    assert_eq!(
+        texts,
+        vec![
+            "Your order has been confirmed!",
+            "Restaurant is preparing your food",
+            "Driver is picking up your order",
+            "Your food is on the way!",
+            "Your order has been delivered. Enjoy!"
+        ]
+    );
+    assert!(bodies.iter().all(|m| m.target == script.customer));
+
+    let redis = doorstep_pipelines::assemble::redis(&scope.config).await?;
+    let drivers = DriverState::new(redis, scope.config.redis_key_prefix.clone());
+    let d = drivers
+        .get(&script.driver.clone().into())
+        .await?
+        .expect("driver known");
+    assert_eq!(d.status, DriverStatus::Available);
+
+    running.stop().await?;
+    // Nothing was rejected.
+    let rejects = read_topic::<RejectedRecord>(
+        brokers,
+        &scope.topic(topics::ORDER_REJECTED),
+        1,
+        Duration::from_secs(3),
+    )
+    .await?;
+    assert!(rejects.is_empty(), "{rejects:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn invalid_requests_are_rejected_with_reasons_and_change_nothing() -> anyhow::Result<()> {
+    let scope = Scope::new(
+        "status_rejects",
+        &[("DOORSTEP_AUTO_CONFIRM_AFTER_MS", "600000")],
+    )
+    .await?;
+    let running = scope.start().await?;
+    let mut s = OrderScript::new("rej-1", now_ms());
+    let events = vec![
+        s.place(),
+        s.driver(OrderStatus::Delivered), // no such transition
+        s.event(
+            Actor::customer(s.customer.clone()),
+            doorstep_schemas::events::OrderCommand::Transition {
+                to: OrderStatus::Confirmed,
+            },
+        ), // wrong actor
+        s.event(
+            Actor::restaurant("r-other"),
+            doorstep_schemas::events::OrderCommand::Transition {
+                to: OrderStatus::Confirmed,
+            },
+        ), // a stranger
+        s.cancel(Actor::customer(s.customer.clone()), "   "), // no reason
+    ];
+    scope.produce(&events).await?;
+    scope
+        .produce_raw("rej-2", b"\x00\x00\x00\x00\x65garbage")
+        .await?;
+    scope.produce_raw("rej-3", b"not avro at all").await?;
+
+    let brokers = &scope.config.endpoints.kafka_brokers;
+    let rejects =
+        read_topic::<RejectedRecord>(brokers, &scope.topic(topics::ORDER_REJECTED), 6, WAIT)
+            .await?;
+    let mut codes: Vec<_> = rejects
+        .iter()
+        .map(|r| r.value.reason_code.clone())
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        vec![
+            "actor_not_allowed",
+            "invalid_transition",
+            "missing_reason",
+            "not_order_party",
+            "undecodable",
+            "undecodable"
+        ]
+    );
+    let garbage = rejects
+        .iter()
+        .find(|r| r.key == "rej-3")
+        .expect("garbage rejected");
+    assert_eq!(garbage.value.original_value, b"not avro at all".to_vec());
+    assert!(!garbage.value.message.is_empty());
+
+    let store = scope.store().await?;
+    let state = store.load(&OrderId::from("rej-1")).await?.expect("placed");
+    assert_eq!(state.order.status, OrderStatus::Placed);
+    assert_eq!(state.history.len(), 1);
+    running.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn cancellations_refund_release_and_notify_per_the_rules() -> anyhow::Result<()> {
+    let scope = Scope::new(
+        "status_cancel",
+        &[("DOORSTEP_CANCELLATION_FEE_CENTS", "500")],
+    )
+    .await?;
+    let running = scope.start().await?;
+    use OrderStatus::*;
+    let t = now_ms();
+    // Customer cancels while the food is being prepared: refund minus the fee.
+    let mut a = OrderScript::new("cx-customer", t);
+    let mut ev = vec![
+        a.place(),
+        a.assign(),
+        a.restaurant(Confirmed),
+        a.restaurant(Preparing),
+    ];
+    ev.push(a.cancel(Actor::customer(a.customer.clone()), "too slow"));
+    // Restaurant cancels before pickup: full refund.
+    let mut b = OrderScript::new("cx-restaurant", t);
+    ev.extend([b.place(), b.assign(), b.restaurant(Confirmed)]);
+    ev.push(b.cancel(Actor::restaurant(b.restaurant.clone()), "out of salmon"));
+    // Driver gives the order back: not cancelled, driver released, no refund.
+    let mut c = OrderScript::new("cx-driver", t);
+    ev.extend([c.place(), c.assign(), c.restaurant(Confirmed)]);
+    ev.push(c.cancel(Actor::driver(c.driver.clone()), "flat tyre"));
+    // Customer tries after pickup: refused.
+    let mut d = OrderScript::new("cx-late", t);
+    ev.extend([
+        d.place(),
+        d.assign(),
+        d.restaurant(Confirmed),
+        d.restaurant(Preparing),
+        d.restaurant(ReadyForPickup),
+        d.driver(PickedUp),
+    ]);
+    ev.push(d.cancel(Actor::customer(d.customer.clone()), "changed my mind"));
+    scope.produce(&ev).await?;
+
+    let refunds = Scope::eventually(WAIT, || async {
+        let r = scope.stripe.refunds();
+        (r.len() >= 2).then_some(r)
+    })
+    .await
+    .expect("two refunds");
+    let mut got: Vec<_> = refunds
+        .iter()
+        .map(|r| (r.payment_intent.clone(), r.amount))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("pi_cx-customer".to_owned(), TOTAL_CENTS - 500),
+            ("pi_cx-restaurant".to_owned(), TOTAL_CENTS)
+        ]
+    );
+
+    let store = scope.store().await?;
+    let load = |id: &'static str| {
+        let store = &store;
+        async move { store.load(&OrderId::from(id)).await.ok().flatten() }
+    };
+    let wait_for = |id: &'static str, st: OrderStatus| {
+        Scope::eventually(WAIT, move || async move {
+            load(id).await.filter(|s| s.order.status == st)
+        })
+    };
+    let a_state = wait_for("cx-customer", Cancelled)
+        .await
+        .expect("customer cancellation stored");
+    let cancellation = a_state.order.cancellation.expect("cancellation recorded");
+    assert_eq!(cancellation.reason, "too slow");
+    assert_eq!(
+        cancellation.cancelled_by,
+        Actor::customer(a.customer.clone())
+    );
+    assert_eq!(cancellation.refund_cents, TOTAL_CENTS - 500);
+    wait_for("cx-restaurant", Cancelled)
+        .await
+        .expect("restaurant cancellation stored");
+    let c_state = Scope::eventually(WAIT, || async {
+        load("cx-driver").await.filter(|s| s.history.len() == 4)
+    })
+    .await
+    .expect("driver hand-back stored");
+    assert_eq!(c_state.order.status, Confirmed);
+    assert_eq!(c_state.order.driver_id, None);
+    assert_eq!(c_state.history[3].kind, HistoryEntryKind::DriverUnassigned);
+    let d_state = wait_for("cx-late", PickedUp)
+        .await
+        .expect("late order still picked up");
+    assert!(d_state.order.cancellation.is_none());
+
+    let redis = doorstep_pipelines::assemble::redis(&scope.config).await?;
+    let drivers = DriverState::new(redis, scope.config.redis_key_prefix.clone());
+    for (who, want) in [
+        (&a.driver, DriverStatus::Available),
+        (&b.driver, DriverStatus::Available),
+        (&c.driver, DriverStatus::Available),
+        (&d.driver, DriverStatus::OnDelivery),
+    ] {
+        let got = Scope::eventually(WAIT, || async {
+            drivers
+                .get(&who.clone().into())
+                .await
+                .ok()
+                .flatten()
+                .filter(|x| x.status == want)
+        })
+        .await;
+        assert!(got.is_some(), "{who} should be {want:?}");
+    }
+
+    // The customer hears of both cancellations, the restaurant of the customer's, the driver of both.
+    let pushes = Scope::eventually(WAIT, || async {
+        let m = scope.fcm.messages();
+        let n = m
+            .iter()
+            .filter(|m| m.body.as_deref().is_some_and(|b| b.contains("cancelled")))
+            .count();
+        (n >= 5).then_some(m)
+    })
+    .await
+    .expect("cancellation pushes");
+    let cancelled_to: Vec<_> = pushes
+        .iter()
+        .filter(|m| m.body.as_deref().is_some_and(|b| b.contains("cancelled")))
+        .map(|m| m.target.clone())
+        .collect();
+    for who in [
+        &a.customer,
+        &a.restaurant,
+        &a.driver,
+        &b.customer,
+        &b.driver,
+    ] {
+        assert!(
+            cancelled_to.contains(who),
+            "{who} not told: {cancelled_to:?}"
+        );
+    }
+
+    let brokers = &scope.config.endpoints.kafka_brokers;
+    let rejects =
+        read_topic::<RejectedRecord>(brokers, &scope.topic(topics::ORDER_REJECTED), 1, WAIT)
+            .await?;
+    assert_eq!(rejects[0].value.reason_code, "cancellation_refused");
+    assert_eq!(rejects[0].key, "cx-late");
+    running.stop().await?;
+    // Each refund was requested once per order (idempotency key = order).
+    assert_eq!(scope.stripe.refunds().len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn auto_confirm_fires_after_the_delay_even_across_a_restart() -> anyhow::Result<()> {
+    let scope = Scope::new(
+        "status_autoconfirm",
+        &[("DOORSTEP_AUTO_CONFIRM_AFTER_MS", "3000")],
+    )
+    .await?;
+    let running = scope.start().await?;
+    let mut s = OrderScript::new("auto-1", now_ms());
+    scope.produce(&[s.place()]).await?;
+    let store = scope.store().await?;
+    let placed = Scope::eventually(WAIT, || async {
+        store.load(&OrderId::from("auto-1")).await.ok().flatten()
+    })
+    .await;
+    assert!(placed.is_some(), "placed order stored");
+    // Stop before the timer is due; the next process must fire it.
+    running.stop().await?;
+    let running = scope.start().await?;
+    let confirmed = Scope::eventually(WAIT, || async {
+        store
+            .load(&OrderId::from("auto-1"))
+            .await
+            .ok()
+            .flatten()
+            .filter(|s| s.order.status == OrderStatus::Confirmed)
+    })
+    .await
+    .expect("auto-confirmed after the restart");
+    let last = confirmed.history.last().expect("history");
+    assert_eq!(last.actor, Actor::system("auto-confirm"));
+    assert!(last.at.millis_since(confirmed.order.placed_at) >= 3_000);
+    let pushes = Scope::eventually(WAIT, || async {
+        let m = scope.fcm.messages();
+        (!m.is_empty()).then_some(m)
+    })
+    .await
+    .expect("confirmation push");
+    assert_eq!(
+        pushes[0].body.as_deref(),
+        Some("Your order has been confirmed!")
+    );
+    running.stop().await?;
+    Ok(())
+}
