@@ -124,7 +124,6 @@ impl KafkaConfig {
         c.set("bootstrap.servers", &self.brokers)
             .set("client.id", &self.client_id)
             .set("socket.timeout.ms", millis(self.request_timeout))
-            .set("request.timeout.ms", millis(self.request_timeout))
             // Fail fast and loudly on a wrong address instead of retrying quietly forever.
             .set("reconnect.backoff.max.ms", "2000")
             .set("log.connection.close", "false");
@@ -134,7 +133,9 @@ impl KafkaConfig {
     /// Producer properties: idempotent, `acks=all`, ordered per partition.
     pub(crate) fn producer(&self) -> ClientConfig {
         let mut c = self.base();
-        c.set("enable.idempotence", "true")
+        // A producer property: librdkafka warns when a consumer is given it.
+        c.set("request.timeout.ms", millis(self.request_timeout))
+            .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("max.in.flight.requests.per.connection", "5")
             .set("message.timeout.ms", millis(self.delivery_timeout))
@@ -166,6 +167,7 @@ impl KafkaConfig {
     /// Admin client properties.
     pub(crate) fn admin(&self) -> ClientConfig {
         let mut c = self.base();
+        c.set("request.timeout.ms", millis(self.request_timeout));
         self.apply_overrides(&mut c);
         c
     }

@@ -12,9 +12,6 @@ use super::{Effect, OrderPolicy, OrderState, RejectReason};
 use doorstep_schemas::events::{OrderEvent, RecipientKind};
 use doorstep_schemas::model::{ActorKind, Cancellation, HistoryEntryKind, OrderStatus};
 
-/// Longest reason accepted, in bytes.
-pub const MAX_REASON_LEN: usize = 500;
-
 /// Decides a cancellation of a non-final order.
 pub(super) fn cancel(
     state: &OrderState,
@@ -36,11 +33,13 @@ pub(super) fn cancel(
         ActorKind::Driver => 0,
     };
     check_party(state, event)?;
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(RejectReason::MissingReason);
-    }
-    let reason: String = truncate(reason, MAX_REASON_LEN).to_owned();
+    let reason = match super::validate::validate_reason(reason) {
+        Ok(r) => r.to_owned(),
+        Err(super::validate::InvalidInput::MissingReason) => {
+            return Err(RejectReason::MissingReason);
+        }
+        Err(other) => return Err(RejectReason::InvalidOrder(other.to_string())),
+    };
     if actor == ActorKind::Driver {
         return Ok(driver_gives_back(state, event, reason));
     }
@@ -108,15 +107,4 @@ fn driver_gives_back(state: &OrderState, event: &OrderEvent, reason: String) -> 
     }
     effects.push(Effect::ReturnToDispatch);
     accept(next, vec![e], effects)
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }

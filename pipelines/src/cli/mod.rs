@@ -5,6 +5,7 @@ mod config_cmd;
 mod gateway;
 mod pipeline;
 mod simulate;
+mod tail;
 mod token;
 mod topics;
 
@@ -49,6 +50,8 @@ pub enum Command {
     Pipeline(pipeline::PipelineArgs),
     /// Drive a simulated fleet (customers, restaurants, drivers, dispatch) through the gateway.
     Simulate(simulate::SimulateArgs),
+    /// Watch accepted status changes and rejects live in the terminal.
+    Tail(tail::TailArgs),
     /// Print a bearer token for an actor, signed with gateway.auth_secret.
     Token(token::TokenArgs),
 }
@@ -67,6 +70,7 @@ impl Cli {
             Command::Gateway(args) => gateway::run(&config, &args).await,
             Command::Pipeline(args) => pipeline::run(&config, &args).await,
             Command::Simulate(args) => simulate::run(&config, &args).await,
+            Command::Tail(args) => tail::run(&config, &args).await,
             Command::Token(args) => token::run(&config, &args),
             Command::Config { .. } => Ok(()),
         }
