@@ -27,6 +27,8 @@ pub struct RuntimeMetrics {
     pub commit_errors: IntCounter,
     /// Records read but not yet committed (commit lag).
     pub uncommitted_records: IntGauge,
+    /// Records in the owned partitions not yet read (high watermark − position).
+    pub consumer_lag: IntGauge,
 }
 
 impl RuntimeMetrics {
@@ -85,7 +87,12 @@ impl RuntimeMetrics {
                 "doorstep_pipeline_uncommitted_records",
                 "Records processed or in flight but not yet committed",
             ))?,
+            consumer_lag: IntGauge::with_opts(opts(
+                "doorstep_kafka_consumer_lag_records",
+                "Records in the owned partitions not yet read (high watermark minus position)",
+            ))?,
         };
+        registry.register(Box::new(m.consumer_lag.clone()))?;
         registry.register(Box::new(m.records_in.clone()))?;
         registry.register(Box::new(m.batches.clone()))?;
         registry.register(Box::new(m.batch_size.clone()))?;

@@ -113,6 +113,7 @@ impl Runtime {
                     if let Err(e) = self.check_assignment(&mut stage, &mut owned, &mut offsets, &mut shutdown).await {
                         break Err(e);
                     }
+                    self.observe_lag();
                     let tick = retry!(self, "tick", &mut shutdown, stage.on_tick(Timestamp::now()));
                     if let Err(e) = tick {
                         break Err(e);
@@ -121,6 +122,7 @@ impl Runtime {
                 batch = self.config.batch.next(&mut rx) => {
                     let Some(batch) = batch else { break Ok(()) };
                     self.metrics.records_in.inc_by(batch.len() as u64);
+                    self.metrics.uncommitted_records.set(i64::try_from(batch.len()).unwrap_or(i64::MAX));
                     self.metrics.batch_size.observe(batch.len() as f64);
                     let timer = self.metrics.batch_seconds.start_timer();
                     let done = retry!(self, "batch", &mut shutdown, stage.process_batch(&batch));
@@ -178,7 +180,10 @@ impl Runtime {
             .map(|(p, o)| (self.topic.as_str(), *p, *o))
             .collect();
         match self.consumer.commit_all(&list).await {
-            Ok(()) => self.metrics.commits.inc(),
+            Ok(()) => {
+                self.metrics.commits.inc();
+                self.metrics.uncommitted_records.set(0);
+            }
             Err(e) => {
                 // Not fatal: the next commit carries higher offsets; at worst the records
                 // are read again after a restart, and every effect is idempotent.
@@ -189,6 +194,26 @@ impl Runtime {
                 }
             }
         }
+    }
+
+    /// Updates the consumer-lag gauge in the background (watermark requests block, so they
+    /// run on the blocking pool and never stall the loop).
+    fn observe_lag(&self) {
+        let consumer = self.consumer.clone();
+        let gauge = self.metrics.consumer_lag.clone();
+        tokio::task::spawn_blocking(move || {
+            let consumer = consumer.inner();
+            let Ok(positions) = consumer.position() else { return };
+            let mut lag = 0i64;
+            for e in positions.elements() {
+                let rdkafka::Offset::Offset(pos) = e.offset() else { continue };
+                let timeout = Duration::from_millis(500);
+                if let Ok((_, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), timeout) {
+                    lag += (high - pos).max(0);
+                }
+            }
+            gauge.set(lag);
+        });
     }
 
     async fn check_assignment<S: Stage>(
