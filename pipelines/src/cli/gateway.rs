@@ -44,6 +44,16 @@ pub async fn run(config: &Config, args: &GatewayArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     let (trigger, signal) = shutdown::channel();
     shutdown::on_signals(trigger);
+    // Like every Doorstep process, the gateway also serves /metrics and /healthz on the ops
+    // port, so deployments scrape and probe all processes the same way.
+    let health = crate::gateway::health(gateway.state());
+    let ops = crate::ops::spawn(
+        config.ops_listen,
+        gateway.registry().clone(),
+        health,
+        signal.clone(),
+    );
     gateway.serve(listener, signal).await?;
+    ops.abort();
     Ok(())
 }

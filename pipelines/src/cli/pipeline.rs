@@ -42,12 +42,7 @@ pub async fn run(config: &Config, args: &PipelineArgs) -> anyhow::Result<()> {
         let p = kafka.clone();
         async move { p.ping().await.map_err(|e| e.to_string()) }
     });
-    let ops = tokio::spawn(ops::serve(
-        config.ops_listen,
-        registry.clone(),
-        health,
-        signal.clone(),
-    ));
+    let ops = ops::spawn(config.ops_listen, registry.clone(), health, signal.clone());
 
     let status = matches!(args.name, PipelineName::Status | PipelineName::All);
     let notify =

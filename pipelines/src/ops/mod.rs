@@ -5,4 +5,4 @@ mod health;
 mod server;
 
 pub use health::{Health, HealthReport};
-pub use server::{router, serve};
+pub use server::{router, serve, spawn};

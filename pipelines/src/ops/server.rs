@@ -57,3 +57,17 @@ async fn healthz(State(s): State<OpsState>) -> Response {
     };
     (code, Json(report)).into_response()
 }
+
+/// Spawns [`serve`]; a failure (e.g. the port is taken) is logged as an error, not lost.
+pub fn spawn(
+    addr: SocketAddr,
+    registry: Registry,
+    health: Health,
+    shutdown: shutdown::Signal,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = serve(addr, registry, health, shutdown).await {
+            tracing::error!(%addr, error = %e, "the ops server (/metrics, /healthz) could not run");
+        }
+    })
+}

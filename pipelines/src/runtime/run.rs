@@ -203,12 +203,17 @@ impl Runtime {
         let gauge = self.metrics.consumer_lag.clone();
         tokio::task::spawn_blocking(move || {
             let consumer = consumer.inner();
-            let Ok(positions) = consumer.position() else { return };
+            let Ok(positions) = consumer.position() else {
+                return;
+            };
             let mut lag = 0i64;
             for e in positions.elements() {
-                let rdkafka::Offset::Offset(pos) = e.offset() else { continue };
+                let rdkafka::Offset::Offset(pos) = e.offset() else {
+                    continue;
+                };
                 let timeout = Duration::from_millis(500);
-                if let Ok((_, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), timeout) {
+                if let Ok((_, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), timeout)
+                {
                     lag += (high - pos).max(0);
                 }
             }
