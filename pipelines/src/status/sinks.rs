@@ -15,6 +15,9 @@ use doorstep_schemas::model::{OrderId, Timestamp};
 use futures::future::try_join_all;
 use std::time::Instant;
 
+/// A record ready to produce: topic, key, event id header, Avro bytes.
+type Encoded = (String, String, String, Vec<u8>);
+
 /// The full names of the topics the status pipeline writes.
 #[derive(Debug, Clone)]
 pub struct StatusTopics {
@@ -112,14 +115,7 @@ impl StatusSinks {
             let id = r.event_id.as_ref().map_or("", |e| e.as_str());
             sends.push(self.encoded(&self.topics.rejected, key, id, r)?);
         }
-        let producer = &self.producer;
-        try_join_all(sends.iter().map(|(topic, key, id, bytes)| async move {
-            producer
-                .send(topic, key.as_bytes(), bytes, &[("event_id", id.as_bytes())])
-                .await
-                .map_err(|e| StageError::unavailable("kafka", e))
-        }))
-        .await?;
+        self.send_all(&sends).await?;
         for (topic, ..) in &sends {
             metrics
                 .records_out
@@ -166,7 +162,6 @@ impl StatusSinks {
 
     /// Writes timer-fired events back to the events topic.
     pub async fn fire(&self, events: &[OrderEvent]) -> Result<(), StageError> {
-        let producer = &self.producer;
         let mut sends = Vec::with_capacity(events.len());
         for e in events {
             sends.push(self.encoded(
@@ -176,6 +171,12 @@ impl StatusSinks {
                 e,
             )?);
         }
+        self.send_all(&sends).await
+    }
+
+    /// Produces every encoded record concurrently and waits for all acknowledgements.
+    async fn send_all(&self, sends: &[Encoded]) -> Result<(), StageError> {
+        let producer = &self.producer;
         try_join_all(sends.iter().map(|(topic, key, id, bytes)| async move {
             producer
                 .send(topic, key.as_bytes(), bytes, &[("event_id", id.as_bytes())])
@@ -239,7 +240,7 @@ impl StatusSinks {
         key: &str,
         id: &str,
         record: &T,
-    ) -> Result<(String, String, String, Vec<u8>), StageError> {
+    ) -> Result<Encoded, StageError> {
         let bytes = self
             .catalog
             .encode(record)
