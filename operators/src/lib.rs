@@ -5,7 +5,9 @@
 //! exhaustively without a single service running.
 //!
 //! - [`order`]: the order state machine with per-actor rules and the cancellation policy.
+//! - [`location`]: the GPS ping filter and region sharding of driver positions.
 //! - [`notify`]: the notifier's message table (what a push says for each status).
 
+pub mod location;
 pub mod notify;
 pub mod order;
