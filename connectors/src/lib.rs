@@ -16,6 +16,8 @@
 //!   timers and prep-time observations in ScyllaDB (`scylla` 1.x).
 //! - [`driver_state`] — driver availability (`AVAILABLE` / `ON_DELIVERY`) in Redis, with an
 //!   atomic compare-and-release.
+//! - [`location_store`] — driver positions in Redis: GEO sets per region, the last position
+//!   in the driver hash, the per-order tracking channel.
 //! - [`push`] — FCM HTTP v1 push client and the Redis sent-ledger that keeps a replay or a
 //!   restart from notifying twice.
 //! - [`payments`] — refund client speaking Stripe's Refunds API, idempotent per order.
@@ -29,6 +31,7 @@ pub mod config;
 pub mod driver_state;
 mod http;
 pub mod kafka;
+pub mod location_store;
 pub mod order_store;
 pub mod payments;
 pub mod push;

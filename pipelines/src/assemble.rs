@@ -195,3 +195,62 @@ pub async fn notify_pipeline(
     );
     Ok((runtime, stage))
 }
+
+/// Options of the location pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct LocationOptions {
+    /// The ping filter's thresholds.
+    pub policy: doorstep_operators::location::LocationPolicy,
+    /// Region grid cell of the active-drivers GEO sets, degrees.
+    pub cell_deg: f64,
+    /// Runtime tuning.
+    pub runtime: RuntimeConfig,
+}
+
+impl Default for LocationOptions {
+    fn default() -> Self {
+        Self {
+            policy: doorstep_operators::location::LocationPolicy::default(),
+            cell_deg: crate::location::DEFAULT_CELL_DEG,
+            runtime: RuntimeConfig::default(),
+        }
+    }
+}
+
+/// Builds the location pipeline: consumer of `drivers.locations.v1` in group
+/// `<prefix>.location`.
+pub async fn location_pipeline(
+    config: &Config,
+    options: LocationOptions,
+    registry: &Registry,
+) -> Result<(Runtime, crate::location::LocationStage), AssembleError> {
+    use crate::location::{LocationMetrics, LocationStage, LocationTopics};
+    let catalog = Catalog::embedded()?;
+    let kafka = kafka_config(config, "doorstep-location");
+    let source = config.topic(topics::DRIVER_LOCATIONS);
+    let consumer =
+        ConsumerBuilder::new(&kafka, config.group_id("location")).subscribe(&[source.as_str()])?;
+    let store = doorstep_connectors::location_store::LocationStore::new(
+        redis(config).await?,
+        config.redis_key_prefix.clone(),
+    );
+    let stage = LocationStage::new(
+        Producer::new(&kafka)?,
+        catalog,
+        LocationTopics {
+            tracking: config.topic(topics::ORDER_TRACKING),
+            rejected: config.topic(topics::ORDER_REJECTED),
+        },
+        store,
+        doorstep_operators::location::LocationFilter::new(options.policy),
+        options.cell_deg,
+        LocationMetrics::register(registry)?,
+    );
+    let runtime = Runtime::new(
+        consumer,
+        source,
+        options.runtime,
+        RuntimeMetrics::register(registry, "location")?,
+    );
+    Ok((runtime, stage))
+}

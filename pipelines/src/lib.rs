@@ -12,6 +12,7 @@
 //! - [`simulate`]: a simulated fleet driving orders through the public API.
 //! - [`auth`]: HMAC-signed bearer tokens (sign, verify, claims).
 //! - [`status`]: the status pipeline (order events → state machine → sinks).
+//! - [`location`]: the location pipeline (GPS pings → filter → Redis GEO, tracking).
 //! - [`notify`]: the notify pipeline (outbox → push provider, at most once per key).
 //! - [`assemble`]: building a pipeline from the configuration.
 //! - [`cli`]: the `doorstep` subcommands.
@@ -21,6 +22,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod gateway;
+pub mod location;
 pub mod notify;
 pub mod ops;
 pub mod runtime;

@@ -17,6 +17,8 @@ pub enum PipelineName {
     Status,
     /// Notifications outbox → push provider.
     Notify,
+    /// GPS pings → filter → Redis GEO sets, tracking channel and topic.
+    Location,
     /// Every pipeline in this process.
     All,
 }
@@ -47,6 +49,7 @@ pub async fn run(config: &Config, args: &PipelineArgs) -> anyhow::Result<()> {
     let status = matches!(args.name, PipelineName::Status | PipelineName::All);
     let notify =
         matches!(args.name, PipelineName::Notify | PipelineName::All) && !args.no_side_effects;
+    let location = matches!(args.name, PipelineName::Location | PipelineName::All);
     let mut tasks = tokio::task::JoinSet::new();
     if status {
         let options = StatusOptions {
@@ -71,6 +74,20 @@ pub async fn run(config: &Config, args: &PipelineArgs) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("notify pipeline: {e}"))
         });
         tracing::info!("notify pipeline running");
+    }
+    if location {
+        let options = assemble::LocationOptions {
+            runtime,
+            ..assemble::LocationOptions::default()
+        };
+        let (rt, stage) = assemble::location_pipeline(config, options, &registry).await?;
+        let signal = signal.clone();
+        tasks.spawn(async move {
+            rt.run(stage, signal)
+                .await
+                .map_err(|e| anyhow::anyhow!("location pipeline: {e}"))
+        });
+        tracing::info!("location pipeline running");
     }
     let mut result = Ok(());
     while let Some(done) = tasks.join_next().await {

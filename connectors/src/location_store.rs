@@ -1,0 +1,279 @@
+//! Driver positions in Redis: the active-drivers GEO sets (one per region), the driver's last
+//! accepted position, and the per-order tracking channel.
+//!
+//! - `{<prefix>geo:<region>}`: a GEO set per region (see `operators::location::region_of`),
+//!   member = driver id; the seed's `GEOADD active_drivers lng lat driver_id`, sharded so a
+//!   Redis Cluster spreads the regions over its slots. A driver is in exactly one region set:
+//!   moving to another region adds it there, then removes it from the previous one.
+//! - `{<prefix>driver:<id>}`: the hash [`crate::driver_state`] keeps `status`,
+//!   `current_order_id` and `updated_at` in. This module adds `lat`, `lng`, `at` (the fix time,
+//!   epoch ms), `ping_id` and `region`, with `HSET` of its own fields only, so neither writer
+//!   clobbers the other.
+//! - `{<prefix>order:<order_id>}:tracking`: the channel a customer's live view subscribes to.
+//!
+//! Every command touches one key (or one region key), so nothing crosses a cluster slot;
+//! the commands of a batch run concurrently on the multiplexed connection (pipelined on the
+//! wire), and a region's `GEOADD`s go as one pipeline.
+//!
+//! Write order per batch, for crash safety: `GEOADD` into the new region, `ZREM` from the
+//! previous one, and last the hash. A crash before the hash write leaves the previous
+//! position in the hash, so the pings are accepted and written again on replay.
+
+use crate::driver_state::{DriverState, status_str};
+use crate::redis::{Error, Redis};
+use doorstep_schemas::model::{DriverId, DriverStatus, EventId, GeoPoint, OrderId, Timestamp};
+use futures::StreamExt;
+use futures::future::try_join_all;
+use std::collections::{BTreeMap, HashMap};
+
+/// Snapshot reads in flight at once per batch.
+const CONCURRENCY: usize = 64;
+
+/// A driver's last stored position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPosition {
+    /// Where.
+    pub location: GeoPoint,
+    /// The fix time of the ping.
+    pub at: Timestamp,
+    /// The ping's id.
+    pub ping_id: EventId,
+    /// The region set the driver is in.
+    pub region: Option<String>,
+}
+
+/// What the location pipeline needs to know about a driver before a batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DriverSnapshot {
+    /// The order the driver is delivering, when `ON_DELIVERY`.
+    pub on_order: Option<OrderId>,
+    /// The last stored position.
+    pub last: Option<StoredPosition>,
+}
+
+/// One position to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PositionWrite {
+    /// The driver.
+    pub driver: DriverId,
+    /// Where.
+    pub location: GeoPoint,
+    /// The fix time.
+    pub at: Timestamp,
+    /// The ping's id.
+    pub ping_id: EventId,
+    /// The region set to be in.
+    pub region: String,
+    /// The region set the driver was in before, when different.
+    pub previous_region: Option<String>,
+}
+
+/// Reads and writes driver positions. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct LocationStore {
+    redis: Redis,
+    prefix: String,
+    drivers: DriverState,
+}
+
+impl LocationStore {
+    /// Keys under `key_prefix` (the same prefix as [`DriverState`]).
+    pub fn new(redis: Redis, key_prefix: impl Into<String>) -> Self {
+        let prefix: String = key_prefix.into();
+        Self {
+            drivers: DriverState::new(redis.clone(), prefix.clone()),
+            redis,
+            prefix: prefix.replace(['{', '}'], "_"),
+        }
+    }
+
+    /// The GEO set of `region`: `{<prefix>geo:<region>}`.
+    pub fn geo_key(&self, region: &str) -> String {
+        format!("{{{}geo:{}}}", self.prefix, region.replace(['{', '}'], "_"))
+    }
+
+    /// The tracking channel of `order`: `{<prefix>order:<order_id>}:tracking`.
+    pub fn tracking_channel(&self, order: &OrderId) -> String {
+        format!(
+            "{{{}order:{}}}:tracking",
+            self.prefix,
+            order.as_str().replace(['{', '}'], "_")
+        )
+    }
+
+    /// The hash of `driver` (shared with [`DriverState`]).
+    pub fn driver_key(&self, driver: &DriverId) -> String {
+        self.drivers.key(driver)
+    }
+
+    /// The snapshot of every driver in `drivers` (one `HMGET` each, concurrently).
+    pub async fn snapshots(
+        &self,
+        drivers: &[DriverId],
+    ) -> Result<HashMap<DriverId, DriverSnapshot>, Error> {
+        let results: Vec<_> = futures::stream::iter(drivers.iter().cloned())
+            .map(|driver| async move {
+                let mut conn = self.redis.clone();
+                let fields: Vec<Option<String>> = redis::cmd("HMGET")
+                    .arg(self.driver_key(&driver))
+                    .arg(&[
+                        "status",
+                        "current_order_id",
+                        "lat",
+                        "lng",
+                        "at",
+                        "ping_id",
+                        "region",
+                    ])
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|source| Error::Command {
+                        command: "HMGET",
+                        source,
+                    })?;
+                Ok::<_, Error>((driver, snapshot(&fields)))
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+
+    /// Stores `writes` (at most one per driver): `GEOADD` per region (one pipeline each),
+    /// `ZREM` from previous regions, then the hash fields. Returns how many commands ran.
+    pub async fn write_positions(&self, writes: &[PositionWrite]) -> Result<usize, Error> {
+        let mut by_region: BTreeMap<String, Vec<(f64, f64, String)>> = BTreeMap::new();
+        for w in writes {
+            by_region.entry(self.geo_key(&w.region)).or_default().push((
+                w.location.lng,
+                w.location.lat,
+                w.driver.as_str().to_owned(),
+            ));
+        }
+        let adds = by_region.len();
+        try_join_all(by_region.into_iter().map(|(key, points)| {
+            let mut conn = self.redis.clone();
+            async move { conn.geo_add(&key, &points).await }
+        }))
+        .await?;
+
+        let moves: Vec<(String, String)> = writes
+            .iter()
+            .filter_map(|w| {
+                w.previous_region
+                    .as_deref()
+                    .filter(|p| *p != w.region)
+                    .map(|p| (self.geo_key(p), w.driver.as_str().to_owned()))
+            })
+            .collect();
+        let removes = moves.len();
+        try_join_all(moves.into_iter().map(|(key, driver)| {
+            let mut conn = self.redis.clone();
+            async move { conn.geo_remove(&key, &driver).await }
+        }))
+        .await?;
+
+        try_join_all(writes.iter().map(|w| {
+            let mut conn = self.redis.clone();
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg(self.driver_key(&w.driver))
+                .arg("lat")
+                .arg(w.location.lat)
+                .arg("lng")
+                .arg(w.location.lng)
+                .arg("at")
+                .arg(w.at.as_millis())
+                .arg("ping_id")
+                .arg(w.ping_id.as_str())
+                .arg("region")
+                .arg(&w.region);
+            async move {
+                cmd.query_async::<()>(&mut conn)
+                    .await
+                    .map_err(|source| Error::Command {
+                        command: "HSET",
+                        source,
+                    })
+            }
+        }))
+        .await?;
+        Ok(adds + removes + writes.len())
+    }
+
+    /// Publishes `payload` on `order`'s tracking channel; returns how many subscribers got it.
+    pub async fn publish(&self, order: &OrderId, payload: &[u8]) -> Result<usize, Error> {
+        self.redis
+            .clone()
+            .publish(&self.tracking_channel(order), payload)
+            .await
+    }
+
+    /// The position `(lng, lat)` of `driver` in `region`'s GEO set (the customer's
+    /// reconnect path: `GEOPOS`).
+    pub async fn position(
+        &self,
+        region: &str,
+        driver: &DriverId,
+    ) -> Result<Option<(f64, f64)>, Error> {
+        self.redis
+            .clone()
+            .geo_pos(&self.geo_key(region), driver.as_str())
+            .await
+    }
+}
+
+fn snapshot(fields: &[Option<String>]) -> DriverSnapshot {
+    let get = |i: usize| fields.get(i).cloned().flatten().filter(|s| !s.is_empty());
+    let on_delivery = get(0).as_deref() == Some(status_str(DriverStatus::OnDelivery));
+    let on_order = get(1).filter(|_| on_delivery).map(OrderId::new);
+    let num = |i: usize| get(i).and_then(|s| s.parse::<f64>().ok());
+    let last = match (
+        num(2),
+        num(3),
+        get(4).and_then(|s| s.parse::<i64>().ok()),
+        get(5),
+    ) {
+        (Some(lat), Some(lng), Some(at), Some(ping_id)) => Some(StoredPosition {
+            location: GeoPoint { lat, lng },
+            at: Timestamp::from_millis(at),
+            ping_id: EventId::new(ping_id),
+            region: get(6),
+        }),
+        _ => None,
+    };
+    DriverSnapshot { on_order, last }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_read_only_complete_positions_and_orders_on_delivery() {
+        let s = |v: &[Option<&str>]| {
+            snapshot(&v.iter().map(|o| o.map(str::to_owned)).collect::<Vec<_>>())
+        };
+        let full = s(&[
+            Some("ON_DELIVERY"),
+            Some("o-1"),
+            Some("60.17"),
+            Some("24.94"),
+            Some("1700000000000"),
+            Some("p-1"),
+            Some("60.00:24.50"),
+        ]);
+        assert_eq!(full.on_order, Some(OrderId::new("o-1")));
+        let last = full.last.expect("position");
+        assert_eq!(
+            last.location,
+            GeoPoint {
+                lat: 60.17,
+                lng: 24.94
+            }
+        );
+        assert_eq!(last.region.as_deref(), Some("60.00:24.50"));
+        let available = s(&[Some("AVAILABLE"), Some("o-1"), None, None, None, None, None]);
+        assert_eq!(available, DriverSnapshot::default());
+        assert_eq!(s(&[]), DriverSnapshot::default());
+    }
+}

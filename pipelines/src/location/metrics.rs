@@ -1,0 +1,49 @@
+//! Location pipeline metrics (`doorstep_location_*`, `doorstep_sink_*`).
+
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+/// Counters and histograms of the location pipeline.
+#[derive(Clone)]
+pub struct LocationMetrics {
+    /// Pings by result: `accepted` or the reject reason.
+    pub pings: IntCounterVec,
+    /// Redis commands per batch.
+    pub redis_batch_size: Histogram,
+    /// Sink latency per sink (`kafka`, `redis`, `redis_publish`).
+    pub sink_latency: HistogramVec,
+}
+
+impl LocationMetrics {
+    /// Registers the metrics in `registry`.
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let m = Self {
+            pings: IntCounterVec::new(
+                Opts::new(
+                    "doorstep_location_pings_total",
+                    "GPS pings by result (accepted or the reject reason)",
+                ),
+                &["result"],
+            )?,
+            redis_batch_size: Histogram::with_opts(
+                HistogramOpts::new(
+                    "doorstep_location_redis_batch_size",
+                    "Redis commands written per batch",
+                )
+                .buckets(prometheus::exponential_buckets(1.0, 2.0, 12)?),
+            )?,
+            sink_latency: HistogramVec::new(
+                HistogramOpts::new(
+                    "doorstep_sink_latency_seconds",
+                    "Time for a sink to acknowledge a batch",
+                )
+                .const_label("pipeline", "location")
+                .buckets(prometheus::exponential_buckets(0.0005, 2.0, 14)?),
+                &["sink"],
+            )?,
+        };
+        registry.register(Box::new(m.pings.clone()))?;
+        registry.register(Box::new(m.redis_batch_size.clone()))?;
+        registry.register(Box::new(m.sink_latency.clone()))?;
+        Ok(m)
+    }
+}

@@ -1,0 +1,255 @@
+//! The location pipeline: `drivers.locations.v1` → per-driver filter → Redis (GEO set of the
+//! driver's region, last position in the driver hash), and for drivers on a delivery a
+//! tracking message on the order's channel and a `TrackingUpdate` on `orders.tracking.v1`;
+//! refused pings to `orders.rejected.v1` with their reason.
+//!
+//! Per batch, like the status pipeline: decode; read every driver's snapshot from Redis (one
+//! `HMGET` each: current order, and the last stored position for drivers not in memory);
+//! judge every ping in order on a scratch state (`outputs::gather`, pure); then the sinks:
+//! Kafka records (tracking updates and rejects), the tracking messages, and the positions
+//! (`GEOADD`, `ZREM` from a previous region, the hash last). Only then is the scratch state
+//! kept and the batch committed. Every write is keyed (update id = ping id, positions are
+//! overwrites), so a retried or replayed batch writes the same things.
+
+mod metrics;
+mod outputs;
+
+pub use metrics::LocationMetrics;
+pub use outputs::{Outputs, REJECTED_BY, gather, tracking_update};
+
+use crate::runtime::{SourceMeta, SourceRecord, Stage, StageError};
+use doorstep_connectors::kafka::Producer;
+use doorstep_connectors::location_store::LocationStore;
+use doorstep_operators::location::{LastPing, LocationFilter};
+use doorstep_schemas::avro::{Catalog, TopicRecord};
+use doorstep_schemas::events::LocationPing;
+use doorstep_schemas::model::{DriverId, Timestamp};
+use futures::future::try_join_all;
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+/// Default region grid cell, degrees (about 55 km × 28 km at Helsinki).
+pub const DEFAULT_CELL_DEG: f64 = 0.5;
+
+/// The full names of the topics the location pipeline writes.
+#[derive(Debug, Clone)]
+pub struct LocationTopics {
+    /// `orders.tracking.v1`.
+    pub tracking: String,
+    /// `orders.rejected.v1`.
+    pub rejected: String,
+}
+
+/// The location pipeline's stage.
+pub struct LocationStage {
+    producer: Producer,
+    catalog: &'static Catalog,
+    topics: LocationTopics,
+    store: LocationStore,
+    filter: LocationFilter,
+    cell_deg: f64,
+    metrics: LocationMetrics,
+    /// Keyed state: the last accepted ping and source partition per driver.
+    last: HashMap<DriverId, (LastPing, i32)>,
+}
+
+impl LocationStage {
+    /// A stage writing through `producer` and `store`.
+    pub fn new(
+        producer: Producer,
+        catalog: &'static Catalog,
+        topics: LocationTopics,
+        store: LocationStore,
+        filter: LocationFilter,
+        cell_deg: f64,
+        metrics: LocationMetrics,
+    ) -> Self {
+        Self {
+            producer,
+            catalog,
+            topics,
+            store,
+            filter,
+            cell_deg,
+            metrics,
+            last: HashMap::new(),
+        }
+    }
+
+    /// Drivers held in memory.
+    pub fn cached_drivers(&self) -> usize {
+        self.last.len()
+    }
+
+    /// Decodes the batch and judges every ping (reads driver snapshots from Redis).
+    async fn decide_batch(&self, batch: &[SourceRecord]) -> Result<Outputs, StageError> {
+        let mut out = Outputs::default();
+        let mut pings = Vec::with_capacity(batch.len());
+        for record in batch {
+            let meta = SourceMeta::of(record);
+            let Some(payload) = record.payload.as_deref() else {
+                out.unreadable(&meta, "tombstone", "a location ping needs a value".into());
+                continue;
+            };
+            match self.catalog.decode::<LocationPing>(payload) {
+                Ok(p) if record.key.as_deref() != Some(p.driver_id.as_str().as_bytes()) => {
+                    let msg = format!("record key does not match driver id {}", p.driver_id);
+                    out.unreadable(&meta, "key_mismatch", msg);
+                }
+                Ok(p) => pings.push((meta, p)),
+                Err(e) => out.unreadable(&meta, "undecodable", e.to_string()),
+            }
+        }
+        let drivers: Vec<DriverId> = pings
+            .iter()
+            .map(|(_, p)| p.driver_id.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let snapshots = self
+            .store
+            .snapshots(&drivers)
+            .await
+            .map_err(|e| StageError::unavailable("redis", e))?;
+        let known: HashMap<DriverId, LastPing> = drivers
+            .iter()
+            .filter_map(|d| self.last.get(d).map(|(l, _)| (d.clone(), l.clone())))
+            .collect();
+        gather(
+            &self.filter,
+            self.cell_deg,
+            &pings,
+            &known,
+            &snapshots,
+            &mut out,
+        );
+        Ok(out)
+    }
+
+    /// Produces the tracking updates and rejects; waits for every acknowledgement.
+    async fn emit_kafka(&self, out: &Outputs) -> Result<(), StageError> {
+        let started = Instant::now();
+        let mut sends = Vec::with_capacity(out.tracking.len() + out.rejects.len());
+        for t in &out.tracking {
+            sends.push((
+                &self.topics.tracking,
+                t.order_id.as_str().to_owned(),
+                t.update_id.as_str().to_owned(),
+                self.encode(&self.topics.tracking, t)?,
+            ));
+        }
+        for r in &out.rejects {
+            // The reject topic is keyed by order; a ping of a driver not on one is keyed by
+            // the original record key (the driver id) instead.
+            let key = match (&r.order_id, &r.original_key) {
+                (Some(o), _) => o.as_str().to_owned(),
+                (None, Some(k)) => String::from_utf8_lossy(k).into_owned(),
+                (None, None) => String::new(),
+            };
+            let id = r.event_id.as_ref().map_or("", |e| e.as_str()).to_owned();
+            sends.push((
+                &self.topics.rejected,
+                key,
+                id,
+                self.encode(&self.topics.rejected, r)?,
+            ));
+        }
+        let producer = &self.producer;
+        try_join_all(sends.iter().map(|(topic, key, id, bytes)| async move {
+            producer
+                .send(topic, key.as_bytes(), bytes, &[("event_id", id.as_bytes())])
+                .await
+                .map_err(|e| StageError::unavailable("kafka", e))
+        }))
+        .await?;
+        self.metrics
+            .sink_latency
+            .with_label_values(&["kafka"])
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Publishes the tracking messages (JSON `TrackingUpdate`s) on the orders' channels.
+    async fn publish(&self, out: &Outputs) -> Result<usize, StageError> {
+        let started = Instant::now();
+        let store = &self.store;
+        try_join_all(out.tracking.iter().map(|t| async move {
+            let json = serde_json::to_vec(t)
+                .map_err(|e| StageError::Fatal(format!("tracking message: {e}")))?;
+            store
+                .publish(&t.order_id, &json)
+                .await
+                .map_err(|e| StageError::unavailable("redis", e))
+        }))
+        .await?;
+        self.metrics
+            .sink_latency
+            .with_label_values(&["redis_publish"])
+            .observe(started.elapsed().as_secs_f64());
+        Ok(out.tracking.len())
+    }
+
+    fn encode<T: TopicRecord>(&self, topic: &str, record: &T) -> Result<Vec<u8>, StageError> {
+        self.catalog
+            .encode(record)
+            .map_err(|e| StageError::Fatal(format!("encoding for {topic}: {e}")))
+    }
+}
+
+impl Stage for LocationStage {
+    async fn process_batch(&mut self, batch: &[SourceRecord]) -> Result<(), StageError> {
+        let out = self.decide_batch(batch).await?;
+        self.emit_kafka(&out).await?;
+        let published = self.publish(&out).await?;
+        let started = Instant::now();
+        let commands = self
+            .store
+            .write_positions(&out.writes)
+            .await
+            .map_err(|e| StageError::unavailable("redis", e))?;
+        self.metrics
+            .sink_latency
+            .with_label_values(&["redis"])
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .redis_batch_size
+            .observe((commands + published) as f64);
+        // Every sink acknowledged: keep the new keyed state, count.
+        let partition_of: HashMap<&[u8], i32> = batch
+            .iter()
+            .filter_map(|r| r.key.as_deref().map(|k| (k, r.partition)))
+            .collect();
+        for (driver, last) in out.last {
+            let partition = partition_of
+                .get(driver.as_str().as_bytes())
+                .copied()
+                .unwrap_or_default();
+            self.last.insert(driver, (last, partition));
+        }
+        self.metrics
+            .pings
+            .with_label_values(&["accepted"])
+            .inc_by(out.accepted as u64);
+        for r in &out.rejects {
+            self.metrics
+                .pings
+                .with_label_values(&[&r.reason_code])
+                .inc();
+        }
+        Ok(())
+    }
+
+    async fn on_tick(&mut self, _now: Timestamp) -> Result<(), StageError> {
+        Ok(())
+    }
+
+    async fn on_assignment(
+        &mut self,
+        _assigned: &[i32],
+        revoked: &[i32],
+    ) -> Result<(), StageError> {
+        // Drivers of partitions gained are loaded from Redis on first sight.
+        self.last.retain(|_, (_, p)| !revoked.contains(p));
+        Ok(())
+    }
+}

@@ -1,0 +1,201 @@
+//! What a batch of pings asks of the sinks, gathered before any I/O: the filter's verdicts
+//! against each driver's last accepted ping, the positions to store, tracking updates and
+//! messages for drivers on a delivery, and reject records. Pure, unit-tested without services.
+
+use crate::runtime::SourceMeta;
+use doorstep_connectors::location_store::{DriverSnapshot, PositionWrite};
+use doorstep_operators::location::{LastPing, LocationFilter, region_of};
+use doorstep_schemas::events::{LocationPing, RejectedRecord};
+use doorstep_schemas::model::{DriverId, OrderId, Timestamp, TrackingEventType, TrackingUpdate};
+use std::collections::HashMap;
+
+/// The stage name in reject records.
+pub const REJECTED_BY: &str = "location";
+
+/// Everything a batch asks of the sinks.
+#[derive(Debug, Default, Clone)]
+pub struct Outputs {
+    /// Refused records for `orders.rejected.v1`.
+    pub rejects: Vec<RejectedRecord>,
+    /// Accepted pings of drivers on a delivery, for `orders.tracking.v1` and the channel.
+    pub tracking: Vec<TrackingUpdate>,
+    /// The last accepted position of every driver that moved, one per driver.
+    pub writes: Vec<PositionWrite>,
+    /// The last accepted ping per driver after the batch (the new keyed state).
+    pub last: HashMap<DriverId, LastPing>,
+    /// Accepted pings.
+    pub accepted: usize,
+}
+
+impl Outputs {
+    /// A reject record for a record that could not be read as a ping.
+    pub fn unreadable(&mut self, meta: &SourceMeta<'_>, code: &str, message: String) {
+        self.rejects
+            .push(meta.reject(REJECTED_BY, code, message, None, None, Timestamp::now()));
+    }
+}
+
+/// Judges `pings` in order. `known` is the in-memory last accepted ping per driver,
+/// `snapshots` what Redis holds (the last position on first sight, the current order).
+/// "Now" for staleness is each ping's `received_at`, so a replay decides the same way.
+pub fn gather(
+    filter: &LocationFilter,
+    cell_deg: f64,
+    pings: &[(SourceMeta<'_>, LocationPing)],
+    known: &HashMap<DriverId, LastPing>,
+    snapshots: &HashMap<DriverId, DriverSnapshot>,
+    out: &mut Outputs,
+) {
+    let mut moved: HashMap<DriverId, usize> = HashMap::new();
+    for (meta, ping) in pings {
+        let driver = &ping.driver_id;
+        let snapshot = snapshots.get(driver);
+        let last = out
+            .last
+            .get(driver)
+            .or_else(|| known.get(driver))
+            .cloned()
+            .or_else(|| {
+                snapshot.and_then(|s| s.last.as_ref()).map(|p| LastPing {
+                    ping_id: p.ping_id.clone(),
+                    location: p.location,
+                    recorded_at: p.at,
+                })
+            });
+        match filter.decide(last.as_ref(), ping, ping.received_at) {
+            Err(why) => {
+                let order = snapshot.and_then(|s| s.on_order.clone());
+                out.rejects.push(meta.reject(
+                    REJECTED_BY,
+                    why.code(),
+                    format!("ping {} of driver {driver}: {why}", ping.ping_id),
+                    Some(ping.ping_id.clone()),
+                    order,
+                    ping.received_at,
+                ));
+            }
+            Ok(()) => {
+                out.accepted += 1;
+                out.last.insert(driver.clone(), LastPing::of(ping));
+                let write = PositionWrite {
+                    driver: driver.clone(),
+                    location: ping.location,
+                    at: ping.recorded_at,
+                    ping_id: ping.ping_id.clone(),
+                    region: region_of(ping.location, cell_deg),
+                    previous_region: snapshot
+                        .and_then(|s| s.last.as_ref())
+                        .and_then(|p| p.region.clone()),
+                };
+                match moved.get(driver) {
+                    Some(&i) => out.writes[i] = write,
+                    None => {
+                        moved.insert(driver.clone(), out.writes.len());
+                        out.writes.push(write);
+                    }
+                }
+                if let Some(order) = snapshot.and_then(|s| s.on_order.clone()) {
+                    out.tracking.push(tracking_update(ping, order));
+                }
+            }
+        }
+    }
+}
+
+/// The tracking update of an accepted ping of a driver delivering `order`.
+pub fn tracking_update(ping: &LocationPing, order: OrderId) -> TrackingUpdate {
+    TrackingUpdate {
+        update_id: ping.ping_id.clone(),
+        order_id: order,
+        driver_id: Some(ping.driver_id.clone()),
+        driver_location: Some(ping.location),
+        timestamp: ping.recorded_at,
+        event_type: TrackingEventType::LocationUpdate,
+        status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use doorstep_connectors::location_store::StoredPosition;
+    use doorstep_schemas::model::{EventId, GeoPoint};
+
+    const T0: i64 = 1_700_000_000_000;
+
+    fn ping(id: &str, driver: &str, lat: f64, at: i64) -> LocationPing {
+        LocationPing {
+            ping_id: EventId::new(id),
+            driver_id: DriverId::new(driver),
+            location: GeoPoint { lat, lng: 24.94 },
+            accuracy_m: None,
+            heading_deg: None,
+            speed_mps: None,
+            recorded_at: Timestamp::from_millis(at),
+            received_at: Timestamp::from_millis(at + 100),
+        }
+    }
+
+    fn meta() -> SourceMeta<'static> {
+        SourceMeta {
+            topic: "drivers.locations.v1",
+            partition: 0,
+            offset: 7,
+            key: Some(b"d-1"),
+            payload: b"x",
+        }
+    }
+
+    #[test]
+    fn one_write_per_driver_tracking_only_on_delivery_rejects_with_reasons() {
+        let pings = vec![
+            (meta(), ping("p1", "d-1", 60.170, T0)),
+            (meta(), ping("p2", "d-1", 60.1702, T0 + 5_000)),
+            (meta(), ping("p2", "d-1", 60.1702, T0 + 5_000)), // duplicate
+            (meta(), ping("p0", "d-1", 60.1702, T0 - 5_000)), // out of order
+            (meta(), ping("p3", "d-1", 60.30, T0 + 10_000)),  // impossible speed
+            (meta(), ping("q1", "d-2", 60.60, T0)),
+        ];
+        let mut snapshots = HashMap::new();
+        let snap = |on: Option<&str>, region: Option<&str>| DriverSnapshot {
+            on_order: on.map(OrderId::new),
+            last: region.map(|r| StoredPosition {
+                location: GeoPoint {
+                    lat: 60.599,
+                    lng: 24.94,
+                },
+                at: Timestamp::from_millis(T0 - 60_000),
+                ping_id: EventId::new("q0"),
+                region: Some(r.to_owned()),
+            }),
+        };
+        snapshots.insert(DriverId::new("d-1"), snap(Some("o-1"), None));
+        snapshots.insert(DriverId::new("d-2"), snap(None, Some("59.50:24.50")));
+        let mut out = Outputs::default();
+        gather(
+            &LocationFilter::default(),
+            0.5,
+            &pings,
+            &HashMap::new(),
+            &snapshots,
+            &mut out,
+        );
+        assert_eq!(out.accepted, 3);
+        let codes: Vec<_> = out.rejects.iter().map(|r| r.reason_code.as_str()).collect();
+        assert_eq!(codes, ["duplicate", "out_of_order", "impossible_speed"]);
+        assert!(out.rejects.iter().all(|r| r.rejected_by == "location"));
+        assert_eq!(out.rejects[0].order_id, Some(OrderId::new("o-1")));
+        assert_eq!(out.writes.len(), 2);
+        assert_eq!(out.writes[0].ping_id, EventId::new("p2"));
+        assert_eq!(out.writes[0].region, "60.00:24.50");
+        assert_eq!(
+            out.writes[1].previous_region.as_deref(),
+            Some("59.50:24.50")
+        );
+        assert_eq!(out.writes[1].region, "60.50:24.50");
+        let ids: Vec<_> = out.tracking.iter().map(|t| t.update_id.as_str()).collect();
+        assert_eq!(ids, ["p1", "p2"]);
+        assert!(out.tracking.iter().all(|t| t.order_id.as_str() == "o-1"));
+        assert_eq!(out.last[&DriverId::new("d-1")].ping_id, EventId::new("p2"));
+    }
+}
