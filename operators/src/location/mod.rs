@@ -168,7 +168,8 @@ impl LocationFilter {
 }
 
 /// The region of a position: the south-west corner of its `cell_deg` × `cell_deg` grid cell,
-/// as `"<lat>:<lng>"` with two decimals (e.g. `"60.00:24.50"` for Helsinki at 0.5°). Stable
+/// as `"<lat>:<lng>"` with two decimals, more for cells under 0.01° (e.g. `"60.00:24.50"` for
+/// Helsinki at 0.5°, `"60.169:24.938"` at 0.001°). Stable
 /// for a given cell size; a non-positive or non-finite `cell_deg` counts as 1°.
 pub fn region_of(point: GeoPoint, cell_deg: f64) -> String {
     let cell = if cell_deg.is_finite() && cell_deg > 0.0 {
@@ -180,7 +181,20 @@ pub fn region_of(point: GeoPoint, cell_deg: f64) -> String {
     let lat = point.lat.clamp(-90.0, 90.0 - cell / 2.0);
     let lng = point.lng.clamp(-180.0, 180.0 - cell / 2.0);
     let corner = |v: f64| (v / cell).floor() * cell;
-    format!("{:.2}:{:.2}", corner(lat), corner(lng)).replace("-0.00", "0.00")
+    // Enough decimals that neighbouring cells never print the same (2 for cells ≥ 0.01°).
+    let decimals = (-cell.log10()).ceil().clamp(2.0, 9.0) as usize;
+    let text = |v: f64| {
+        let t = format!("{:.*}", decimals, corner(v));
+        if t.trim_start_matches('-')
+            .trim_matches(['0', '.'])
+            .is_empty()
+        {
+            t.trim_start_matches('-').to_owned()
+        } else {
+            t
+        }
+    };
+    format!("{}:{}", text(lat), text(lng))
 }
 
 #[cfg(test)]

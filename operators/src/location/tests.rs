@@ -123,6 +123,27 @@ fn regions_are_grid_cells() {
         "89.50:179.50"
     );
     assert_eq!(region_of(hel, 0.0), "60.00:24.00");
+    assert_eq!(region_of(hel, 0.001), "60.169:24.938");
+    assert_eq!(
+        region_of(
+            GeoPoint {
+                lat: -0.0,
+                lng: 0.0
+            },
+            0.001
+        ),
+        "0.000:0.000"
+    );
+    assert_ne!(
+        region_of(hel, 0.001),
+        region_of(
+            GeoPoint {
+                lat: 60.1709,
+                lng: 24.9384
+            },
+            0.001
+        )
+    );
 }
 
 proptest! {

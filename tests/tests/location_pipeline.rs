@@ -1,0 +1,213 @@
+//! The location pipeline end to end on the real broker and Redis (single node and cluster):
+//! accepted pings move the driver in its region's GEO set, reach the order's tracking
+//! channel and `orders.tracking.v1`; refused pings land on `orders.rejected.v1` with their
+//! reason and never reach Redis.
+
+use doorstep_connectors::driver_state::DriverState;
+use doorstep_connectors::kafka::Producer;
+use doorstep_connectors::location_store::LocationStore;
+use doorstep_operators::location::region_of;
+use doorstep_pipelines::assemble::{self, LocationOptions};
+use doorstep_pipelines::runtime::RuntimeConfig;
+use doorstep_pipelines::shutdown;
+use doorstep_schemas::avro::Catalog;
+use doorstep_schemas::events::{LocationPing, RejectedRecord, topics};
+use doorstep_schemas::model::{
+    DriverId, DriverStatus, EventId, GeoPoint, OrderId, Timestamp, TrackingEventType,
+    TrackingUpdate,
+};
+use doorstep_tests::pipeline_harness::Scope;
+use doorstep_tests::topic_reader::read_topic;
+use futures::StreamExt;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+/// Grid cell small enough (~110 m) that the test's driver changes region.
+const CELL_DEG: f64 = 0.001;
+
+fn ping(
+    id: &str,
+    driver: &str,
+    lat: f64,
+    lng: f64,
+    recorded_at: i64,
+    received_at: i64,
+) -> LocationPing {
+    LocationPing {
+        ping_id: EventId::new(id),
+        driver_id: DriverId::new(driver),
+        location: GeoPoint { lat, lng },
+        accuracy_m: Some(5.0),
+        heading_deg: Some(0.0),
+        speed_mps: Some(10.0),
+        recorded_at: Timestamp::from_millis(recorded_at),
+        received_at: Timestamp::from_millis(received_at),
+    }
+}
+
+async fn pings_are_filtered_stored_published_and_tracked(
+    name: &str,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    let scope = Scope::new(name, extra).await?;
+    let config = &scope.config;
+    let redis = assemble::redis(config).await?;
+    let drivers = DriverState::new(redis.clone(), config.redis_key_prefix.clone());
+    let store = LocationStore::new(redis.clone(), config.redis_key_prefix.clone());
+    let (driver, order) = (DriverId::new("drv-1"), OrderId::new("ord-1"));
+    drivers.occupy(&driver, &order).await?;
+    let mut channel = redis.subscribe(&store.tracking_channel(&order)).await?;
+
+    let registry = prometheus::Registry::new();
+    let (trigger, signal) = shutdown::channel();
+    let options = LocationOptions {
+        cell_deg: CELL_DEG,
+        runtime: RuntimeConfig {
+            tick: Duration::from_millis(200),
+            ..RuntimeConfig::default()
+        },
+        ..LocationOptions::default()
+    };
+    let (rt, stage) = assemble::location_pipeline(config, options, &registry).await?;
+    let task = tokio::spawn(async move { rt.run(stage, signal).await });
+
+    let t = Timestamp::now().as_millis();
+    let (lat, lng) = (60.1699, 24.9384);
+    // ~22 m north every 5 s (4.4 m/s), ending ~220 m from the start: another 0.001° cell.
+    let good = [
+        ping("p1", "drv-1", lat, lng, t, t + 50),
+        ping("p2", "drv-1", lat + 0.001, lng, t + 5_000, t + 5_050),
+        ping("p3", "drv-1", lat + 0.002, lng, t + 10_000, t + 10_050),
+    ];
+    let bad = [
+        // Same id as p3 (a resend).
+        (
+            ping("p3", "drv-1", lat + 0.002, lng, t + 10_000, t + 10_100),
+            "duplicate",
+        ),
+        // Older than p3.
+        (
+            ping("p0", "drv-1", lat, lng, t - 5_000, t + 10_200),
+            "out_of_order",
+        ),
+        // 5 s after p3 but 11 km away.
+        (
+            ping("p4", "drv-1", lat + 0.1, lng, t + 15_000, t + 15_050),
+            "impossible_speed",
+        ),
+        // Another driver's fix taken 5 minutes before the gateway got it.
+        (ping("s1", "drv-2", lat, lng, t - 300_000, t), "stale"),
+    ];
+    let catalog = Catalog::embedded()?;
+    let producer = Producer::new(&assemble::kafka_config(config, "doorstep-tests"))?;
+    let source = scope.topic(topics::DRIVER_LOCATIONS);
+    for p in good.iter().chain(bad.iter().map(|(p, _)| p)) {
+        producer
+            .send(
+                &source,
+                p.driver_id.as_str().as_bytes(),
+                &catalog.encode(p)?,
+                &[],
+            )
+            .await?;
+    }
+    producer
+        .send(&source, b"drv-1", b"\x00\x00\x00\x00\x01not a ping", &[])
+        .await?;
+
+    let brokers = &config.endpoints.kafka_brokers;
+    let tracking =
+        read_topic::<TrackingUpdate>(brokers, &scope.topic(topics::ORDER_TRACKING), 3, WAIT)
+            .await?;
+    let ids: Vec<_> = tracking
+        .iter()
+        .map(|r| r.value.update_id.as_str())
+        .collect();
+    assert_eq!(ids, ["p1", "p2", "p3"]);
+    assert!(tracking.iter().all(|r| r.key == "ord-1"
+        && r.value.event_type == TrackingEventType::LocationUpdate
+        && r.value.driver_id.as_ref() == Some(&driver)));
+    assert_eq!(tracking[2].value.driver_location, Some(good[2].location));
+
+    let rejects =
+        read_topic::<RejectedRecord>(brokers, &scope.topic(topics::ORDER_REJECTED), 5, WAIT)
+            .await?;
+    let codes: BTreeSet<_> = rejects
+        .iter()
+        .map(|r| r.value.reason_code.as_str())
+        .collect();
+    let expected: BTreeSet<_> = bad.iter().map(|(_, c)| *c).chain(["undecodable"]).collect();
+    assert_eq!(codes, expected, "{rejects:?}");
+    assert_eq!(rejects.len(), 5);
+    assert!(rejects.iter().all(|r| r.value.rejected_by == "location"));
+
+    // The customer's channel got the three accepted positions, in order.
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let m = tokio::time::timeout(WAIT, channel.next())
+            .await?
+            .expect("subscription open");
+        got.push(serde_json::from_slice::<TrackingUpdate>(&m.payload)?);
+    }
+    let ids: Vec<_> = got.iter().map(|u| u.update_id.as_str()).collect();
+    assert_eq!(ids, ["p1", "p2", "p3"]);
+
+    // GEOPOS: the driver is where p3 says, in p3's region only; the refused pings changed
+    // nothing (the impossible one would be in yet another region).
+    let at = |p: &LocationPing| region_of(p.location, CELL_DEG);
+    let (glng, glat) = Scope::eventually(WAIT, || async {
+        store.position(&at(&good[2]), &driver).await.ok().flatten()
+    })
+    .await
+    .expect("driver in p3's region");
+    assert!((glat - good[2].location.lat).abs() < 1e-4, "{glat}");
+    assert!((glng - good[2].location.lng).abs() < 1e-4, "{glng}");
+    assert_ne!(at(&good[0]), at(&good[2]));
+    assert_eq!(store.position(&at(&good[0]), &driver).await?, None);
+    assert_eq!(store.position(&at(&bad[2].0), &driver).await?, None);
+    assert_eq!(
+        store
+            .position(&at(&bad[3].0), &DriverId::new("drv-2"))
+            .await?,
+        None
+    );
+
+    // The driver hash kept the status pipeline's fields and gained the position.
+    let d = drivers.get(&driver).await?.expect("driver state");
+    assert_eq!(d.status, DriverStatus::OnDelivery);
+    assert_eq!(d.current_order_id, Some(order.clone()));
+    let snap = store.snapshots(std::slice::from_ref(&driver)).await?;
+    let last = snap[&driver].last.clone().expect("last position");
+    assert_eq!(last.ping_id, EventId::new("p3"));
+    assert_eq!(last.region.as_deref(), Some(at(&good[2]).as_str()));
+
+    let metrics = prometheus::TextEncoder::new().encode_to_string(&registry.gather())?;
+    assert!(
+        metrics.contains("doorstep_location_pings_total{result=\"accepted\"} 3"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("doorstep_location_pings_total{result=\"stale\"} 1"));
+
+    let _ = trigger.send(true);
+    task.await??;
+    Ok(())
+}
+
+#[tokio::test]
+async fn location_pipeline_on_a_single_redis() -> anyhow::Result<()> {
+    pings_are_filtered_stored_published_and_tracked("location_single", &[]).await
+}
+
+#[tokio::test]
+async fn location_pipeline_on_a_redis_cluster() -> anyhow::Result<()> {
+    let urls = doorstep_tests::endpoints().redis_cluster_urls.join(",");
+    pings_are_filtered_stored_published_and_tracked(
+        "location_cluster",
+        &[
+            ("DOORSTEP_REDIS_MODE", "cluster"),
+            ("DOORSTEP_REDIS_CLUSTER_URLS", urls.as_str()),
+        ],
+    )
+    .await
+}
