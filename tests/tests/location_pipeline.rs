@@ -191,6 +191,39 @@ async fn pings_are_filtered_stored_published_and_tracked(
 
     let _ = trigger.send(true);
     task.await??;
+
+    // A new process knows nothing in memory: the last accepted ping comes from Redis, so a
+    // resend of p3 is still a duplicate and the next plausible ping is accepted.
+    let (trigger, signal) = shutdown::channel();
+    let registry = prometheus::Registry::new();
+    let (rt, stage) = assemble::location_pipeline(config, options, &registry).await?;
+    let task = tokio::spawn(async move { rt.run(stage, signal).await });
+    let after = [
+        ping("p3", "drv-1", lat + 0.002, lng, t + 10_000, t + 20_000),
+        ping("p5", "drv-1", lat + 0.0025, lng, t + 20_000, t + 20_050),
+    ];
+    for p in &after {
+        producer
+            .send(&source, b"drv-1", &catalog.encode(p)?, &[])
+            .await?;
+    }
+    let rejects =
+        read_topic::<RejectedRecord>(brokers, &scope.topic(topics::ORDER_REJECTED), 6, WAIT)
+            .await?;
+    assert_eq!(rejects.len(), 6);
+    assert_eq!(rejects[5].value.reason_code, "duplicate");
+    let tracking =
+        read_topic::<TrackingUpdate>(brokers, &scope.topic(topics::ORDER_TRACKING), 4, WAIT)
+            .await?;
+    assert_eq!(tracking.len(), 4);
+    assert_eq!(tracking[3].value.update_id, EventId::new("p5"));
+    let moved = Scope::eventually(WAIT, || async {
+        store.position(&at(&after[1]), &driver).await.ok().flatten()
+    })
+    .await;
+    assert!(moved.is_some(), "p5 stored");
+    let _ = trigger.send(true);
+    task.await??;
     Ok(())
 }
 

@@ -47,3 +47,24 @@ impl LocationMetrics {
         Ok(m)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registers_next_to_the_status_pipeline() {
+        // `doorstep pipeline all` registers both in one registry: the shared sink histogram
+        // differs only by its `pipeline` const label.
+        let registry = Registry::new();
+        crate::status::StatusMetrics::register(&registry).expect("status metrics");
+        let m = LocationMetrics::register(&registry).expect("location metrics");
+        m.sink_latency.with_label_values(&["redis"]).observe(0.001);
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&registry.gather())
+            .expect("encode");
+        assert!(text.contains(
+            "doorstep_sink_latency_seconds_count{pipeline=\"location\",sink=\"redis\"} 1"
+        ));
+    }
+}
