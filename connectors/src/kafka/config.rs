@@ -71,7 +71,7 @@ impl KafkaConfig {
         Self {
             brokers: brokers.into(),
             client_id: client_id.into(),
-            request_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
             delivery_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             linger: Duration::from_millis(5),
