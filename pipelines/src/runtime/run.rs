@@ -105,6 +105,10 @@ impl Runtime {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut owned: BTreeSet<i32> = BTreeSet::new();
         let mut offsets = OffsetTracker::default();
+        // The batch being gathered lives out here: the select! below drops the gathering
+        // future whenever a tick comes first, and records already taken from the queue must
+        // not go with it (later offsets would be committed past them).
+        let mut gathering: Vec<super::SourceRecord> = Vec::new();
         let result = loop {
             tokio::select! {
                 biased;
@@ -119,8 +123,11 @@ impl Runtime {
                         break Err(e);
                     }
                 }
-                batch = self.config.batch.next(&mut rx) => {
-                    let Some(batch) = batch else { break Ok(()) };
+                () = self.config.batch.fill(&mut rx, &mut gathering) => {
+                    if gathering.is_empty() {
+                        break Ok(());
+                    }
+                    let batch = std::mem::take(&mut gathering);
                     self.metrics.records_in.inc_by(batch.len() as u64);
                     self.metrics.uncommitted_records.set(i64::try_from(batch.len()).unwrap_or(i64::MAX));
                     self.metrics.batch_size.observe(batch.len() as f64);
