@@ -7,6 +7,7 @@
 
 pub mod order_events;
 pub mod pipeline_harness;
+pub mod process;
 pub mod topic_reader;
 
 use doorstep_connectors::config::{Service, ServiceEndpoints};
