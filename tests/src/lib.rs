@@ -96,7 +96,7 @@ pub fn init_tracing() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,scylla=error"));
         // Another subscriber may already be installed by the test binary: that is fine.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
