@@ -64,6 +64,7 @@ impl Scope {
         set("DOORSTEP_KAFKA_BROKERS", endpoints.kafka_brokers.clone());
         set("DOORSTEP_REDIS_URL", endpoints.redis_url.clone());
         set("DOORSTEP_CQL_NODES", endpoints.cql_nodes.join(","));
+        set("DOORSTEP_CQL_FLAVOR", endpoints.cql_flavor.to_string());
         set("DOORSTEP_TOPIC_PREFIX", format!("{id}."));
         set("DOORSTEP_GROUP_PREFIX", id.clone());
         set("DOORSTEP_CQL_KEYSPACE", id.clone());

@@ -283,7 +283,21 @@ impl OrderStore {
         new_entries: &[StatusHistoryEntry],
         source_partition: i32,
     ) -> Result<(), Error> {
-        let order = rows::order_write(state)?;
+        self.save_processed(state, new_entries, source_partition, -1)
+            .await
+    }
+
+    /// [`save`](Self::save), also recording `source_offset`: the offset of the last event of
+    /// `orders.events.v1` processed for this order (accepted or rejected). A pipeline that
+    /// re-reads an event at or below it after a crash knows it was already handled.
+    pub async fn save_processed(
+        &self,
+        state: &OrderState,
+        new_entries: &[StatusHistoryEntry],
+        source_partition: i32,
+        source_offset: i64,
+    ) -> Result<(), Error> {
+        let order = rows::order_write(state, source_offset)?;
         for entry in new_entries {
             if entry.order_id != state.order.order_id {
                 return Err(Error::Unstorable {
@@ -334,6 +348,15 @@ impl OrderStore {
 
     /// The order's state (row + full history sorted by seq), or `None` if it was never saved.
     pub async fn load(&self, order_id: &OrderId) -> Result<Option<OrderState>, Error> {
+        Ok(self.load_processed(order_id).await?.map(|(state, _)| state))
+    }
+
+    /// [`load`](Self::load), with the offset recorded by
+    /// [`save_processed`](Self::save_processed) (−1 when unknown).
+    pub async fn load_processed(
+        &self,
+        order_id: &OrderId,
+    ) -> Result<Option<(OrderState, i64)>, Error> {
         let s = &self.statements;
         let id = order_id.as_str();
         let mut found: Vec<OrderRead> = self.read(&s.select_order, (id,), "load order").await?;
@@ -341,11 +364,12 @@ impl OrderStore {
         let Some(row) = found.into_iter().next() else {
             return Ok(None);
         };
+        let offset = row.last_source_offset.unwrap_or(-1);
         let (order, last_seq) = rows::order_from_row(row)?;
         let mut history: Vec<HistoryRow> =
             self.read(&s.select_history, (id,), "load history").await?;
         history.retain(|r| r.order_id == id);
-        rows::assemble(order, last_seq, history).map(Some)
+        rows::assemble(order, last_seq, history).map(|state| Some((state, offset)))
     }
 
     /// The states of the active orders of `source_partition`, sorted by order id: what a

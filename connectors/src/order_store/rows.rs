@@ -36,13 +36,14 @@ pub(super) struct OrderWrite {
     pub refund_cents: Option<i64>,
     pub preparing_since: Option<CqlTimestamp>,
     pub last_seq: i32,
+    pub last_source_offset: i64,
 }
 
 /// The column list of [`OrderWrite`], for the INSERT.
 pub(super) const ORDER_WRITE_COLUMNS: &str = "order_id, customer_id, restaurant_id, driver_id, \
     items, total_cents, status, placed_at, updated_at, restaurant_lat, restaurant_lng, \
     delivery_lat, delivery_lng, cancellation_reason, cancelled_by, cancelled_at, refund_cents, \
-    preparing_since, last_seq";
+    preparing_since, last_seq, last_source_offset";
 
 /// One `orders` row as read. Every column but the key is optional here so that a partial
 /// row (written by `set_eta` for an order that was never saved) is reported as
@@ -69,13 +70,14 @@ pub(super) struct OrderRead {
     pub refund_cents: Option<i64>,
     pub preparing_since: Option<CqlTimestamp>,
     pub last_seq: Option<i32>,
+    pub last_source_offset: Option<i64>,
 }
 
 /// The column list of [`OrderRead`], for the SELECT.
 pub(super) const ORDER_READ_COLUMNS: &str = "order_id, customer_id, restaurant_id, driver_id, \
     items, total_cents, status, placed_at, updated_at, estimated_delivery_at, restaurant_lat, \
     restaurant_lng, delivery_lat, delivery_lng, cancellation_reason, cancelled_by, cancelled_at, \
-    refund_cents, preparing_since, last_seq";
+    refund_cents, preparing_since, last_seq, last_source_offset";
 
 /// One `order_status_history` row, both ways.
 #[derive(Debug, Clone, PartialEq, scylla::SerializeRow, scylla::DeserializeRow)]
@@ -124,7 +126,13 @@ pub(super) fn seq_to_int(seq: u32) -> Result<i32, Error> {
 }
 
 /// The order row for `state`.
-pub(super) fn order_write(state: &OrderState) -> Result<OrderWrite, Error> {
+///
+/// `last_source_offset` is the offset (in its partition of `orders.events.v1`) of the last
+/// event processed for this order, accepted or rejected; −1 when unknown.
+pub(super) fn order_write(
+    state: &OrderState,
+    last_source_offset: i64,
+) -> Result<OrderWrite, Error> {
     let o = &state.order;
     let items: Vec<ItemJson> = o
         .items
@@ -172,6 +180,7 @@ pub(super) fn order_write(state: &OrderState) -> Result<OrderWrite, Error> {
         refund_cents: c.map(|c| c.refund_cents),
         preparing_since: o.preparing_since.map(ts),
         last_seq,
+        last_source_offset,
     })
 }
 
@@ -443,6 +452,7 @@ mod tests {
             refund_cents: w.refund_cents,
             preparing_since: w.preparing_since,
             last_seq: Some(w.last_seq),
+            last_source_offset: Some(w.last_source_offset),
         }
     }
 
@@ -467,7 +477,7 @@ mod tests {
             order: order(),
             history,
         };
-        let w = order_write(&state).unwrap();
+        let w = order_write(&state, 7).unwrap();
         assert_eq!(w.last_seq, 2);
         assert_eq!(w.cancelled_by.as_deref(), Some("RESTAURANT:r-1:kitchen"));
         let rows: Vec<HistoryRow> = state
@@ -524,7 +534,7 @@ mod tests {
                 ),
             ],
         };
-        let w = order_write(&state).unwrap();
+        let w = order_write(&state, 7).unwrap();
         let row0 = history_write(&state.history[0]).unwrap();
         // A gap: only entry 1.
         let (o, last) = order_from_row(read_of(&w, None)).unwrap();

@@ -8,7 +8,7 @@
 //!
 //! | table | partition | clustering | what |
 //! |---|---|---|---|
-//! | `orders` | `order_id` | – | the current order row (`last_seq` = seq of its last history entry) |
+//! | `orders` | `order_id` | – | the current order row (`last_seq` = seq of its last history entry; `last_source_offset` = offset of the last event processed for it, so a re-read after a crash is recognised even when that event was rejected) |
 //! | `order_status_history` | `order_id` | `seq` | the audit trail / customer timeline |
 //! | `active_orders_by_partition` | `source_partition` | `order_id` | non-final orders per Kafka partition of `orders.events.v1`, so a pipeline rebuilds the keyed state of an assigned partition with one partition read |
 //! | `timers_by_partition` | `source_partition` | `order_id`, `kind` | durable timers (`due_at`), e.g. the 2-minute auto-confirm |
@@ -50,6 +50,7 @@ const TABLES: [Table; 5] = [
             refund_cents bigint,
             preparing_since timestamp,
             last_seq int,
+            last_source_offset bigint,
             PRIMARY KEY ((order_id))
         )",
     },

@@ -40,8 +40,9 @@ pub struct StatusStage {
     catalog: &'static Catalog,
     policy: OrderPolicy,
     metrics: StatusMetrics,
-    /// Keyed state of the orders seen in owned partitions: state and source partition.
-    orders: HashMap<OrderId, (OrderState, i32)>,
+    /// Keyed state of the orders seen in owned partitions: state, source partition and the
+    /// offset of the last event processed for the order.
+    orders: HashMap<OrderId, (OrderState, i32, i64)>,
     timers: TimerWheel,
 }
 
@@ -72,7 +73,7 @@ impl StatusStage {
     async fn decide_batch(
         &mut self,
         batch: &[SourceRecord],
-        scratch: &mut HashMap<OrderId, (OrderState, i32)>,
+        scratch: &mut HashMap<OrderId, (OrderState, i32, i64)>,
     ) -> Result<Outputs, StageError> {
         let mut out = Outputs::default();
         let mut decoded = Vec::with_capacity(batch.len());
@@ -104,21 +105,37 @@ impl StatusStage {
         )
         .await?;
         for (meta, ev) in &decoded {
-            let current = scratch.get(&ev.order_id).map(|(s, _)| s);
+            // Re-read after a crash: this event was handled (accepted or rejected) before the
+            // order was last saved, and its effects were carried out then.
+            if let Some((_, _, last)) = scratch.get(&ev.order_id)
+                && meta.offset <= *last
+            {
+                self.metrics.events.with_label_values(&["duplicate"]).inc();
+                continue;
+            }
+            let current = scratch.get(&ev.order_id).map(|(s, _, _)| s);
             match decide(current, ev, &self.policy) {
                 Decision::Accepted(a) => {
                     self.metrics.events.with_label_values(&["accepted"]).inc();
                     let partition = scratch
                         .get(&ev.order_id)
-                        .map_or(meta.partition, |(_, p)| *p);
+                        .map_or(meta.partition, |(_, p, _)| *p);
                     out.accepted(ev, &a, partition);
-                    scratch.insert(ev.order_id.clone(), (a.state, partition));
+                    scratch.insert(ev.order_id.clone(), (a.state, partition, meta.offset));
                 }
                 Decision::Duplicate => self.metrics.events.with_label_values(&["duplicate"]).inc(),
                 Decision::Rejected(reason) => {
                     self.metrics.events.with_label_values(&["rejected"]).inc();
                     out.rejected(meta, ev, &reason);
+                    if let Some((_, _, last)) = scratch.get_mut(&ev.order_id) {
+                        *last = meta.offset;
+                    }
                 }
+            }
+        }
+        for (id, save) in &mut out.saves {
+            if let Some((_, _, last)) = scratch.get(id) {
+                save.source_offset = *last;
             }
         }
         for r in &out.rejects {
@@ -134,7 +151,7 @@ impl StatusStage {
     async fn load_unknown<'a>(
         &self,
         ids: impl Iterator<Item = (&'a OrderId, i32)>,
-        scratch: &mut HashMap<OrderId, (OrderState, i32)>,
+        scratch: &mut HashMap<OrderId, (OrderState, i32, i64)>,
     ) -> Result<(), StageError> {
         let mut missing = BTreeSet::new();
         for (id, partition) in ids {
@@ -159,20 +176,20 @@ impl StatusStage {
             .collect()
             .await;
         for (id, partition, r) in loaded {
-            if let Some(state) = r? {
-                scratch.insert(id, (state, partition));
+            if let Some((state, offset)) = r? {
+                scratch.insert(id, (state, partition, offset));
             }
         }
         Ok(())
     }
 
     /// Keeps the batch's results once every sink acknowledged them.
-    fn keep(&mut self, out: &Outputs, scratch: HashMap<OrderId, (OrderState, i32)>) {
-        for (id, (state, partition)) in scratch {
+    fn keep(&mut self, out: &Outputs, scratch: HashMap<OrderId, (OrderState, i32, i64)>) {
+        for (id, (state, partition, offset)) in scratch {
             if state.order.status.is_final() {
                 self.orders.remove(&id);
             } else {
-                self.orders.insert(id, (state, partition));
+                self.orders.insert(id, (state, partition, offset));
             }
         }
         for op in &out.timer_ops {
@@ -203,7 +220,7 @@ impl Stage for StatusStage {
             let still_placed = self
                 .orders
                 .get(&order_id)
-                .is_none_or(|(s, _)| s.order.status == OrderStatus::Placed);
+                .is_none_or(|(s, _, _)| s.order.status == OrderStatus::Placed);
             if !still_placed {
                 self.timers.remove(&order_id);
                 continue;
@@ -229,7 +246,7 @@ impl Stage for StatusStage {
     }
 
     async fn on_assignment(&mut self, assigned: &[i32], revoked: &[i32]) -> Result<(), StageError> {
-        self.orders.retain(|_, (_, p)| !revoked.contains(p));
+        self.orders.retain(|_, (_, p, _)| !revoked.contains(p));
         self.timers.drop_partitions(revoked);
         for p in assigned {
             for (order_id, due_at) in self.sinks.timers(*p).await? {

@@ -48,6 +48,8 @@ pub struct Save {
     pub entries: Vec<StatusHistoryEntry>,
     /// Source partition (for the per-partition active-order and timer tables).
     pub partition: i32,
+    /// Offset of the last event of the batch processed for the order (−1 until known).
+    pub source_offset: i64,
 }
 
 /// Everything a batch asks of the sinks.
@@ -154,6 +156,7 @@ impl Outputs {
                 state: a.state.clone(),
                 entries: Vec::new(),
                 partition,
+                source_offset: -1,
             });
         save.state = a.state.clone();
         save.entries.extend(a.entries.iter().cloned());

@@ -50,10 +50,10 @@ pub struct StatusSinks {
 }
 
 impl StatusSinks {
-    /// The stored state of an order.
-    pub async fn load(&self, order_id: &OrderId) -> Result<Option<OrderState>, StageError> {
+    /// The stored state of an order and the offset of the last event processed for it.
+    pub async fn load(&self, order_id: &OrderId) -> Result<Option<(OrderState, i64)>, StageError> {
         self.store
-            .load(order_id)
+            .load_processed(order_id)
             .await
             .map_err(|e| StageError::unavailable("cql", e))
     }
@@ -77,14 +77,15 @@ impl StatusSinks {
     pub async fn emit(&self, out: &mut Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
         self.refund(out, metrics).await?;
         let started = Instant::now();
-        let drivers = out.driver_ops.iter().map(|op| async move {
-            let r = match op {
+        // One after another, in decision order: an occupy and a later release of the same
+        // driver must not overtake each other.
+        for op in &out.driver_ops {
+            match op {
                 DriverOp::Occupy(d, o) => self.drivers.occupy(d, o).await,
                 DriverOp::Release(d, o) => self.drivers.release(d, o).await.map(|_| ()),
-            };
-            r.map_err(|e| StageError::unavailable("redis", e))
-        });
-        try_join_all(drivers).await?;
+            }
+            .map_err(|e| StageError::unavailable("redis", e))?;
+        }
         metrics
             .sink_latency
             .with_label_values(&["redis"])
@@ -148,7 +149,7 @@ impl StatusSinks {
         let started = Instant::now();
         try_join_all(out.saves.values().map(|s| async move {
             self.store
-                .save(&s.state, &s.entries, s.partition)
+                .save_processed(&s.state, &s.entries, s.partition, s.source_offset)
                 .await
                 .map_err(|e| StageError::unavailable("cql", e))
         }))
