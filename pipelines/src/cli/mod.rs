@@ -46,7 +46,7 @@ pub enum Command {
     },
     /// Serve the HTTP producer API (orders, driver locations) with /metrics and /healthz.
     Gateway(gateway::GatewayArgs),
-    /// Run a pipeline (status, notify, or all) until SIGINT/SIGTERM.
+    /// Run a pipeline (status, notify, location, or all) until SIGINT/SIGTERM.
     Pipeline(pipeline::PipelineArgs),
     /// Drive a simulated fleet (customers, restaurants, drivers, dispatch) through the gateway.
     Simulate(simulate::SimulateArgs),
