@@ -210,7 +210,7 @@ impl std::fmt::Display for Report {
 
 async fn run(scope: &Scope, crash: Crash, seed: u64, log: &Path) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let mut rng = SplitMix(seed);
+    let mut rng = doorstep_pipelines::simulate::SplitMix(seed);
     let start_ms = Timestamp::now().as_millis();
     let orders: Vec<Vec<OrderEvent>> = (0..ORDERS)
         .map(|i| order_events(i, start_ms + i64::try_from(i).unwrap_or_default()))
@@ -1039,29 +1039,4 @@ async fn check_drivers(scope: &Scope, expected: &Expected) -> anyhow::Result<()>
         &wrong[..wrong.len().min(5)]
     );
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------
-
-/// SplitMix64: a tiny seeded generator for the kill points.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[lo, hi)`.
-    fn fraction(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in `[0, n)`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }

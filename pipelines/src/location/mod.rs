@@ -154,14 +154,10 @@ impl LocationStage {
                 self.encode(&self.topics.rejected, r)?,
             ));
         }
-        let producer = &self.producer;
-        try_join_all(sends.iter().map(|(topic, key, id, bytes)| async move {
-            producer
-                .send(topic, key.as_bytes(), bytes, &[("event_id", id.as_bytes())])
-                .await
-                .map_err(|e| StageError::unavailable("kafka", e))
-        }))
-        .await?;
+        let records = sends
+            .iter()
+            .map(|(t, k, i, b)| (t.as_str(), k.as_str(), i.as_str(), b.as_slice()));
+        crate::runtime::produce_all(&self.producer, records).await?;
         self.metrics
             .sink_latency
             .with_label_values(&["kafka"])

@@ -12,6 +12,7 @@
 mod batch;
 mod metrics;
 mod offsets;
+mod produce;
 mod reject;
 mod run;
 mod source;
@@ -20,6 +21,7 @@ mod stage;
 pub use batch::Batcher;
 pub use metrics::RuntimeMetrics;
 pub use offsets::OffsetTracker;
+pub use produce::produce_all;
 pub use reject::SourceMeta;
 pub use run::{Runtime, RuntimeConfig, RuntimeError};
 pub use source::SourceRecord;

@@ -5,10 +5,12 @@
 
 mod client;
 mod places;
+mod rng;
 mod script;
 
 pub use client::{ApiClient, ApiError, TokenFn};
 pub use places::{RESTAURANTS, random_delivery_point};
+pub use rng::SplitMix;
 pub use script::{Lifecycle, Outcome, SimulationConfig, run_order};
 
 use crate::shutdown::{self, Signal};

@@ -1,6 +1,6 @@
 //! One simulated order's life, as its actors would live it.
 
-use super::{ApiClient, ApiError, RESTAURANTS, random_delivery_point};
+use super::{ApiClient, ApiError, RESTAURANTS, SplitMix, random_delivery_point};
 use doorstep_schemas::model::{ActorKind, OrderItem};
 use std::time::Duration;
 
@@ -54,8 +54,8 @@ impl Lifecycle {
     pub fn draw(seed: u64, n: u64, drivers: u32) -> Self {
         let mut r = SplitMix(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         Self {
-            restaurant: (r.next() % RESTAURANTS.len() as u64) as usize,
-            driver: (r.next() % u64::from(drivers.max(1))) as u32,
+            restaurant: (r.next_u64() % RESTAURANTS.len() as u64) as usize,
+            driver: (r.next_u64() % u64::from(drivers.max(1))) as u32,
             restaurant_silent: r.chance(0.05),
             customer_cancels: r.chance(0.04),
             restaurant_cancels: r.chance(0.02),
@@ -169,27 +169,6 @@ pub async fn run_order(
     api.status(ActorKind::Driver, &driver, &order_id, "DELIVERED")
         .await?;
     Ok(Outcome::Delivered)
-}
-
-/// A tiny deterministic generator (SplitMix64), so a seed reproduces a run.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
 }
 
 #[cfg(test)]

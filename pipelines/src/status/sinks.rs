@@ -177,15 +177,10 @@ impl StatusSinks {
 
     /// Produces every encoded record concurrently and waits for all acknowledgements.
     async fn send_all(&self, sends: &[Encoded]) -> Result<(), StageError> {
-        let producer = &self.producer;
-        try_join_all(sends.iter().map(|(topic, key, id, bytes)| async move {
-            producer
-                .send(topic, key.as_bytes(), bytes, &[("event_id", id.as_bytes())])
-                .await
-                .map_err(|e| StageError::unavailable("kafka", e))
-        }))
-        .await?;
-        Ok(())
+        let records = sends
+            .iter()
+            .map(|(t, k, i, b)| (t.as_str(), k.as_str(), i.as_str(), b.as_slice()));
+        crate::runtime::produce_all(&self.producer, records).await
     }
 
     async fn refund(&self, out: &mut Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
