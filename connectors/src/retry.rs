@@ -42,6 +42,15 @@ impl RetryClass {
         RetryClass::Retriable { after }
     }
 
+    /// The class of an error that knows whether it is retriable and, maybe, when.
+    pub const fn of(retriable: bool, after: Option<Duration>) -> Self {
+        if retriable {
+            RetryClass::Retriable { after }
+        } else {
+            RetryClass::Permanent
+        }
+    }
+
     /// Whether this class allows another attempt.
     pub const fn is_retriable(self) -> bool {
         matches!(self, RetryClass::Retriable { .. })

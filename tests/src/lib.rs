@@ -27,6 +27,31 @@ pub fn endpoints() -> ServiceEndpoints {
     }
 }
 
+/// The `DOORSTEP_*` service variables for a Doorstep configuration that points at the same
+/// services as [`endpoints`], so a test's pipelines and gateway never fall back to the
+/// defaults when the services run elsewhere.
+pub fn service_env() -> std::collections::BTreeMap<String, String> {
+    let e = endpoints();
+    [
+        ("DOORSTEP_KAFKA_BROKERS", e.kafka_brokers.clone()),
+        ("DOORSTEP_REDIS_URL", e.redis_url.clone()),
+        (
+            "DOORSTEP_REDIS_CLUSTER_URLS",
+            e.redis_cluster_urls.join(","),
+        ),
+        ("DOORSTEP_CQL_NODES", e.cql_nodes.join(",")),
+        ("DOORSTEP_CQL_FLAVOR", e.cql_flavor.to_string()),
+        (
+            "DOORSTEP_SCHEMA_REGISTRY_URL",
+            e.schema_registry_url.clone(),
+        ),
+        ("DOORSTEP_OSRM_URL", e.osrm_url.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
 /// A name no other test (or test run) uses: `prefix` plus 12 random hex digits. Only
 /// `[a-z0-9_-]` characters, so it works as a topic, key, channel or subject name; use
 /// [`unique_ident`] for CQL identifiers.

@@ -56,15 +56,11 @@ impl Scope {
         let id = crate::unique_ident(test);
         let fcm = FakeFcm::start().await?;
         let stripe = FakeStripe::start().await?;
-        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        let mut env: BTreeMap<String, String> = crate::service_env();
         let endpoints = crate::endpoints();
         let mut set = |k: &str, v: String| {
             env.insert(k.to_owned(), v);
         };
-        set("DOORSTEP_KAFKA_BROKERS", endpoints.kafka_brokers.clone());
-        set("DOORSTEP_REDIS_URL", endpoints.redis_url.clone());
-        set("DOORSTEP_CQL_NODES", endpoints.cql_nodes.join(","));
-        set("DOORSTEP_CQL_FLAVOR", endpoints.cql_flavor.to_string());
         set("DOORSTEP_TOPIC_PREFIX", format!("{id}."));
         set("DOORSTEP_GROUP_PREFIX", id.clone());
         set("DOORSTEP_CQL_KEYSPACE", id.clone());

@@ -21,7 +21,6 @@ use doorstep_schemas::events::{LocationPing, OrderCommand, OrderEvent, topics};
 use doorstep_schemas::model::{Actor, ActorKind, OrderStatus};
 use doorstep_tests::{OrServiceDown, endpoints, unique};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
@@ -42,7 +41,8 @@ struct Running {
 
 /// The configuration a test gateway runs with: its own topic prefix, the given brokers.
 fn config(brokers: &str) -> Result<Config> {
-    let env = BTreeMap::from([
+    let mut env = doorstep_tests::service_env();
+    env.extend([
         ("DOORSTEP_KAFKA_BROKERS".to_owned(), brokers.to_owned()),
         (
             "DOORSTEP_TOPIC_PREFIX".to_owned(),

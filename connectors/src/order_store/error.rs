@@ -127,10 +127,6 @@ impl Error {
 
 impl Retryable for Error {
     fn retry_class(&self) -> RetryClass {
-        if self.is_retriable() {
-            RetryClass::RETRIABLE
-        } else {
-            RetryClass::Permanent
-        }
+        RetryClass::of(self.is_retriable(), None)
     }
 }

@@ -170,11 +170,7 @@ impl Error {
 
 impl Retryable for Error {
     fn retry_class(&self) -> RetryClass {
-        if self.is_retriable() {
-            RetryClass::retriable_after(self.retry_after())
-        } else {
-            RetryClass::Permanent
-        }
+        RetryClass::of(self.is_retriable(), self.retry_after())
     }
 }
 

@@ -4,6 +4,7 @@ use super::source::pump;
 use super::{Batcher, OffsetTracker, RuntimeMetrics, Stage, StageError};
 use crate::shutdown::{self, Signal};
 use doorstep_connectors::kafka::Consumer;
+use doorstep_connectors::retry::RetryPolicy;
 use doorstep_schemas::model::Timestamp;
 use rdkafka::consumer::Consumer as _;
 use std::collections::BTreeSet;
@@ -15,11 +16,11 @@ use tokio::sync::mpsc;
 /// `Ok(true)` on success, `Ok(false)` when shutdown interrupted the retries.
 macro_rules! retry {
     ($rt:expr, $what:expr, $shutdown:expr, $op:expr) => {{
-        let mut backoff = $rt.config.initial_backoff;
+        let mut attempt = 0u32;
         loop {
             match $op.await {
                 Ok(()) => break Ok(true),
-                Err(e) => match $rt.after_failure($what, e, &mut backoff, $shutdown).await {
+                Err(e) => match $rt.after_failure($what, e, &mut attempt, $shutdown).await {
                     Ok(true) => continue,
                     Ok(false) => break Ok(false),
                     Err(e) => break Err(e),
@@ -38,10 +39,9 @@ pub struct RuntimeConfig {
     pub queue_capacity: usize,
     /// Period of [`Stage::on_tick`] and of assignment checks.
     pub tick: Duration,
-    /// First pause before retrying a failed batch; doubles up to `max_backoff`.
-    pub initial_backoff: Duration,
-    /// Longest pause between retries.
-    pub max_backoff: Duration,
+    /// Backoff between retries of a failed batch (the shared [`RetryPolicy`]; its attempt
+    /// limit does not apply: a batch is retried until it succeeds or shutdown).
+    pub retry: RetryPolicy,
 }
 
 impl Default for RuntimeConfig {
@@ -55,8 +55,8 @@ impl Default for RuntimeConfig {
             },
             queue_capacity: 5_000,
             tick: Duration::from_secs(1),
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
+            retry: RetryPolicy::default()
+                .with_backoff(Duration::from_millis(100), Duration::from_secs(5)),
         }
     }
 }
@@ -157,25 +157,30 @@ impl Runtime {
         result
     }
 
-    /// After `e`, decides whether to retry: waits the backoff (doubling it) and returns
+    /// After `e`, decides whether to retry: waits the policy's backoff for this attempt and returns
     /// `Ok(true)`; `Ok(false)` when shutdown came first; `Err` when `e` is not retriable.
     async fn after_failure(
         &self,
         what: &str,
         e: StageError,
-        backoff: &mut Duration,
+        attempt: &mut u32,
         shutdown: &mut Signal,
     ) -> Result<bool, RuntimeError> {
         if !e.is_retriable() {
             return Err(RuntimeError::Stage(e));
         }
         self.metrics.batch_retries.inc();
-        tracing::warn!(error = %e, retry_in = ?*backoff, "{what} waiting for a sink");
+        *attempt = attempt.saturating_add(1);
+        let pause = self
+            .config
+            .retry
+            .delay(*attempt, None)
+            .unwrap_or(self.config.retry.max_backoff);
+        tracing::warn!(error = %e, retry_in = ?pause, "{what} waiting for a sink");
         tokio::select! {
             _ = shutdown::stopped(shutdown) => return Ok(false),
-            _ = tokio::time::sleep(*backoff) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
-        *backoff = (*backoff * 2).min(self.config.max_backoff);
         Ok(true)
     }
 
