@@ -6,8 +6,10 @@
 //!
 //! - [`order`]: the order state machine with per-actor rules and the cancellation policy.
 //! - [`location`]: the GPS ping filter and region sharding of driver positions.
+//! - [`eta`]: the ETA estimator (prep-time model, travel legs, the customer's range).
 //! - [`notify`]: the notifier's message table (what a push says for each status).
 
+pub mod eta;
 pub mod location;
 pub mod notify;
 pub mod order;
