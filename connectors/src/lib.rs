@@ -17,7 +17,9 @@
 //! - [`driver_state`] — driver availability (`AVAILABLE` / `ON_DELIVERY`) in Redis, with an
 //!   atomic compare-and-release.
 //! - [`location_store`] — driver positions in Redis: GEO sets per region, the last position
-//!   in the driver hash, the per-order tracking channel.
+//!   in the driver hash.
+//! - [`live_feed`] — an order's live feed: its channel, the per-order sequence number every
+//!   frame carries (publish and number in one Redis script), its current ETA.
 //! - [`push`] — FCM HTTP v1 push client and the Redis sent-ledger that keeps a replay or a
 //!   restart from notifying twice.
 //! - [`payments`] — refund client speaking Stripe's Refunds API, idempotent per order.
@@ -31,6 +33,7 @@ pub mod config;
 pub mod driver_state;
 mod http;
 pub mod kafka;
+pub mod live_feed;
 pub mod location_store;
 pub mod order_store;
 pub mod payments;

@@ -1,5 +1,5 @@
 //! Driver positions in Redis: the active-drivers GEO sets (one per region), the driver's last
-//! accepted position, and the per-order tracking channel.
+//! accepted position. (An order's live channel is [`crate::live_feed`]'s.)
 //!
 //! - `{<prefix>geo:<region>}`: a GEO set per region (see `operators::location::region_of`),
 //!   member = driver id; the seed's `GEOADD active_drivers lng lat driver_id`, sharded so a
@@ -9,7 +9,6 @@
 //!   `current_order_id` and `updated_at` in. This module adds `lat`, `lng`, `at` (the fix time,
 //!   epoch ms), `ping_id` and `region`, with `HSET` of its own fields only, so neither writer
 //!   clobbers the other.
-//! - `{<prefix>order:<order_id>}:tracking`: the channel a customer's live view subscribes to.
 //!
 //! Every command touches one key (or one region key), so nothing crosses a cluster slot;
 //! the commands of a batch run concurrently on the multiplexed connection (pipelined on the
@@ -90,15 +89,6 @@ impl LocationStore {
     /// The GEO set of `region`: `{<prefix>geo:<region>}`.
     pub fn geo_key(&self, region: &str) -> String {
         format!("{{{}geo:{}}}", self.prefix, region.replace(['{', '}'], "_"))
-    }
-
-    /// The tracking channel of `order`: `{<prefix>order:<order_id>}:tracking`.
-    pub fn tracking_channel(&self, order: &OrderId) -> String {
-        format!(
-            "{{{}order:{}}}:tracking",
-            self.prefix,
-            order.as_str().replace(['{', '}'], "_")
-        )
     }
 
     /// The hash of `driver` (shared with [`DriverState`]).
@@ -198,14 +188,6 @@ impl LocationStore {
         }))
         .await?;
         Ok(adds + removes + writes.len())
-    }
-
-    /// Publishes `payload` on `order`'s tracking channel; returns how many subscribers got it.
-    pub async fn publish(&self, order: &OrderId, payload: &[u8]) -> Result<usize, Error> {
-        self.redis
-            .clone()
-            .publish(&self.tracking_channel(order), payload)
-            .await
     }
 
     /// The position `(lng, lat)` of `driver` in `region`'s GEO set (the customer's

@@ -3,10 +3,12 @@
 //! The bottom of Doorstep's dependency graph: the domain model ([`model`]) and the records
 //! carried on every Kafka topic ([`events`]), with their Avro contracts ([`avro`]: the
 //! `.avsc` files, an embedded schema catalog and the Confluent wire-format codec; the
-//! registry-backed codec is behind the `registry` cargo feature).
+//! registry-backed codec is behind the `registry` cargo feature), and the JSON live-tracking
+//! frames of an order's channel and WebSocket ([`live`]).
 //!
 //! Dependency direction: `pipelines → connectors → operators → schemas`.
 
 pub mod avro;
 pub mod events;
+pub mod live;
 pub mod model;
