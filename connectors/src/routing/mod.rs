@@ -4,13 +4,18 @@
 //! every request with a `code`; anything but `Ok` becomes a typed [`Error`], so the ETA
 //! pipeline can tell "no road between these points" (use a fallback estimate) from "the
 //! routing engine is down" (retry, then fall back). Caching and circuit breaking wrap this
-//! client; they are not part of it.
+//! client in [`Router`] ([`router`]), which always answers: routed, cached, or a flagged
+//! straight-line fallback.
 
+mod breaker;
 mod client;
 mod error;
+pub mod router;
 
+pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 pub use client::{OsrmClient, OsrmConfig};
 pub use error::{Error, OsrmCode};
+pub use router::{FallbackReason, RouteAnswer, RouteSource, Router, RouterConfig};
 
 /// A WGS84 position.
 #[derive(Debug, Clone, Copy, PartialEq)]
