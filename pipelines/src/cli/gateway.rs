@@ -23,6 +23,13 @@ pub struct GatewayArgs {
     /// Do not serve `GET /v1/orders/{order_id}` (no connection to the order store).
     #[arg(long)]
     pub no_order_store: bool,
+    /// Serve the live tracking demo page on `/demo` (DEMO ONLY: it hands out read tokens
+    /// for recent orders to anyone who can reach the gateway).
+    #[arg(long)]
+    pub demo_page: bool,
+    /// Other processes' `/metrics` URLs the demo page's operations panel sums (repeatable).
+    #[arg(long = "demo-metrics", value_name = "URL")]
+    pub demo_metrics: Vec<String>,
 }
 
 /// Runs the gateway until a shutdown signal, then flushes the producer.
@@ -39,10 +46,13 @@ pub async fn run(config: &Config, args: &GatewayArgs) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "the broker is not reachable yet; requests answer 503 until it is");
     }
     let addr = args.listen.unwrap_or(config.gateway_listen);
+    let (trigger, signal) = shutdown::channel();
+    if args.demo_page {
+        gateway = with_demo_page(gateway, config, addr, &args.demo_metrics, signal.clone())?;
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    let (trigger, signal) = shutdown::channel();
     shutdown::on_signals(trigger);
     // Like every Doorstep process, the gateway also serves /metrics and /healthz on the ops
     // port, so deployments scrape and probe all processes the same way.
@@ -56,4 +66,28 @@ pub async fn run(config: &Config, args: &GatewayArgs) -> anyhow::Result<()> {
     gateway.serve(listener, signal).await?;
     ops.abort();
     Ok(())
+}
+
+/// Adds the demo page (`/demo`), fed by its own reader of `orders.status.v1`.
+fn with_demo_page(
+    gateway: Gateway,
+    config: &Config,
+    addr: SocketAddr,
+    metrics: &[String],
+    stop: shutdown::Signal,
+) -> anyhow::Result<Gateway> {
+    use crate::gateway::page::{DemoPage, RecentOrders};
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "the demo page is on a non-loopback address: anyone who reaches it gets read tokens for recent orders");
+    }
+    let secret = config
+        .auth_secret
+        .as_deref()
+        .context("the demo page signs tokens: set gateway.auth_secret")?;
+    let key = crate::auth::TokenKey::new(secret.as_bytes())?;
+    let orders = RecentOrders::new();
+    orders.spawn_feed(config, stop);
+    let page = DemoPage::new(key, orders, gateway.registry().clone(), metrics.to_vec());
+    tracing::info!(url = %format!("http://{addr}/demo"), "demo page enabled");
+    Ok(gateway.with_routes(page.router()))
 }

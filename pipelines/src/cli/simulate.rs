@@ -1,11 +1,13 @@
-//! `doorstep simulate`: drive a simulated fleet through the gateway's public API.
+//! `doorstep simulate`: drive a simulated fleet on the real street network through the
+//! gateway's public API.
 
 use crate::auth::{Claims, TokenKey, unix_now};
 use crate::config::Config;
 use crate::shutdown;
-use crate::simulate::{self, ApiClient, SimulationConfig, TokenFn};
+use crate::simulate::{self, ApiClient, Fleet, Routes, SimulationConfig, TokenFn, World};
 use anyhow::Context;
 use clap::Args;
+use doorstep_connectors::routing::{OsrmClient, OsrmConfig};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -21,15 +23,25 @@ pub struct SimulateArgs {
     /// Orders placed per second.
     #[arg(long, default_value_t = 2.0)]
     pub rate: f64,
-    /// Speed-up of the actors' pace (60: a minute lasts a second).
+    /// Speed-up of the actors' pace, except driving (60: a minute lasts a second).
     #[arg(long, default_value_t = 60.0)]
     pub speedup: f64,
+    /// Speed-up of driving and of the ping period. The location pipeline drops pings that
+    /// imply more than 70 m/s, so keep it at 4 or less.
+    #[arg(long, default_value_t = 3.0)]
+    pub drive_speedup: f64,
+    /// Simulated seconds between two GPS pings of a driving driver.
+    #[arg(long, default_value_t = 5.0)]
+    pub ping_interval: f64,
     /// Drivers in the fleet.
     #[arg(long, default_value_t = 50)]
     pub drivers: u32,
     /// Seed of the pseudo-random choices (same seed, same plans).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Drive straight lines instead of asking the routing engine (services.osrm_url).
+    #[arg(long)]
+    pub no_routing: bool,
 }
 
 /// Token minting with the configured secret, for the simulated apps.
@@ -49,29 +61,53 @@ pub fn token_fn(config: &Config) -> anyhow::Result<TokenFn> {
 
 /// Runs the simulation and prints a summary.
 pub async fn run(config: &Config, args: &SimulateArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.rate > 0.0 && args.speedup > 0.0 && args.drive_speedup > 0.0,
+        "--rate, --speedup and --drive-speedup must be more than 0"
+    );
+    anyhow::ensure!(
+        args.ping_interval >= 0.1,
+        "--ping-interval must be at least 0.1 s"
+    );
     let base = args
         .gateway
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.gateway_listen));
-    let client = Arc::new(ApiClient::new(base, token_fn(config)?)?);
+    let api = ApiClient::new(base, token_fn(config)?)?;
+    let osrm = if args.no_routing {
+        None
+    } else {
+        Some(OsrmClient::new(
+            &OsrmConfig::new(&config.endpoints.osrm_url).with_max_snap_distance(500.0),
+        )?)
+    };
     let (trigger, signal) = shutdown::channel();
     shutdown::on_signals(trigger);
     let run_id = format!("sim{}", unix_now() % 1_000_000);
-    let cfg = SimulationConfig {
-        orders: args.orders,
-        orders_per_second: args.rate,
-        speedup: args.speedup,
-        drivers: args.drivers,
-        run_id,
-        seed: args.seed,
-    };
-    let stats = simulate::run(client, cfg, signal).await;
+    let world = Arc::new(World {
+        api,
+        fleet: Fleet::new(args.drivers, &format!("{run_id}-"), args.seed),
+        routes: Routes::new(osrm),
+        config: SimulationConfig {
+            orders: args.orders,
+            orders_per_second: args.rate,
+            speedup: args.speedup,
+            drive_speedup: args.drive_speedup,
+            ping_interval_s: args.ping_interval,
+            drivers: args.drivers,
+            run_id,
+            seed: args.seed,
+        },
+    });
+    let stats = simulate::run(world.clone(), signal).await;
     println!(
-        "placed {} · delivered {} · cancelled {} · errors {}",
+        "placed {} · delivered {} · cancelled {} · errors {} · routes {} (straight-line fallbacks {})",
         stats.placed.load(Ordering::Relaxed),
         stats.delivered.load(Ordering::Relaxed),
         stats.cancelled.load(Ordering::Relaxed),
-        stats.errors.load(Ordering::Relaxed)
+        stats.errors.load(Ordering::Relaxed),
+        world.routes.routed.load(Ordering::Relaxed),
+        world.routes.fallbacks.load(Ordering::Relaxed),
     );
     if stats.errors.load(Ordering::Relaxed) > 0 {
         anyhow::bail!("some simulated orders failed; see the warnings above");

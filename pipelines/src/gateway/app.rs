@@ -44,6 +44,8 @@ pub struct Gateway {
     state: GatewayState,
     registry: Registry,
     sink: KafkaSink,
+    /// Extra routes merged into the router (the demo page, when enabled).
+    extra: Option<Router>,
 }
 
 impl Gateway {
@@ -75,6 +77,7 @@ impl Gateway {
             state,
             registry,
             sink,
+            extra: None,
         })
     }
 
@@ -92,6 +95,16 @@ impl Gateway {
         self
     }
 
+    /// Also serves `routes` (e.g. [`super::page::DemoPage::router`]); they must not define a
+    /// fallback.
+    pub fn with_routes(mut self, routes: Router) -> Self {
+        self.extra = Some(match self.extra.take() {
+            Some(r) => r.merge(routes),
+            None => routes,
+        });
+        self
+    }
+
     /// The shared state.
     pub fn state(&self) -> &GatewayState {
         &self.state
@@ -104,11 +117,15 @@ impl Gateway {
 
     /// The router: API routes, `/metrics` and `/healthz` (broker reachability).
     pub fn router(&self) -> Router {
-        super::router(
+        let router = super::router(
             self.state.clone(),
             self.registry.clone(),
             super::health(&self.state),
-        )
+        );
+        match &self.extra {
+            Some(extra) => router.merge(extra.clone()),
+            None => router,
+        }
     }
 
     /// Serves on `listener` until `shutdown` says stop, finishes the requests in flight, then

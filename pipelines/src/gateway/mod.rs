@@ -73,6 +73,7 @@ mod extract;
 mod locations;
 mod metrics;
 mod orders;
+pub mod page;
 mod read;
 mod sink;
 mod state;

@@ -50,6 +50,14 @@ pub struct Accepted {
     pub event_id: String,
 }
 
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ApiClient {
     /// A client of the gateway at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: impl Into<String>, tokens: TokenFn) -> Result<Self, ApiError> {
@@ -121,6 +129,40 @@ impl ApiClient {
         let body = serde_json::json!({ "reason": reason });
         self.post(format!("/v1/orders/{order_id}/cancel"), &token, &body)
             .await
+    }
+
+    /// A driver app reports a GPS fix (taken now).
+    pub async fn ping(
+        &self,
+        driver: &str,
+        at: GeoPoint,
+        speed_mps: Option<f64>,
+        heading_deg: Option<f64>,
+    ) -> Result<(), ApiError> {
+        let token = (self.tokens)(ActorKind::Driver, driver, None);
+        let mut body = serde_json::json!({ "lat": at.lat, "lng": at.lng, "accuracy_m": 5.0 });
+        if let Some(s) = speed_mps {
+            body["speed_mps"] = s.into();
+        }
+        if let Some(h) = heading_deg {
+            body["heading_deg"] = h.into();
+        }
+        let resp = self
+            .http
+            .post(format!("{}/v1/drivers/{driver}/location", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = resp.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(ApiError::Refused {
+                status: status.as_u16(),
+                body: resp.text().await.unwrap_or_default(),
+            })
+        }
     }
 
     async fn post<B: Serialize>(

@@ -1,17 +1,29 @@
-//! `doorstep simulate`: a fleet of customers, restaurants, drivers and a dispatcher that use
-//! the public producer API exactly like real apps: orders are placed at a configurable rate,
-//! drivers are assigned, restaurants confirm and prepare with realistic variation, drivers
-//! pick up and deliver, and some orders are cancelled by each kind of actor.
+//! `doorstep simulate`: a fleet of customers, restaurants, drivers and a dispatcher on the
+//! real Helsinki street network, using the public producer API exactly like real apps:
+//! orders are placed at a configurable rate, dispatch sends the nearest free driver, drivers
+//! drive the routing engine's street routes with a GPS ping every 5 s of simulated time,
+//! restaurants confirm and prepare with realistic variation, and some orders are cancelled
+//! by each kind of actor.
+//!
+//! Owns: the simulated world (places, fleet, routes, paths, driving) and one order's script.
 
 mod client;
+mod drive;
+mod fleet;
+mod path;
 mod places;
 mod rng;
+mod routes;
 mod script;
 
 pub use client::{ApiClient, ApiError, TokenFn};
+pub use drive::{DrivePace, bearing_deg, drive};
+pub use fleet::{Driver, Fleet};
+pub use path::{Path, PolylineError, decode_polyline};
 pub use places::{RESTAURANTS, random_delivery_point};
 pub use rng::SplitMix;
-pub use script::{Lifecycle, Outcome, SimulationConfig, run_order};
+pub use routes::{FALLBACK_SPEED_MPS, Routes};
+pub use script::{Lifecycle, Outcome, SimulationConfig, World, run_order};
 
 use crate::shutdown::{self, Signal};
 use std::sync::Arc;
@@ -27,45 +39,47 @@ pub struct SimulationStats {
     pub delivered: AtomicU64,
     /// Orders cancelled by design of the script.
     pub cancelled: AtomicU64,
-    /// API calls that failed.
+    /// Orders whose script failed (an API call was refused or the gateway was unreachable).
     pub errors: AtomicU64,
 }
 
-/// Places `config.orders` orders (0 = until shutdown) at `config.orders_per_second`, each
-/// driven through its lifecycle concurrently.
-pub async fn run(
-    client: Arc<ApiClient>,
-    config: SimulationConfig,
-    mut stop: Signal,
-) -> Arc<SimulationStats> {
+/// Places `world.config.orders` orders (0 = until shutdown) at `orders_per_second`, each
+/// driven through its lifecycle concurrently. On shutdown no new order is placed and the
+/// orders in flight are abandoned.
+pub async fn run(world: Arc<World>, mut stop: Signal) -> Arc<SimulationStats> {
     let stats = Arc::new(SimulationStats::default());
+    let config = &world.config;
     let period = Duration::from_secs_f64(1.0 / config.orders_per_second.max(0.001));
     let mut ticker = tokio::time::interval(period);
     let mut tasks = tokio::task::JoinSet::new();
     let mut n: u64 = 0;
     loop {
         tokio::select! {
-            _ = shutdown::stopped(&mut stop) => break,
+            _ = shutdown::stopped(&mut stop) => return stats,
             _ = ticker.tick() => {}
         }
         if config.orders > 0 && n >= config.orders {
             break;
         }
         n += 1;
-        let (client, stats, config) = (client.clone(), stats.clone(), config.clone());
+        let (world, stats) = (world.clone(), stats.clone());
         tasks.spawn(async move {
             stats.placed.fetch_add(1, Ordering::Relaxed);
-            match run_order(&client, &config, n).await {
+            match run_order(&world, n).await {
                 Ok(Outcome::Delivered) => stats.delivered.fetch_add(1, Ordering::Relaxed),
                 Ok(Outcome::Cancelled) => stats.cancelled.fetch_add(1, Ordering::Relaxed),
                 Err(e) => {
-                    tracing::warn!(error = %e, "simulated order failed");
+                    tracing::warn!(error = %e, order = n, "simulated order failed");
                     stats.errors.fetch_add(1, Ordering::Relaxed)
                 }
             };
         });
         while tasks.try_join_next().is_some() {}
     }
-    while tasks.join_next().await.is_some() {}
-    stats
+    loop {
+        tokio::select! {
+            _ = shutdown::stopped(&mut stop) => return stats,
+            next = tasks.join_next() => if next.is_none() { return stats },
+        }
+    }
 }

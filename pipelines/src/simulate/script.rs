@@ -1,6 +1,11 @@
-//! One simulated order's life, as its actors would live it.
+//! One simulated order's life, as its actors would live it: the customer orders, dispatch
+//! sends the nearest free driver, who drives the street route to the restaurant while the
+//! kitchen confirms and prepares, then picks up and drives to the customer, pinging GPS all
+//! the way. Some orders are cancelled by the customer, the restaurant, or handed back by the
+//! first driver.
 
-use super::{ApiClient, ApiError, RESTAURANTS, SplitMix, random_delivery_point};
+use super::drive::{DrivePace, drive};
+use super::{ApiClient, ApiError, Fleet, RESTAURANTS, Routes, SplitMix, random_delivery_point};
 use doorstep_schemas::model::{ActorKind, OrderItem};
 use std::time::Duration;
 
@@ -11,14 +16,28 @@ pub struct SimulationConfig {
     pub orders: u64,
     /// Orders placed per second.
     pub orders_per_second: f64,
-    /// Real-time speed-up: 60 makes a minute of the script last a second.
+    /// Speed-up of everything but driving: 60 makes a minute of waiting last a second.
     pub speedup: f64,
+    /// Speed-up of driving and of the 5 s ping period (see [`DrivePace::speedup`]).
+    pub drive_speedup: f64,
+    /// Simulated seconds between two GPS pings of a driving driver.
+    pub ping_interval_s: f64,
     /// Drivers in the fleet.
     pub drivers: u32,
-    /// Run id, part of every order id so runs never collide.
+    /// Run id, part of every order, customer and driver id so runs never collide.
     pub run_id: String,
     /// Seed for the deterministic pseudo-random choices.
     pub seed: u64,
+}
+
+impl SimulationConfig {
+    /// The pace of driving.
+    pub fn pace(&self) -> DrivePace {
+        DrivePace {
+            ping_interval_s: self.ping_interval_s,
+            speedup: self.drive_speedup,
+        }
+    }
 }
 
 /// How the order ended.
@@ -35,10 +54,10 @@ pub enum Outcome {
 pub struct Lifecycle {
     /// Restaurant index.
     pub restaurant: usize,
-    /// Driver number.
-    pub driver: u32,
     /// Restaurant lets auto-confirm happen instead of confirming.
     pub restaurant_silent: bool,
+    /// Minutes the restaurant takes to confirm.
+    pub confirm_minutes: f64,
     /// Customer cancels after confirmation.
     pub customer_cancels: bool,
     /// Restaurant cancels while preparing.
@@ -47,40 +66,58 @@ pub struct Lifecycle {
     pub driver_gives_back: bool,
     /// Minutes of preparation.
     pub prep_minutes: f64,
+    /// Minutes the hand-over at the restaurant takes.
+    pub handover_minutes: f64,
 }
 
 impl Lifecycle {
     /// The plan of order `n` under `seed`.
-    pub fn draw(seed: u64, n: u64, drivers: u32) -> Self {
+    pub fn draw(seed: u64, n: u64) -> Self {
         let mut r = SplitMix(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        // Preparation: mostly 8–14 minutes with a long tail (busy kitchens) up to ~25.
+        let prep = 8.0 + 6.0 * r.unit() + 11.0 * r.unit().powi(4);
         Self {
             restaurant: (r.next_u64() % RESTAURANTS.len() as u64) as usize,
-            driver: (r.next_u64() % u64::from(drivers.max(1))) as u32,
             restaurant_silent: r.chance(0.05),
+            confirm_minutes: r.fraction(0.3, 2.0),
             customer_cancels: r.chance(0.04),
             restaurant_cancels: r.chance(0.02),
             driver_gives_back: r.chance(0.03),
-            prep_minutes: 8.0 + 10.0 * r.unit(),
+            prep_minutes: prep,
+            handover_minutes: r.fraction(0.5, 2.0),
         }
     }
 }
 
-/// Drives order `n` from placement to its end through the API.
-pub async fn run_order(
-    api: &ApiClient,
-    cfg: &SimulationConfig,
-    n: u64,
-) -> Result<Outcome, ApiError> {
-    let plan = Lifecycle::draw(cfg.seed, n, cfg.drivers);
-    let pause = |minutes: f64| {
+/// What one order's actors share: the API, the fleet, the routes, the settings.
+#[derive(Debug)]
+pub struct World {
+    /// The gateway's producer API.
+    pub api: ApiClient,
+    /// The drivers.
+    pub fleet: Fleet,
+    /// Where paths come from.
+    pub routes: Routes,
+    /// The settings.
+    pub config: SimulationConfig,
+}
+
+impl World {
+    fn pause(&self, minutes: f64) -> tokio::time::Sleep {
         tokio::time::sleep(Duration::from_secs_f64(
-            (minutes * 60.0 / cfg.speedup).max(0.0),
+            (minutes * 60.0 / self.config.speedup.max(0.001)).max(0.0),
         ))
-    };
+    }
+}
+
+/// Drives order `n` from placement to its end through the API.
+pub async fn run_order(world: &World, n: u64) -> Result<Outcome, ApiError> {
+    let cfg = &world.config;
+    let api = &world.api;
+    let plan = Lifecycle::draw(cfg.seed, n);
     let (restaurant, restaurant_at) = RESTAURANTS[plan.restaurant];
     let order_id = format!("{}-o{n}", cfg.run_id);
     let customer = format!("{}-c{n}", cfg.run_id);
-    let driver = format!("d-{}", plan.driver);
     let items = vec![
         OrderItem {
             item_id: "main".into(),
@@ -107,67 +144,98 @@ pub async fn run_order(
         to,
     )
     .await?;
-    pause(0.5).await;
-    api.assign(&order_id, &driver).await?;
+    world.pause(0.3).await;
+
+    let mut driver = world.fleet.acquire(restaurant_at).await;
+    let result = async {
+        api.assign(&order_id, &driver.id).await?;
+        if plan.driver_gives_back {
+            world.pause(1.0).await;
+            api.cancel(ActorKind::Driver, &driver.id, &order_id, "flat tyre")
+                .await?;
+            let next = world.fleet.acquire(restaurant_at).await;
+            world.fleet.release(std::mem::replace(&mut driver, next));
+            world.pause(0.3).await;
+            api.assign(&order_id, &driver.id).await?;
+        }
+        // The driver heads to the restaurant while the kitchen works.
+        let approach = async {
+            let path = world.routes.path(driver.at, restaurant_at).await;
+            drive(api, &driver.id, &path, cfg.pace()).await
+        };
+        let (arrived, kitchen) =
+            tokio::join!(approach, kitchen(world, &plan, &order_id, &customer));
+        driver.at = arrived?;
+        if kitchen? == Outcome::Cancelled {
+            return Ok(Outcome::Cancelled);
+        }
+        world.pause(plan.handover_minutes).await;
+        api.status(ActorKind::Driver, &driver.id, &order_id, "PICKED_UP")
+            .await?;
+        world.pause(0.2).await;
+        api.status(ActorKind::Driver, &driver.id, &order_id, "EN_ROUTE")
+            .await?;
+        let path = world.routes.path(restaurant_at, to).await;
+        driver.at = drive(api, &driver.id, &path, cfg.pace()).await?;
+        api.status(ActorKind::Driver, &driver.id, &order_id, "DELIVERED")
+            .await?;
+        Ok(Outcome::Delivered)
+    }
+    .await;
+    world.fleet.release(driver);
+    result
+}
+
+/// The restaurant's part (and the customer's change of mind): confirm, prepare, ready.
+async fn kitchen(
+    world: &World,
+    plan: &Lifecycle,
+    order_id: &str,
+    customer: &str,
+) -> Result<Outcome, ApiError> {
+    let api = &world.api;
+    let (restaurant, _) = RESTAURANTS[plan.restaurant];
     if plan.restaurant_silent {
-        // Auto-confirm fires after the configured delay; give it time.
-        pause(2.5).await;
+        // Auto-confirm fires after the configured delay (2 minutes); give it time.
+        world.pause(2.5).await;
     } else {
-        pause(1.0).await;
-        api.status(ActorKind::Restaurant, restaurant, &order_id, "CONFIRMED")
+        world.pause(plan.confirm_minutes).await;
+        api.status(ActorKind::Restaurant, restaurant, order_id, "CONFIRMED")
             .await?;
     }
     if plan.customer_cancels {
-        pause(0.5).await;
+        world.pause(0.5).await;
         api.cancel(
             ActorKind::Customer,
-            &customer,
-            &order_id,
+            customer,
+            order_id,
             "ordered by mistake",
         )
         .await?;
         return Ok(Outcome::Cancelled);
     }
-    pause(1.0).await;
-    api.status(ActorKind::Restaurant, restaurant, &order_id, "PREPARING")
+    world.pause(0.5).await;
+    api.status(ActorKind::Restaurant, restaurant, order_id, "PREPARING")
         .await?;
     if plan.restaurant_cancels {
-        pause(2.0).await;
+        world.pause(2.0).await;
         api.cancel(
             ActorKind::Restaurant,
             restaurant,
-            &order_id,
+            order_id,
             "ran out of salmon",
         )
         .await?;
         return Ok(Outcome::Cancelled);
     }
-    let mut driver = driver;
-    if plan.driver_gives_back {
-        pause(1.0).await;
-        api.cancel(ActorKind::Driver, &driver, &order_id, "flat tyre")
-            .await?;
-        driver = format!("d-{}", (plan.driver + 1) % cfg.drivers.max(1));
-        pause(0.5).await;
-        api.assign(&order_id, &driver).await?;
-    }
-    pause(plan.prep_minutes).await;
+    world.pause(plan.prep_minutes).await;
     api.status(
         ActorKind::Restaurant,
         restaurant,
-        &order_id,
+        order_id,
         "READY_FOR_PICKUP",
     )
     .await?;
-    pause(2.0).await;
-    api.status(ActorKind::Driver, &driver, &order_id, "PICKED_UP")
-        .await?;
-    pause(0.5).await;
-    api.status(ActorKind::Driver, &driver, &order_id, "EN_ROUTE")
-        .await?;
-    pause(8.0).await;
-    api.status(ActorKind::Driver, &driver, &order_id, "DELIVERED")
-        .await?;
     Ok(Outcome::Delivered)
 }
 
@@ -178,16 +246,19 @@ mod tests {
     #[test]
     fn plans_are_deterministic_and_varied() {
         assert_eq!(
-            format!("{:?}", Lifecycle::draw(7, 3, 10)),
-            format!("{:?}", Lifecycle::draw(7, 3, 10))
+            format!("{:?}", Lifecycle::draw(7, 3)),
+            format!("{:?}", Lifecycle::draw(7, 3))
         );
-        let plans: Vec<_> = (0..2_000).map(|n| Lifecycle::draw(7, n, 10)).collect();
+        let plans: Vec<_> = (0..2_000).map(|n| Lifecycle::draw(7, n)).collect();
         let cancels = plans.iter().filter(|p| p.customer_cancels).count();
         assert!((40..130).contains(&cancels), "{cancels}");
+        assert!(plans.iter().any(|p| p.restaurant_cancels));
+        assert!(plans.iter().any(|p| p.driver_gives_back));
+        assert!(plans.iter().all(|p| (8.0..25.0).contains(&p.prep_minutes)));
+        let long = plans.iter().filter(|p| p.prep_minutes > 15.0).count();
         assert!(
-            plans
-                .iter()
-                .all(|p| (8.0..18.0).contains(&p.prep_minutes) && p.driver < 10)
+            (200..700).contains(&long),
+            "a tail of slow kitchens: {long}"
         );
         assert!(plans.iter().any(|p| p.restaurant != plans[0].restaurant));
     }
