@@ -53,6 +53,9 @@ pub enum AssembleError {
     /// The embedded schema catalog failed to load.
     #[error("schemas: {0}")]
     Catalog(#[from] doorstep_schemas::avro::CatalogError),
+    /// The routing client could not be built.
+    #[error("routing: {0}")]
+    Routing(#[from] doorstep_connectors::routing::Error),
     /// Metric registration failed (a name registered twice).
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -251,6 +254,107 @@ pub async fn location_pipeline(
         source,
         options.runtime,
         RuntimeMetrics::register(registry, "location")?,
+    );
+    Ok((runtime, stage))
+}
+/// Options of the ETA pipeline.
+#[derive(Debug, Clone)]
+pub struct EtaOptions {
+    /// The clock ETAs and timers are measured against (tests inject a manual one).
+    pub clock: Arc<dyn crate::eta::Clock>,
+    /// Runtime tuning.
+    pub runtime: RuntimeConfig,
+}
+
+impl Default for EtaOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(crate::eta::SystemClock),
+            runtime: RuntimeConfig::default(),
+        }
+    }
+}
+
+/// The router the ETA pipeline uses, from the `eta.*` settings and `services.osrm_url`.
+pub fn eta_router(config: &Config) -> Result<doorstep_connectors::routing::Router, AssembleError> {
+    use doorstep_connectors::routing::{
+        BreakerConfig, OsrmClient, OsrmConfig, Router, RouterConfig,
+    };
+    use std::time::Duration;
+    let eta = &config.eta;
+    let timeout = Duration::from_millis(eta.routing_timeout_ms);
+    let client = OsrmClient::new(
+        &OsrmConfig::new(&config.endpoints.osrm_url)
+            .with_request_timeout(timeout)
+            .with_connect_timeout(timeout / 4)
+            // A point more than 1 km off any road is not a delivery address: fall back.
+            .with_max_snap_distance(1_000.0),
+    )?;
+    let mut router = RouterConfig::default();
+    router.geohash_precision = eta.geohash_precision;
+    router.time_bucket_min = eta.time_bucket_min;
+    router.cache_ttl = Duration::from_secs(eta.cache_ttl_s);
+    router.breaker = BreakerConfig::new(
+        eta.breaker_failures,
+        Duration::from_secs(eta.breaker_open_s),
+    );
+    router.fallback =
+        doorstep_operators::eta::TravelModel::new(eta.road_factor, eta.fallback_speed_kmh);
+    Ok(Router::new(client, router))
+}
+
+/// The ETA computation policy from the `eta.*` settings.
+pub fn eta_policy(config: &Config) -> crate::eta::EtaPolicy {
+    let eta = &config.eta;
+    crate::eta::EtaPolicy::new(
+        i64::from(eta.recompute_interval_s) * 1_000,
+        doorstep_operators::eta::PrepModel::new(
+            f64::from(eta.default_prep_s),
+            usize::try_from(eta.prep_min_observations).unwrap_or(usize::MAX),
+        ),
+        doorstep_operators::eta::TravelModel::new(eta.road_factor, eta.fallback_speed_kmh),
+    )
+}
+
+/// Builds the ETA pipeline: consumer of `orders.status.v1` in group `<prefix>.eta`.
+pub async fn eta_pipeline(
+    config: &Config,
+    options: EtaOptions,
+    registry: &Registry,
+) -> Result<(Runtime, crate::eta::EtaStage), AssembleError> {
+    use crate::eta::{EtaMetrics, EtaSinks, EtaStage, EtaTopics};
+    let catalog = Catalog::embedded()?;
+    let kafka = kafka_config(config, "doorstep-eta");
+    let source = config.topic(topics::ORDER_STATUS);
+    let consumer =
+        ConsumerBuilder::new(&kafka, config.group_id("eta")).subscribe(&[source.as_str()])?;
+    let redis = redis(config).await?;
+    let sinks = EtaSinks {
+        producer: Producer::new(&kafka)?,
+        catalog,
+        topics: EtaTopics {
+            eta: config.topic(topics::ORDER_ETA),
+            rejected: config.topic(topics::ORDER_REJECTED),
+        },
+        store: order_store(config).await?,
+        locations: doorstep_connectors::location_store::LocationStore::new(
+            redis.clone(),
+            config.redis_key_prefix.clone(),
+        ),
+        live: doorstep_connectors::live_feed::LiveFeed::new(redis, config.redis_key_prefix.clone()),
+        router: Arc::new(eta_router(config)?),
+    };
+    let stage = EtaStage::new(
+        sinks,
+        eta_policy(config),
+        options.clock,
+        EtaMetrics::register(registry)?,
+    );
+    let runtime = Runtime::new(
+        consumer,
+        source,
+        options.runtime,
+        RuntimeMetrics::register(registry, "eta")?,
     );
     Ok((runtime, stage))
 }

@@ -13,6 +13,7 @@
 //! - [`auth`]: HMAC-signed bearer tokens (sign, verify, claims).
 //! - [`status`]: the status pipeline (order events → state machine → sinks).
 //! - [`location`]: the location pipeline (GPS pings → filter → Redis GEO, tracking).
+//! - [`eta`]: the ETA pipeline (status changes and 30 s timers → routed ETA ranges).
 //! - [`notify`]: the notify pipeline (outbox → push provider, at most once per key).
 //! - [`assemble`]: building a pipeline from the configuration.
 //! - [`cli`]: the `doorstep` subcommands.
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod gateway;
+pub mod eta;
 pub mod location;
 pub mod notify;
 pub mod ops;

@@ -19,6 +19,9 @@ pub enum PipelineName {
     Notify,
     /// GPS pings → filter → Redis GEO sets, tracking channel and topic.
     Location,
+    /// Status changes and 30 s timers → routed ETA ranges on the live channel, Redis,
+    /// `orders.eta.v1` and the order row.
+    Eta,
     /// Every pipeline in this process.
     All,
 }
@@ -50,6 +53,7 @@ pub async fn run(config: &Config, args: &PipelineArgs) -> anyhow::Result<()> {
     let notify =
         matches!(args.name, PipelineName::Notify | PipelineName::All) && !args.no_side_effects;
     let location = matches!(args.name, PipelineName::Location | PipelineName::All);
+    let eta = matches!(args.name, PipelineName::Eta | PipelineName::All);
     let mut tasks = tokio::task::JoinSet::new();
     if status {
         let options = StatusOptions {
@@ -88,6 +92,20 @@ pub async fn run(config: &Config, args: &PipelineArgs) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("location pipeline: {e}"))
         });
         tracing::info!("location pipeline running");
+    }
+    if eta {
+        let options = assemble::EtaOptions {
+            runtime,
+            ..assemble::EtaOptions::default()
+        };
+        let (rt, stage) = assemble::eta_pipeline(config, options, &registry).await?;
+        let signal = signal.clone();
+        tasks.spawn(async move {
+            rt.run(stage, signal)
+                .await
+                .map_err(|e| anyhow::anyhow!("eta pipeline: {e}"))
+        });
+        tracing::info!("eta pipeline running");
     }
     let mut result = Ok(());
     while let Some(done) = tasks.join_next().await {

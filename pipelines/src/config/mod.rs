@@ -51,6 +51,108 @@ pub enum LogFormat {
     Json,
 }
 
+/// The ETA pipeline's settings (`eta.*`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct EtaConfig {
+    /// Seconds between recomputations of an active order.
+    pub recompute_interval_s: u32,
+    /// Geohash characters of the routing cache key's cells.
+    pub geohash_precision: usize,
+    /// Minutes per time-of-day bucket of the routing cache key.
+    pub time_bucket_min: u32,
+    /// Seconds a cached route is used.
+    pub cache_ttl_s: u64,
+    /// Timeout of one routing request, milliseconds.
+    pub routing_timeout_ms: u64,
+    /// Consecutive routing failures that open the breaker.
+    pub breaker_failures: u32,
+    /// Seconds the breaker stays open.
+    pub breaker_open_s: u64,
+    /// Road factor of the fallback.
+    pub road_factor: f64,
+    /// Average speed of the fallback, km/h.
+    pub fallback_speed_kmh: f64,
+    /// Default preparation time, seconds.
+    pub default_prep_s: u32,
+    /// Observations before the learned average is used.
+    pub prep_min_observations: u32,
+}
+
+impl EtaConfig {
+    fn from_source(src: &Source) -> Result<Self, ConfigError> {
+        let c = Self {
+            recompute_interval_s: parse(src, "eta.recompute_interval_s")?,
+            geohash_precision: parse(src, "eta.geohash_precision")?,
+            time_bucket_min: parse(src, "eta.time_bucket_min")?,
+            cache_ttl_s: parse(src, "eta.cache_ttl_s")?,
+            routing_timeout_ms: parse(src, "eta.routing_timeout_ms")?,
+            breaker_failures: parse(src, "eta.breaker_failures")?,
+            breaker_open_s: parse(src, "eta.breaker_open_s")?,
+            road_factor: parse(src, "eta.road_factor")?,
+            fallback_speed_kmh: parse(src, "eta.fallback_speed_kmh")?,
+            default_prep_s: parse(src, "eta.default_prep_s")?,
+            prep_min_observations: parse(src, "eta.prep_min_observations")?,
+        };
+        let check = |ok: bool, key: &'static str, value: String, reason: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(invalid(key, &value, reason))
+            }
+        };
+        check(
+            c.recompute_interval_s >= 1,
+            "eta.recompute_interval_s",
+            c.recompute_interval_s.to_string(),
+            "must be ≥ 1",
+        )?;
+        check(
+            (1..=12).contains(&c.geohash_precision),
+            "eta.geohash_precision",
+            c.geohash_precision.to_string(),
+            "must be 1..=12",
+        )?;
+        check(
+            (1..=1440).contains(&c.time_bucket_min),
+            "eta.time_bucket_min",
+            c.time_bucket_min.to_string(),
+            "must be 1..=1440",
+        )?;
+        check(
+            c.routing_timeout_ms >= 10,
+            "eta.routing_timeout_ms",
+            c.routing_timeout_ms.to_string(),
+            "must be ≥ 10",
+        )?;
+        check(
+            c.breaker_failures >= 1,
+            "eta.breaker_failures",
+            c.breaker_failures.to_string(),
+            "must be ≥ 1",
+        )?;
+        check(
+            c.road_factor.is_finite() && c.road_factor >= 1.0,
+            "eta.road_factor",
+            c.road_factor.to_string(),
+            "must be ≥ 1",
+        )?;
+        check(
+            c.fallback_speed_kmh.is_finite() && c.fallback_speed_kmh > 0.0,
+            "eta.fallback_speed_kmh",
+            c.fallback_speed_kmh.to_string(),
+            "must be > 0",
+        )?;
+        check(
+            c.prep_min_observations >= 1,
+            "eta.prep_min_observations",
+            c.prep_min_observations.to_string(),
+            "must be ≥ 1",
+        )?;
+        Ok(c)
+    }
+}
+
 /// Everything a Doorstep process is configured with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -82,6 +184,8 @@ pub struct Config {
     pub payments: Option<(String, String)>,
     /// Push provider (base URL, project id, access token), when configured.
     pub push: Option<(String, String, String)>,
+    /// ETA pipeline settings.
+    pub eta: EtaConfig,
     /// Log format.
     pub log_format: LogFormat,
     /// tracing filter.
@@ -199,6 +303,7 @@ impl Config {
                     src.get(setting("push.access_token")).unwrap_or_default(),
                 )
             }),
+            eta: EtaConfig::from_source(src)?,
             log_format,
             log_filter: required(src, "log.filter")?,
         })
@@ -279,6 +384,17 @@ mod tests {
             "ops.listen",
             "gateway.listen",
             "log.filter",
+            "eta.recompute_interval_s",
+            "eta.geohash_precision",
+            "eta.time_bucket_min",
+            "eta.cache_ttl_s",
+            "eta.routing_timeout_ms",
+            "eta.breaker_failures",
+            "eta.breaker_open_s",
+            "eta.road_factor",
+            "eta.fallback_speed_kmh",
+            "eta.default_prep_s",
+            "eta.prep_min_observations",
         ] {
             assert!(settings::by_key(key).is_some(), "{key}");
         }

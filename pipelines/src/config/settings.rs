@@ -47,6 +47,17 @@ settings! {
     "gateway.auth_secret", "DOORSTEP_AUTH_SECRET", "", "HMAC secret for bearer tokens (at least 32 bytes; required by the gateway)";
     "policy.auto_confirm_after_ms", "DOORSTEP_AUTO_CONFIRM_AFTER_MS", "120000", "Auto-confirm a PLACED order after this many milliseconds";
     "policy.customer_cancellation_fee_cents", "DOORSTEP_CANCELLATION_FEE_CENTS", "500", "Fee kept when a customer cancels from PREPARING on";
+    "eta.recompute_interval_s", "DOORSTEP_ETA_RECOMPUTE_INTERVAL_S", "30", "Seconds between ETA recomputations of an active order (also recomputed at once on every status change)";
+    "eta.geohash_precision", "DOORSTEP_ETA_GEOHASH_PRECISION", "7", "Geohash characters of the routing cache's origin and destination cells (1..=12; 7 ≈ 150 m)";
+    "eta.time_bucket_min", "DOORSTEP_ETA_TIME_BUCKET_MIN", "15", "Minutes per time-of-day bucket of the routing cache key";
+    "eta.cache_ttl_s", "DOORSTEP_ETA_CACHE_TTL_S", "300", "Seconds a cached route is used";
+    "eta.routing_timeout_ms", "DOORSTEP_ETA_ROUTING_TIMEOUT_MS", "2000", "Timeout of one routing request (connect timeout: a quarter of it)";
+    "eta.breaker_failures", "DOORSTEP_ETA_BREAKER_FAILURES", "5", "Consecutive routing failures that open the circuit breaker";
+    "eta.breaker_open_s", "DOORSTEP_ETA_BREAKER_OPEN_S", "15", "Seconds the routing circuit breaker stays open before a probe";
+    "eta.road_factor", "DOORSTEP_ETA_ROAD_FACTOR", "1.4", "Road distance ÷ straight-line distance of the fallback estimate when routing fails";
+    "eta.fallback_speed_kmh", "DOORSTEP_ETA_FALLBACK_SPEED_KMH", "25", "Average speed (km/h) of the fallback estimate when routing fails";
+    "eta.default_prep_s", "DOORSTEP_ETA_DEFAULT_PREP_S", "900", "Expected preparation time (seconds) of a restaurant without enough history";
+    "eta.prep_min_observations", "DOORSTEP_ETA_PREP_MIN_OBSERVATIONS", "3", "Observed preparations (restaurant × hour of day) before their average replaces the default";
     "log.format", "DOORSTEP_LOG_FORMAT", "text", "`text` or `json`";
     "log.filter", "DOORSTEP_LOG", "info", "tracing filter, e.g. `info,doorstep_pipelines=debug`";
 }
