@@ -84,6 +84,20 @@ pub fn kafka_config(config: &Config, client_id: &str) -> KafkaConfig {
     KafkaConfig::new(&config.endpoints.kafka_brokers, client_id)
 }
 
+/// Where a pipeline's runtime writes records its stage fails on for good: the reject topic.
+fn poison_rejects(
+    config: &Config,
+    kafka: &KafkaConfig,
+    pipeline: &str,
+) -> Result<crate::runtime::PoisonRejects, AssembleError> {
+    Ok(crate::runtime::PoisonRejects::new(
+        Producer::new(kafka)?,
+        config.topic(topics::ORDER_REJECTED),
+        Catalog::embedded()?,
+        pipeline,
+    ))
+}
+
 /// Connects to Redis as configured (single node or cluster).
 pub async fn redis(config: &Config) -> Result<Redis, AssembleError> {
     let target = if config.redis_cluster {
@@ -152,7 +166,8 @@ pub async fn status_pipeline(
         events,
         options.runtime,
         RuntimeMetrics::register(registry, "status")?,
-    );
+    )
+    .with_poison_rejects(poison_rejects(config, &kafka, "status")?);
     let stage = StatusStage::new(
         sinks,
         catalog,
@@ -195,7 +210,8 @@ pub async fn notify_pipeline(
         topic,
         runtime,
         RuntimeMetrics::register(registry, "notify")?,
-    );
+    )
+    .with_poison_rejects(poison_rejects(config, &kafka, "notify")?);
     Ok((runtime, stage))
 }
 
@@ -254,7 +270,8 @@ pub async fn location_pipeline(
         source,
         options.runtime,
         RuntimeMetrics::register(registry, "location")?,
-    );
+    )
+    .with_poison_rejects(poison_rejects(config, &kafka, "location")?);
     Ok((runtime, stage))
 }
 /// Options of the ETA pipeline.

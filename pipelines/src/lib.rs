@@ -15,6 +15,7 @@
 //! - [`location`]: the location pipeline (GPS pings → filter → Redis GEO, tracking).
 //! - [`eta`]: the ETA pipeline (status changes and 30 s timers → routed ETA ranges).
 //! - [`notify`]: the notify pipeline (outbox → push provider, at most once per key).
+//! - [`replay`]: replays and backfills of order history into a keyspace.
 //! - [`assemble`]: building a pipeline from the configuration.
 //! - [`cli`]: the `doorstep` subcommands.
 
@@ -27,6 +28,7 @@ pub mod eta;
 pub mod location;
 pub mod notify;
 pub mod ops;
+pub mod replay;
 pub mod runtime;
 pub mod shutdown;
 pub mod simulate;

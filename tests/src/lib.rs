@@ -5,8 +5,10 @@
 //! no interference behind, and a loud, specific failure when a service is not running
 //! ([`ServiceDown`]) — a service test never skips silently.
 
+pub mod crash_kit;
 pub mod order_events;
 pub mod pipeline_harness;
+pub mod private_services;
 pub mod process;
 pub mod topic_reader;
 

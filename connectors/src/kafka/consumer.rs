@@ -106,6 +106,36 @@ impl ConsumerBuilder {
     }
 }
 
+impl ConsumerBuilder {
+    /// Creates the consumer and assigns it the `(topic, partition, first offset)` positions
+    /// directly: no group membership or rebalance (replays read fixed ranges); commits still
+    /// go to the builder's group id.
+    pub fn assign(self, positions: &[(&str, i32, i64)]) -> Result<Consumer, Error> {
+        let inner: StreamConsumer<TracingContext> = self
+            .config
+            .consumer(&self.group_id, self.reset)
+            .create_with_context(TracingContext::new(&self.config.client_id))
+            .map_err(Error::Config)?;
+        let mut tpl = TopicPartitionList::with_capacity(positions.len());
+        for (topic, partition, offset) in positions {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .map_err(|source| Error::Subscribe {
+                    topics: vec![(*topic).to_owned()],
+                    source,
+                })?;
+        }
+        inner.assign(&tpl).map_err(|source| Error::Subscribe {
+            topics: positions.iter().map(|(t, ..)| (*t).to_owned()).collect(),
+            source,
+        })?;
+        tracing::info!(group = %self.group_id, positions = %describe(&tpl), "Kafka consumer assigned");
+        Ok(Consumer {
+            inner: Arc::new(inner),
+            group_id: self.group_id,
+        })
+    }
+}
+
 /// A consumer-group member that never commits on its own.
 ///
 /// Read with [`recv`](Self::recv); after a record's effects are durable, commit it with

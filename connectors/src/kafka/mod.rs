@@ -15,6 +15,7 @@ mod consumer;
 mod context;
 mod error;
 mod producer;
+mod seek;
 
 pub use admin::Admin;
 pub use config::{Compression, KafkaConfig, OffsetReset};
@@ -22,6 +23,7 @@ pub use consumer::{Consumer, ConsumerBuilder, Record};
 pub use context::TracingContext;
 pub use error::Error;
 pub use producer::{Delivery, Producer};
+pub use seek::{Lookup, PartitionRange, TopicSeeker};
 
 /// The `rdkafka` crate this module is built on, for callers that need its lower-level types.
 pub use rdkafka;

@@ -4,10 +4,13 @@ mod check;
 mod config_cmd;
 mod gateway;
 mod pipeline;
+mod replay;
 mod simulate;
 mod tail;
 mod token;
 mod topics;
+
+pub use token::parse_duration;
 
 use crate::config::Config;
 use clap::{Parser, Subcommand};
@@ -48,6 +51,9 @@ pub enum Command {
     Gateway(gateway::GatewayArgs),
     /// Run a pipeline (status, notify, location, or all) until SIGINT/SIGTERM.
     Pipeline(pipeline::PipelineArgs),
+    /// Re-read order events between two times and rebuild order rows and timelines (live or
+    /// fresh keyspace), without pushes or refunds.
+    Replay(replay::ReplayArgs),
     /// Drive a simulated fleet (customers, restaurants, drivers, dispatch) through the gateway.
     Simulate(simulate::SimulateArgs),
     /// Watch accepted status changes and rejects live in the terminal.
@@ -69,6 +75,7 @@ impl Cli {
             Command::Topics { action } => topics::run(&config, &action).await,
             Command::Gateway(args) => gateway::run(&config, &args).await,
             Command::Pipeline(args) => pipeline::run(&config, &args).await,
+            Command::Replay(args) => replay::run(&config, &args).await,
             Command::Simulate(args) => simulate::run(&config, &args).await,
             Command::Tail(args) => tail::run(&config, &args).await,
             Command::Token(args) => token::run(&config, &args),

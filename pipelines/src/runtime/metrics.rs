@@ -1,6 +1,9 @@
 //! Runtime metrics, named `doorstep_pipeline_*` with a `pipeline` label.
 
-use prometheus::{Counter, Histogram, HistogramOpts, IntCounter, IntGauge, Opts, Registry};
+use prometheus::{
+    Counter, CounterVec, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
 
 /// The runtime's own metrics for one pipeline.
 #[derive(Clone)]
@@ -29,6 +32,16 @@ pub struct RuntimeMetrics {
     pub uncommitted_records: IntGauge,
     /// Records in the owned partitions not yet read (high watermark − position).
     pub consumer_lag: IntGauge,
+    /// 1 while the source cannot read (broker unreachable), else 0.
+    pub source_unavailable: IntGauge,
+    /// Time the stage spent processing batches (busy, as opposed to waiting for input).
+    pub stage_busy_seconds: Counter,
+    /// Time batches waited for an unavailable sink (backoff between retries), by sink.
+    pub sink_wait_seconds: CounterVec,
+    /// 1 while the pipeline waits for that sink, else 0, by sink.
+    pub sink_unavailable: IntGaugeVec,
+    /// Records the stage failed on for good, written to the reject topic by the runtime.
+    pub poison_records: IntCounter,
 }
 
 impl RuntimeMetrics {
@@ -91,7 +104,38 @@ impl RuntimeMetrics {
                 "doorstep_kafka_consumer_lag_records",
                 "Records in the owned partitions not yet read (high watermark minus position)",
             ))?,
+            source_unavailable: IntGauge::with_opts(opts(
+                "doorstep_pipeline_source_unavailable",
+                "1 while the source topic cannot be read (broker unreachable)",
+            ))?,
+            stage_busy_seconds: Counter::with_opts(opts(
+                "doorstep_pipeline_stage_busy_seconds_total",
+                "Time the stage spent processing batches, retries included",
+            ))?,
+            sink_wait_seconds: CounterVec::new(
+                opts(
+                    "doorstep_pipeline_sink_wait_seconds_total",
+                    "Time batches waited for an unavailable sink before a retry (backpressure)",
+                ),
+                &["sink"],
+            )?,
+            sink_unavailable: IntGaugeVec::new(
+                opts(
+                    "doorstep_pipeline_sink_unavailable",
+                    "1 while the pipeline waits for this sink to come back",
+                ),
+                &["sink"],
+            )?,
+            poison_records: IntCounter::with_opts(opts(
+                "doorstep_pipeline_poison_records_total",
+                "Records the stage failed on for good, written to the reject topic by the runtime",
+            ))?,
         };
+        registry.register(Box::new(m.source_unavailable.clone()))?;
+        registry.register(Box::new(m.stage_busy_seconds.clone()))?;
+        registry.register(Box::new(m.sink_wait_seconds.clone()))?;
+        registry.register(Box::new(m.sink_unavailable.clone()))?;
+        registry.register(Box::new(m.poison_records.clone()))?;
         registry.register(Box::new(m.consumer_lag.clone()))?;
         registry.register(Box::new(m.records_in.clone()))?;
         registry.register(Box::new(m.batches.clone()))?;

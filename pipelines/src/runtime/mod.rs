@@ -8,10 +8,24 @@
 //! committed (at-least-once reading, idempotent effects). Ticks drive timers; the assignment
 //! is watched so a stage can rebuild keyed state for partitions it gains and drop it for
 //! partitions it loses. Shutdown drains the batch in hand, commits and returns.
+//!
+//! Failures: a retriable [`StageError`] (a sink is unavailable) makes the batch wait with
+//! backoff and retry until it succeeds — the metrics `doorstep_pipeline_sink_unavailable` and
+//! `doorstep_pipeline_sink_wait_seconds_total` and a log line per attempt name the sink waited
+//! for. A non-retriable one is a poison record: with [`PoisonRejects`] configured, the batch
+//! is retried record by record and the records that still fail go to the reject topic with
+//! the reason. A bounded runtime ([`Runtime::bounded`]) stops by itself once
+//! every partition reached its stop offset (replays).
+//!
+//! Backpressure is visible per pipeline: `doorstep_pipeline_queue_depth_records` (records
+//! queued between source and stage), `doorstep_pipeline_source_blocked_seconds_total` (time
+//! the source waited on a full queue), `doorstep_pipeline_stage_busy_seconds_total` and the
+//! sink waits above.
 
 mod batch;
 mod metrics;
 mod offsets;
+mod poison;
 mod produce;
 mod reject;
 mod run;
@@ -21,8 +35,9 @@ mod stage;
 pub use batch::Batcher;
 pub use metrics::RuntimeMetrics;
 pub use offsets::OffsetTracker;
+pub use poison::{POISON_REASON, PoisonRejects};
 pub use produce::produce_all;
 pub use reject::SourceMeta;
 pub use run::{Runtime, RuntimeConfig, RuntimeError};
-pub use source::SourceRecord;
+pub use source::{SourceRecord, StopOffsets};
 pub use stage::{Stage, StageError};

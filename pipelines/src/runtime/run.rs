@@ -1,7 +1,10 @@
 //! The runtime's loop: batches in, stage, commit; ticks; assignment changes; shutdown.
 
 use super::source::pump;
-use super::{Batcher, OffsetTracker, RuntimeMetrics, Stage, StageError};
+use super::{
+    Batcher, OffsetTracker, PoisonRejects, RuntimeMetrics, SourceRecord, Stage, StageError,
+    StopOffsets,
+};
 use crate::shutdown::{self, Signal};
 use doorstep_connectors::kafka::Consumer;
 use doorstep_connectors::retry::RetryPolicy;
@@ -19,7 +22,12 @@ macro_rules! retry {
         let mut attempt = 0u32;
         loop {
             match $op.await {
-                Ok(()) => break Ok(true),
+                Ok(()) => {
+                    if attempt > 0 {
+                        $rt.recovered($what, attempt);
+                    }
+                    break Ok(true);
+                }
                 Err(e) => match $rt.after_failure($what, e, &mut attempt, $shutdown).await {
                     Ok(true) => continue,
                     Ok(false) => break Ok(false),
@@ -76,6 +84,8 @@ pub struct Runtime {
     topic: String,
     config: RuntimeConfig,
     metrics: RuntimeMetrics,
+    poison: Option<PoisonRejects>,
+    stop: Option<StopOffsets>,
 }
 
 impl Runtime {
@@ -91,7 +101,28 @@ impl Runtime {
             topic: topic.into(),
             config,
             metrics,
+            poison: None,
+            stop: None,
         }
+    }
+
+    /// Writes records the stage fails on for good to the reject topic instead of stopping
+    /// (see the module docs).
+    pub fn with_poison_rejects(mut self, rejects: PoisonRejects) -> Self {
+        self.poison = Some(rejects);
+        self
+    }
+
+    /// Stops by itself once every partition in `stop` reached its stop offset (exclusive);
+    /// partitions not in `stop` are not read.
+    pub fn bounded(mut self, stop: StopOffsets) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// The runtime's metrics (shared with the running loop).
+    pub fn metrics(&self) -> &RuntimeMetrics {
+        &self.metrics
     }
 
     /// Runs until `shutdown` says stop (then finishes the batch in hand and commits) or the
@@ -102,7 +133,12 @@ impl Runtime {
         mut shutdown: Signal,
     ) -> Result<(), RuntimeError> {
         let (tx, mut rx) = mpsc::channel(self.config.queue_capacity);
-        let source = tokio::spawn(pump(self.consumer.clone(), tx, self.metrics.clone()));
+        let source = tokio::spawn(pump(
+            self.consumer.clone(),
+            tx,
+            self.metrics.clone(),
+            self.stop.clone(),
+        ));
         let mut ticker = tokio::time::interval(self.config.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut owned: BTreeSet<i32> = BTreeSet::new();
@@ -130,11 +166,20 @@ impl Runtime {
                         break Ok(());
                     }
                     let batch = std::mem::take(&mut gathering);
+                    self.metrics.queue_depth.set(i64::try_from(rx.len()).unwrap_or(i64::MAX));
                     self.metrics.records_in.inc_by(batch.len() as u64);
                     self.metrics.uncommitted_records.add(i64::try_from(batch.len()).unwrap_or(i64::MAX));
                     self.metrics.batch_size.observe(batch.len() as f64);
                     let timer = self.metrics.batch_seconds.start_timer();
-                    let done = retry!(self, "batch", &mut shutdown, stage.process_batch(&batch));
+                    let started = std::time::Instant::now();
+                    let mut done = retry!(self, "batch", &mut shutdown, stage.process_batch(&batch));
+                    if let Err(RuntimeError::Stage(e)) = &done
+                        && self.poison.is_some()
+                    {
+                        tracing::warn!(error = %e, records = batch.len(), "batch failed for good; retrying its records one by one to isolate the poison");
+                        done = self.isolate(&mut stage, &batch, &mut shutdown).await;
+                    }
+                    self.metrics.stage_busy_seconds.inc_by(started.elapsed().as_secs_f64());
                     match done {
                         Ok(true) => {
                             timer.observe_duration();
@@ -176,10 +221,65 @@ impl Runtime {
             .retry
             .delay(*attempt, None)
             .unwrap_or(self.config.retry.max_backoff);
-        tracing::warn!(error = %e, retry_in = ?pause, "{what} waiting for a sink");
+        let sink = match &e {
+            StageError::Unavailable { sink, .. } => *sink,
+            _ => "unknown",
+        };
+        self.metrics
+            .sink_unavailable
+            .with_label_values(&[sink])
+            .set(1);
+        tracing::warn!(sink, attempt = *attempt, error = %e, retry_in = ?pause, "{what} waiting for {sink}");
         tokio::select! {
             _ = shutdown::stopped(shutdown) => return Ok(false),
             _ = tokio::time::sleep(pause) => {}
+        }
+        self.metrics
+            .sink_wait_seconds
+            .with_label_values(&[sink])
+            .inc_by(pause.as_secs_f64());
+        Ok(true)
+    }
+
+    /// A retried operation succeeded after `attempts` failures: the sinks are back.
+    fn recovered(&self, what: &str, attempts: u32) {
+        self.metrics.sink_unavailable.reset();
+        tracing::info!(attempts, "{what} succeeded again; sinks available");
+    }
+
+    /// Offers `batch` again record by record after it failed for good; a record that still
+    /// fails for good goes to the reject topic. `Ok(true)` when every record is processed or
+    /// rejected.
+    async fn isolate<S: Stage>(
+        &self,
+        stage: &mut S,
+        batch: &[SourceRecord],
+        shutdown: &mut Signal,
+    ) -> Result<bool, RuntimeError> {
+        let Some(poison) = &self.poison else {
+            return Err(RuntimeError::Stage(StageError::Fatal(
+                "no reject topic for poison records".into(),
+            )));
+        };
+        for record in batch {
+            let one = std::slice::from_ref(record);
+            match retry!(self, "record", shutdown, stage.process_batch(one)) {
+                Ok(true) => {}
+                Ok(false) => return Ok(false),
+                Err(RuntimeError::Stage(e)) => {
+                    tracing::error!(
+                        topic = %record.topic,
+                        partition = record.partition,
+                        offset = record.offset,
+                        error = %e,
+                        "poison record: written to the reject topic"
+                    );
+                    if !retry!(self, "reject", shutdown, poison.write(record, &e))? {
+                        return Ok(false);
+                    }
+                    self.metrics.poison_records.inc();
+                }
+            }
         }
         Ok(true)
     }
