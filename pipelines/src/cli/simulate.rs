@@ -4,7 +4,9 @@
 use crate::auth::{Claims, TokenKey, unix_now};
 use crate::config::Config;
 use crate::shutdown;
-use crate::simulate::{self, ApiClient, Fleet, Routes, SimulationConfig, TokenFn, World};
+use crate::simulate::{
+    self, ApiClient, DrivePace, Fleet, Routes, SimulationConfig, TokenFn, World,
+};
 use anyhow::Context;
 use clap::Args;
 use doorstep_connectors::routing::{OsrmClient, OsrmConfig};
@@ -26,10 +28,14 @@ pub struct SimulateArgs {
     /// Speed-up of the actors' pace, except driving (60: a minute lasts a second).
     #[arg(long, default_value_t = 60.0)]
     pub speedup: f64,
-    /// Speed-up of driving and of the ping period. The location pipeline drops pings that
-    /// imply more than 70 m/s, so keep it at 4 or less.
+    /// Speed-up of driving and of the ping period, lowered per drive so that the speed the
+    /// pings imply stays under --max-apparent-speed.
     #[arg(long, default_value_t = 3.0)]
     pub drive_speedup: f64,
+    /// Cap on the speed (m/s) pings imply in real time; the location pipeline drops pings
+    /// implying more than 70 m/s as impossible.
+    #[arg(long, default_value_t = DrivePace::DEFAULT_MAX_APPARENT_MPS)]
+    pub max_apparent_speed: f64,
     /// Simulated seconds between two GPS pings of a driving driver.
     #[arg(long, default_value_t = 5.0)]
     pub ping_interval: f64,
@@ -62,8 +68,11 @@ pub fn token_fn(config: &Config) -> anyhow::Result<TokenFn> {
 /// Runs the simulation and prints a summary.
 pub async fn run(config: &Config, args: &SimulateArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.rate > 0.0 && args.speedup > 0.0 && args.drive_speedup > 0.0,
-        "--rate, --speedup and --drive-speedup must be more than 0"
+        args.rate > 0.0
+            && args.speedup > 0.0
+            && args.drive_speedup > 0.0
+            && args.max_apparent_speed > 0.0,
+        "--rate, --speedup, --drive-speedup and --max-apparent-speed must be more than 0"
     );
     anyhow::ensure!(
         args.ping_interval >= 0.1,
@@ -93,6 +102,7 @@ pub async fn run(config: &Config, args: &SimulateArgs) -> anyhow::Result<()> {
             orders_per_second: args.rate,
             speedup: args.speedup,
             drive_speedup: args.drive_speedup,
+            max_apparent_mps: args.max_apparent_speed,
             ping_interval_s: args.ping_interval,
             drivers: args.drivers,
             run_id,

@@ -11,9 +11,29 @@ use std::time::Duration;
 pub struct DrivePace {
     /// Simulated seconds between two pings (5 s, like the driver app).
     pub ping_interval_s: f64,
-    /// Speed-up of driving (1: real time). The location pipeline drops pings that imply more
-    /// than 70 m/s between fixes, so city driving tolerates about 4x.
+    /// Speed-up of driving (1: real time).
     pub speedup: f64,
+    /// Cap on the speed the pings imply in real time, m/s: the speed-up of one drive is
+    /// lowered so that `path speed × speed-up` stays below it (the location pipeline drops
+    /// pings implying more than 70 m/s as impossible).
+    pub max_apparent_mps: f64,
+}
+
+impl DrivePace {
+    /// Default cap on the apparent speed: well below the location filter's 70 m/s, so HTTP
+    /// jitter between two pings does not push one over.
+    pub const DEFAULT_MAX_APPARENT_MPS: f64 = 45.0;
+
+    /// The speed-up used for `path`.
+    pub fn speedup_for(&self, path: &Path) -> f64 {
+        let speed = path.speed_mps();
+        let cap = if speed > 0.0 {
+            self.max_apparent_mps / speed
+        } else {
+            self.speedup
+        };
+        self.speedup.min(cap).max(0.01)
+    }
 }
 
 /// Drives `path` as `driver`, pinging its position, and returns where it ended. A refused
@@ -25,7 +45,7 @@ pub async fn drive(
     pace: DrivePace,
 ) -> Result<GeoPoint, ApiError> {
     let step = pace.ping_interval_s.max(0.1);
-    let real_step = Duration::from_secs_f64(step / pace.speedup.max(0.01));
+    let real_step = Duration::from_secs_f64(step / pace.speedup_for(path));
     let speed = path.speed_mps();
     let mut t = 0.0;
     let mut prev = path.position_at(0.0);
@@ -57,6 +77,28 @@ pub fn bearing_deg(a: GeoPoint, b: GeoPoint) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_speed_up_is_capped_by_the_apparent_speed() {
+        let a = GeoPoint {
+            lat: 60.17,
+            lng: 24.94,
+        };
+        let b = GeoPoint {
+            lat: 60.18,
+            lng: 24.94,
+        };
+        let slow = Path::straight(a, b, 2.5);
+        let fast = Path::straight(a, b, 15.0);
+        let pace = DrivePace {
+            ping_interval_s: 5.0,
+            speedup: 10.0,
+            max_apparent_mps: 45.0,
+        };
+        assert!((pace.speedup_for(&slow) - 10.0).abs() < 1e-9);
+        assert!((pace.speedup_for(&fast) - 3.0).abs() < 1e-6);
+        assert!(fast.speed_mps() * pace.speedup_for(&fast) <= 45.0 + 1e-6);
+    }
 
     #[test]
     fn bearings_point_the_right_way() {

@@ -1,7 +1,9 @@
 //! The drivers: who is free and where each one is. Dispatch takes the free driver nearest to
 //! the restaurant (waiting when everyone is busy) and gets them back when they are done.
 
-use super::{RESTAURANTS, SplitMix};
+#[cfg(test)]
+use super::RESTAURANTS;
+use super::{SplitMix, random_delivery_point};
 use doorstep_schemas::model::GeoPoint;
 use std::sync::Mutex;
 use tokio::sync::Notify;
@@ -23,20 +25,14 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// `size` drivers, each starting near a restaurant (chosen by `seed`), ids prefixed with
+    /// `size` drivers, each starting at a customer address (chosen by `seed`), ids prefixed with
     /// `prefix` (so parallel runs never share a driver).
     pub fn new(size: u32, prefix: &str, seed: u64) -> Self {
         let mut r = SplitMix(seed ^ 0xD71E_5EED);
         let free = (0..size.max(1))
-            .map(|n| {
-                let (_, at) = RESTAURANTS[(r.next_u64() % RESTAURANTS.len() as u64) as usize];
-                Driver {
-                    id: format!("{prefix}d{n}"),
-                    at: GeoPoint {
-                        lat: at.lat + r.fraction(-0.0015, 0.0015),
-                        lng: at.lng + r.fraction(-0.0025, 0.0025),
-                    },
-                }
+            .map(|n| Driver {
+                id: format!("{prefix}d{n}"),
+                at: random_delivery_point(r.unit()),
             })
             .collect();
         Self {
@@ -84,6 +80,7 @@ impl Fleet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simulate::RESTAURANTS;
     use std::time::Duration;
 
     #[tokio::test]

@@ -18,8 +18,10 @@ pub struct SimulationConfig {
     pub orders_per_second: f64,
     /// Speed-up of everything but driving: 60 makes a minute of waiting last a second.
     pub speedup: f64,
-    /// Speed-up of driving and of the 5 s ping period (see [`DrivePace::speedup`]).
+    /// Speed-up of driving and of the 5 s ping period (see [`DrivePace`]).
     pub drive_speedup: f64,
+    /// Cap on the speed pings imply in real time, m/s (see [`DrivePace::max_apparent_mps`]).
+    pub max_apparent_mps: f64,
     /// Simulated seconds between two GPS pings of a driving driver.
     pub ping_interval_s: f64,
     /// Drivers in the fleet.
@@ -36,6 +38,7 @@ impl SimulationConfig {
         DrivePace {
             ping_interval_s: self.ping_interval_s,
             speedup: self.drive_speedup,
+            max_apparent_mps: self.max_apparent_mps,
         }
     }
 }
@@ -56,7 +59,7 @@ pub struct Lifecycle {
     pub restaurant: usize,
     /// Restaurant lets auto-confirm happen instead of confirming.
     pub restaurant_silent: bool,
-    /// Minutes the restaurant takes to confirm.
+    /// Minutes the restaurant takes to confirm (auto-confirm comes at 2).
     pub confirm_minutes: f64,
     /// Customer cancels after confirmation.
     pub customer_cancels: bool,
@@ -79,7 +82,7 @@ impl Lifecycle {
         Self {
             restaurant: (r.next_u64() % RESTAURANTS.len() as u64) as usize,
             restaurant_silent: r.chance(0.05),
-            confirm_minutes: r.fraction(0.3, 2.0),
+            confirm_minutes: r.fraction(0.3, 1.5),
             customer_cancels: r.chance(0.04),
             restaurant_cancels: r.chance(0.02),
             driver_gives_back: r.chance(0.03),
@@ -133,7 +136,7 @@ pub async fn run_order(world: &World, n: u64) -> Result<Outcome, ApiError> {
         },
     ];
     let mut r = SplitMix(cfg.seed ^ n);
-    let to = random_delivery_point(r.unit(), r.unit());
+    let to = random_delivery_point(r.unit());
     api.place(
         &customer,
         &order_id,
