@@ -8,6 +8,7 @@ use crate::runtime::{Runtime, RuntimeConfig, RuntimeMetrics};
 use crate::status::{StatusMetrics, StatusSinks, StatusStage, StatusTopics};
 use doorstep_connectors::driver_state::DriverState;
 use doorstep_connectors::kafka::{ConsumerBuilder, KafkaConfig, Producer};
+use doorstep_connectors::live_feed::LiveFeed;
 use doorstep_connectors::order_store::OrderStore;
 use doorstep_connectors::payments::{PaymentsClient, PaymentsConfig};
 use doorstep_connectors::push::{PushClient, PushConfig, SentLedger};
@@ -147,6 +148,7 @@ pub async fn status_pipeline(
     let events = config.topic(topics::ORDER_EVENTS);
     let consumer =
         ConsumerBuilder::new(&kafka, config.group_id("status")).subscribe(&[events.as_str()])?;
+    let redis = redis(config).await?;
     let sinks = StatusSinks {
         producer: Producer::new(&kafka)?,
         catalog,
@@ -157,9 +159,12 @@ pub async fn status_pipeline(
             rejected: config.topic(topics::ORDER_REJECTED),
         },
         store: order_store(config).await?,
-        drivers: DriverState::new(redis(config).await?, config.redis_key_prefix.clone()),
+        drivers: DriverState::new(redis.clone(), config.redis_key_prefix.clone()),
         payments,
         notify: options.side_effects,
+        live: options
+            .side_effects
+            .then(|| LiveFeed::new(redis, config.redis_key_prefix.clone())),
     };
     let runtime = Runtime::new(
         consumer,
@@ -243,24 +248,28 @@ pub async fn location_pipeline(
     options: LocationOptions,
     registry: &Registry,
 ) -> Result<(Runtime, crate::location::LocationStage), AssembleError> {
-    use crate::location::{LocationMetrics, LocationStage, LocationTopics};
+    use crate::location::{LocationMetrics, LocationSinks, LocationStage, LocationTopics};
     let catalog = Catalog::embedded()?;
     let kafka = kafka_config(config, "doorstep-location");
     let source = config.topic(topics::DRIVER_LOCATIONS);
     let consumer =
         ConsumerBuilder::new(&kafka, config.group_id("location")).subscribe(&[source.as_str()])?;
-    let store = doorstep_connectors::location_store::LocationStore::new(
-        redis(config).await?,
-        config.redis_key_prefix.clone(),
-    );
+    let redis = redis(config).await?;
+    let sinks = LocationSinks {
+        producer: Producer::new(&kafka)?,
+        store: doorstep_connectors::location_store::LocationStore::new(
+            redis.clone(),
+            config.redis_key_prefix.clone(),
+        ),
+        live: doorstep_connectors::live_feed::LiveFeed::new(redis, config.redis_key_prefix.clone()),
+    };
     let stage = LocationStage::new(
-        Producer::new(&kafka)?,
+        sinks,
         catalog,
         LocationTopics {
             tracking: config.topic(topics::ORDER_TRACKING),
             rejected: config.topic(topics::ORDER_REJECTED),
         },
-        store,
         doorstep_operators::location::LocationFilter::new(options.policy),
         options.cell_deg,
         LocationMetrics::register(registry)?,

@@ -6,6 +6,7 @@
 //! ([`ServiceDown`]) — a service test never skips silently.
 
 pub mod crash_kit;
+pub mod live_client;
 pub mod order_events;
 pub mod pipeline_harness;
 pub mod private_services;

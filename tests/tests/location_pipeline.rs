@@ -5,6 +5,7 @@
 
 use doorstep_connectors::driver_state::DriverState;
 use doorstep_connectors::kafka::Producer;
+use doorstep_connectors::live_feed::LiveFeed;
 use doorstep_connectors::location_store::LocationStore;
 use doorstep_operators::location::region_of;
 use doorstep_pipelines::assemble::{self, LocationOptions};
@@ -12,6 +13,7 @@ use doorstep_pipelines::runtime::RuntimeConfig;
 use doorstep_pipelines::shutdown;
 use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{LocationPing, RejectedRecord, topics};
+use doorstep_schemas::live::{FrameHeader, LiveEvent};
 use doorstep_schemas::model::{
     DriverId, DriverStatus, EventId, GeoPoint, OrderId, Timestamp, TrackingEventType,
     TrackingUpdate,
@@ -57,7 +59,8 @@ async fn pings_are_filtered_stored_published_and_tracked(
     let store = LocationStore::new(redis.clone(), config.redis_key_prefix.clone());
     let (driver, order) = (DriverId::new("drv-1"), OrderId::new("ord-1"));
     drivers.occupy(&driver, &order).await?;
-    let mut channel = redis.subscribe(&store.tracking_channel(&order)).await?;
+    let live = LiveFeed::new(redis.clone(), config.redis_key_prefix.clone());
+    let mut channel = redis.subscribe(&live.channel(&order)).await?;
 
     let registry = prometheus::Registry::new();
     let (trigger, signal) = shutdown::channel();
@@ -142,16 +145,27 @@ async fn pings_are_filtered_stored_published_and_tracked(
     assert_eq!(rejects.len(), 5);
     assert!(rejects.iter().all(|r| r.value.rejected_by == "location"));
 
-    // The customer's channel got the three accepted positions, in order.
+    // The customer's channel got the three accepted positions, in order, numbered 1, 2, 3.
     let mut got = Vec::new();
     while got.len() < 3 {
         let m = tokio::time::timeout(WAIT, channel.next())
             .await?
             .expect("subscription open");
-        got.push(serde_json::from_slice::<TrackingUpdate>(&m.payload)?);
+        let header: FrameHeader = serde_json::from_slice(&m.payload)?;
+        let LiveEvent::Location(l) = serde_json::from_slice::<LiveEvent>(&m.payload)? else {
+            panic!(
+                "not a location frame: {}",
+                String::from_utf8_lossy(&m.payload)
+            );
+        };
+        got.push((header.seq, l));
     }
-    let ids: Vec<_> = got.iter().map(|u| u.update_id.as_str()).collect();
+    let ids: Vec<_> = got.iter().map(|(_, l)| l.update_id.as_str()).collect();
     assert_eq!(ids, ["p1", "p2", "p3"]);
+    let seqs: Vec<_> = got.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(live.current_seq(&order).await?, 3);
+    assert_eq!(got[2].1.location, good[2].location);
 
     // GEOPOS: the driver is where p3 says, in p3's region only; the refused pings changed
     // nothing (the impossible one would be in yet another region).

@@ -21,7 +21,7 @@ mod pubsub;
 pub use connection::{Redis, RedisOptions, RedisTarget};
 pub use error::Error;
 pub use geo::GeoHit;
-pub use pubsub::{Message, Subscription};
+pub use pubsub::{Message, SharedEvent, SharedEvents, SharedSubscription, Subscription};
 
 /// The `redis` crate this module is built on, for `redis::cmd(..)` on a [`Redis`].
 pub use ::redis as driver;

@@ -4,6 +4,7 @@
 use super::token::parse_duration;
 use crate::config::Config;
 use crate::gateway::Gateway;
+use crate::gateway::track::TrackingConfig;
 use crate::shutdown;
 use anyhow::Context;
 use clap::Args;
@@ -20,7 +21,8 @@ pub struct GatewayArgs {
     /// (`500ms`, `5s`, ...).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub produce_timeout: Duration,
-    /// Do not serve `GET /v1/orders/{order_id}` (no connection to the order store).
+    /// Do not serve `GET /v1/orders/{order_id}` nor the live tracking WebSocket (no
+    /// connection to the order store or to Redis).
     #[arg(long)]
     pub no_order_store: bool,
     /// Serve the live tracking demo page on `/demo` (DEMO ONLY: it hands out read tokens
@@ -40,7 +42,9 @@ pub async fn run(config: &Config, args: &GatewayArgs) -> anyhow::Result<()> {
     );
     let mut gateway = Gateway::from_config(config, args.produce_timeout)?;
     if !args.no_order_store {
-        gateway = gateway.with_order_store(config);
+        gateway = gateway
+            .with_order_store(config)
+            .with_live_tracking(config, TrackingConfig::from_live(&config.live))?;
     }
     if let Err(e) = gateway.ping_broker().await {
         tracing::warn!(error = %e, "the broker is not reachable yet; requests answer 503 until it is");

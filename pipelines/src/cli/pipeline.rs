@@ -82,7 +82,8 @@ pub async fn run(config: &Config, args: &PipelineArgs) -> anyhow::Result<()> {
     if location {
         let options = assemble::LocationOptions {
             runtime,
-            ..assemble::LocationOptions::default()
+            policy: config.live.filter,
+            cell_deg: config.live.region_cell_deg,
         };
         let (rt, stage) = assemble::location_pipeline(config, options, &registry).await?;
         let signal = signal.clone();

@@ -2,9 +2,11 @@
 //! once at start with a message that names the setting. [`settings::SETTINGS`] is the
 //! reference of every key.
 
+mod live;
 pub mod settings;
 mod source;
 
+pub use live::LiveConfig;
 pub use source::Source;
 
 use doorstep_connectors::ServiceEndpoints;
@@ -186,6 +188,8 @@ pub struct Config {
     pub push: Option<(String, String, String)>,
     /// ETA pipeline settings.
     pub eta: EtaConfig,
+    /// Location filter limits and WebSocket tuning.
+    pub live: LiveConfig,
     /// Log format.
     pub log_format: LogFormat,
     /// tracing filter.
@@ -304,6 +308,7 @@ impl Config {
                 )
             }),
             eta: EtaConfig::from_source(src)?,
+            live: LiveConfig::from_source(src)?,
             log_format,
             log_filter: required(src, "log.filter")?,
         })

@@ -45,6 +45,13 @@ settings! {
     "ops.listen", "DOORSTEP_OPS_LISTEN", "127.0.0.1:9100", "Address of /metrics and /healthz";
     "gateway.listen", "DOORSTEP_GATEWAY_LISTEN", "127.0.0.1:8080", "Address of the HTTP/WebSocket gateway";
     "gateway.auth_secret", "DOORSTEP_AUTH_SECRET", "", "HMAC secret for bearer tokens (at least 32 bytes; required by the gateway)";
+    "gateway.ws_heartbeat_ms", "DOORSTEP_WS_HEARTBEAT_MS", "15000", "WebSocket ping interval, ms; a client silent for two intervals is closed";
+    "gateway.ws_outbox_capacity", "DOORSTEP_WS_OUTBOX_CAPACITY", "64", "Status/ETA frames a slow customer socket may have waiting before it is closed with 4408 (locations are conflated, never queued)";
+    "gateway.ws_send_timeout_ms", "DOORSTEP_WS_SEND_TIMEOUT_MS", "10000", "Longest one WebSocket frame write may take before the client is dropped, ms";
+    "gateway.socket_send_buffer", "DOORSTEP_GATEWAY_SOCKET_SEND_BUFFER", "0", "Kernel send buffer per gateway connection (SO_SNDBUF), bytes; 0 keeps the OS's auto-tuned one";
+    "location.max_speed_mps", "DOORSTEP_LOCATION_MAX_SPEED_MPS", "70", "Fastest believable speed between two fixes of a driver, m/s (faster: `impossible_speed`)";
+    "location.max_age_ms", "DOORSTEP_LOCATION_MAX_AGE_MS", "120000", "Oldest believable fix relative to when the gateway got it, ms (older: `stale`)";
+    "location.region_cell_deg", "DOORSTEP_LOCATION_REGION_CELL_DEG", "0.5", "Grid cell of the active-drivers GEO sets, degrees (one Redis key per cell)";
     "policy.auto_confirm_after_ms", "DOORSTEP_AUTO_CONFIRM_AFTER_MS", "120000", "Auto-confirm a PLACED order after this many milliseconds";
     "policy.customer_cancellation_fee_cents", "DOORSTEP_CANCELLATION_FEE_CENTS", "500", "Fee kept when a customer cancels from PREPARING on";
     "eta.recompute_interval_s", "DOORSTEP_ETA_RECOMPUTE_INTERVAL_S", "30", "Seconds between ETA recomputations of an active order (also recomputed at once on every status change)";

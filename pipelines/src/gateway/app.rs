@@ -1,6 +1,7 @@
 //! [`Gateway`]: the whole process as `doorstep gateway` runs it, built from the
 //! configuration, so that the command and the integration tests wire it the same way.
 
+use super::track::{LiveTracking, RedisConnector, TrackingConfig, TrackingMetrics};
 use super::{GatewayConfig, GatewayMetrics, GatewayState, KafkaSink, LazyOrderStore};
 use crate::auth::{KeyError, TokenKey};
 use crate::config::Config;
@@ -65,7 +66,8 @@ impl Gateway {
             config.topic(topics::ORDER_EVENTS),
             config.topic(topics::DRIVER_LOCATIONS),
         )
-        .with_produce_timeout(produce_timeout);
+        .with_produce_timeout(produce_timeout)
+        .with_socket_send_buffer(config.live.socket_send_buffer);
         let state = GatewayState::new(
             key,
             Arc::new(sink.clone()),
@@ -105,6 +107,29 @@ impl Gateway {
         self
     }
 
+    /// Serves the customer WebSocket `GET /v1/orders/{order_id}/track` from `config`'s Redis
+    /// (connected on first use) and keys. Needs [`Self::with_order_store`] for snapshots.
+    pub fn with_live_tracking(
+        mut self,
+        config: &Config,
+        settings: TrackingConfig,
+    ) -> Result<Self, GatewayError> {
+        let metrics = TrackingMetrics::register(&self.registry)?;
+        let for_connect = config.clone();
+        let connect: RedisConnector = Arc::new(move || {
+            let config = for_connect.clone();
+            Box::pin(async move {
+                crate::assemble::redis(&config)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        });
+        let tracking =
+            LiveTracking::new(connect, config.redis_key_prefix.clone(), settings, metrics);
+        self.state = self.state.with_tracking(Arc::new(tracking));
+        Ok(self)
+    }
+
     /// The shared state.
     pub fn state(&self) -> &GatewayState {
         &self.state
@@ -135,7 +160,15 @@ impl Gateway {
         listener: TcpListener,
         shutdown: shutdown::Signal,
     ) -> Result<(), GatewayError> {
-        super::serve(listener, self.router(), shutdown).await?;
+        if let Some(tracking) = self.state.tracking().cloned() {
+            let mut signal = shutdown.clone();
+            tokio::spawn(async move {
+                shutdown::stopped(&mut signal).await;
+                tracking.stop();
+            });
+        }
+        let send_buffer = self.state.config().socket_send_buffer;
+        super::serve(listener, self.router(), shutdown, send_buffer).await?;
         if let Err(e) = self.sink.producer().flush(Duration::from_secs(5)).await {
             tracing::warn!(error = %e, "producer not flushed at shutdown");
         }

@@ -27,7 +27,7 @@ impl FromRequestParts<GatewayState> for Caller {
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
-fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
+pub(super) fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or(AuthError::Missing)?

@@ -5,6 +5,7 @@
 
 use super::extract::{Caller, body_error, parse_json};
 use super::{ApiError, GatewayState};
+use crate::auth::Claims;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -71,6 +72,20 @@ pub(super) async fn post_location(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<PingsAccepted>), ApiError> {
+    let driver_id = driver_path(&claims, path)?;
+    let body = body.map_err(body_error)?;
+    let value: serde_json::Value = parse_json(&headers, &body)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(accept(&s, driver_id, value).await?),
+    ))
+}
+
+/// The driver id of the path, when `claims` are that driver's.
+pub(super) fn driver_path(
+    claims: &Claims,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<String, ApiError> {
     claims.require_kind(&[ActorKind::Driver])?;
     let Path(driver_id) =
         path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
@@ -82,8 +97,16 @@ pub(super) async fn post_location(
             format!("this token is for driver {}, not {driver_id}", claims.sub),
         ));
     }
-    let body = body.map_err(body_error)?;
-    let value: serde_json::Value = parse_json(&headers, &body)?;
+    Ok(driver_id)
+}
+
+/// Checks one ping or a batch (`value`) of `driver_id` and produces them: the answer of the
+/// POST route and of each frame of the driver stream.
+pub(super) async fn accept(
+    s: &GatewayState,
+    driver_id: String,
+    value: serde_json::Value,
+) -> Result<PingsAccepted, ApiError> {
     let pings: Vec<PingBody> = if value.get("pings").is_some() {
         let batch: BatchBody = serde_json::from_value(value).map_err(|e| {
             ApiError::invalid_json(format!("the body is not the expected JSON: {e}"))
@@ -113,15 +136,12 @@ pub(super) async fn post_location(
         .enumerate()
         .map(|(i, p)| to_ping(i, p, &driver_id, received_at))
         .collect::<Result<Vec<_>, _>>()?;
-    produce(&s, &driver_id, &pings).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(PingsAccepted {
-            driver_id,
-            accepted: pings.len(),
-            ping_ids: pings.into_iter().map(|p| p.ping_id.0).collect(),
-        }),
-    ))
+    produce(s, &driver_id, &pings).await?;
+    Ok(PingsAccepted {
+        driver_id,
+        accepted: pings.len(),
+        ping_ids: pings.into_iter().map(|p| p.ping_id.0).collect(),
+    })
 }
 
 fn unprocessable(code: &'static str, message: String) -> ApiError {

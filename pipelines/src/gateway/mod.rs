@@ -9,6 +9,8 @@
 //! | `POST /v1/orders/{order_id}/cancel` | customer, restaurant, driver | `{reason}` | 202 |
 //! | `GET /v1/orders/{order_id}` | the order's customer or restaurant, system | | 200: the order row (status, parties, items, ETA, cancellation) + `timeline` |
 //! | `POST /v1/drivers/{driver_id}/location` | that driver | one ping `{lat, lng, accuracy_m?, heading_deg?, speed_mps?, recorded_at?, ping_id?}` or `{pings: [...]}` (≤ 100) | 202 `{driver_id, accepted, ping_ids}` |
+//! | `GET /v1/orders/{order_id}/track` (WebSocket) | a customer token for that order, the order's customer, system (header or `?access_token=`) | | a `snapshot` frame, then live `location` / `status` / `eta` frames ([`track`]) |
+//! | `GET /v1/drivers/{driver_id}/stream` (WebSocket) | that driver | text frames, each one ping or `{pings: [...]}` | one JSON answer per frame: the 202 body or the error body ([`driver_stream`]) |
 //! | `GET /metrics`, `GET /healthz` | none | | Prometheus text; broker reachability |
 //!
 //! A 202 means the event is on the broker (acknowledged, `acks=all`); the status pipeline
@@ -68,6 +70,7 @@
 //! `doorstep_gateway_rejected_requests_total{reason}`.
 
 mod app;
+mod driver_stream;
 mod error;
 mod extract;
 mod locations;
@@ -78,6 +81,7 @@ mod read;
 mod sink;
 mod state;
 mod store;
+pub mod track;
 
 pub use app::{Gateway, GatewayError};
 pub use error::{ApiError, ErrorCode};
@@ -112,10 +116,12 @@ pub fn api_router(state: GatewayState) -> Router {
         .route("/v1/orders/{order_id}/driver", post(orders::assign_driver))
         .route("/v1/orders/{order_id}/status", post(orders::status))
         .route("/v1/orders/{order_id}/cancel", post(orders::cancel))
+        .route("/v1/orders/{order_id}/track", get(track::track))
         .route(
             "/v1/drivers/{driver_id}/location",
             post(locations::post_location),
         )
+        .route("/v1/drivers/{driver_id}/stream", get(driver_stream::stream))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -142,15 +148,26 @@ pub fn health(state: &GatewayState) -> Health {
 }
 
 /// Serves `app` on `listener` until `shutdown` says stop, then finishes the requests in
-/// flight (their produce is bounded by the produce timeout) and returns.
+/// flight (their produce is bounded by the produce timeout) and returns. `send_buffer`, when
+/// set, is every connection's kernel send buffer (`SO_SNDBUF`): with many WebSockets open it
+/// bounds the memory each may pin, and a client that stops reading is noticed sooner.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     mut shutdown: shutdown::Signal,
+    send_buffer: Option<usize>,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "gateway listening");
     }
+    let listener = listener.tap_io(move |tcp| {
+        if let Some(bytes) = send_buffer
+            && let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(bytes)
+        {
+            tracing::warn!(error = %e, bytes, "cannot set a connection's send buffer");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown::stopped(&mut shutdown).await })
         .await

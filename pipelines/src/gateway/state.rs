@@ -1,6 +1,7 @@
 //! What every handler shares: the token key, the event sink, the codec, the settings, the
 //! metrics.
 
+use super::track::LiveTracking;
 use super::{EventSink, GatewayMetrics, OrderReader};
 use crate::auth::TokenKey;
 use doorstep_schemas::avro::Catalog;
@@ -23,6 +24,9 @@ pub struct GatewayConfig {
     pub retry_after: Duration,
     /// How long `GET /v1/orders/{order_id}` waits for the order store.
     pub read_timeout: Duration,
+    /// Each connection's kernel send buffer (`SO_SNDBUF`), bytes; `None` leaves the OS's
+    /// (auto-tuned, up to megabytes per connection).
+    pub socket_send_buffer: Option<usize>,
 }
 
 impl GatewayConfig {
@@ -42,12 +46,19 @@ impl GatewayConfig {
             max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             retry_after: Duration::from_secs(2),
             read_timeout: Duration::from_secs(2),
+            socket_send_buffer: None,
         }
     }
 
     /// Sets the produce timeout.
     pub fn with_produce_timeout(mut self, timeout: Duration) -> Self {
         self.produce_timeout = timeout;
+        self
+    }
+
+    /// Sets every connection's kernel send buffer.
+    pub fn with_socket_send_buffer(mut self, bytes: Option<usize>) -> Self {
+        self.socket_send_buffer = bytes;
         self
     }
 
@@ -69,6 +80,7 @@ pub(super) struct Inner {
     pub(super) key: TokenKey,
     pub(super) sink: Arc<dyn EventSink>,
     pub(super) orders: Option<Arc<dyn OrderReader>>,
+    pub(super) tracking: Option<Arc<LiveTracking>>,
     pub(super) catalog: &'static Catalog,
     pub(super) config: GatewayConfig,
     pub(super) metrics: GatewayMetrics,
@@ -97,6 +109,7 @@ impl GatewayState {
                 key,
                 sink,
                 orders: None,
+                tracking: None,
                 catalog,
                 config,
                 metrics,
@@ -109,6 +122,18 @@ impl GatewayState {
     pub fn with_orders(mut self, orders: Arc<dyn OrderReader>) -> Self {
         Arc::make_mut(&mut self.inner).orders = Some(orders);
         self
+    }
+
+    /// Serves `GET /v1/orders/{order_id}/track` with `tracking` (it also needs an order
+    /// reader, [`Self::with_orders`]; without either the route answers 503).
+    pub fn with_tracking(mut self, tracking: Arc<LiveTracking>) -> Self {
+        Arc::make_mut(&mut self.inner).tracking = Some(tracking);
+        self
+    }
+
+    /// The live tracking, when configured.
+    pub fn tracking(&self) -> Option<&Arc<LiveTracking>> {
+        self.inner.tracking.as_ref()
     }
 
     /// The settings.

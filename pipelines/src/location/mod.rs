@@ -19,12 +19,13 @@ pub use outputs::{Outputs, REJECTED_BY, gather, tracking_update};
 
 use crate::runtime::{SourceMeta, SourceRecord, Stage, StageError};
 use doorstep_connectors::kafka::Producer;
+use doorstep_connectors::live_feed::LiveFeed;
 use doorstep_connectors::location_store::LocationStore;
 use doorstep_operators::location::{LastPing, LocationFilter};
 use doorstep_schemas::avro::{Catalog, TopicRecord};
 use doorstep_schemas::events::LocationPing;
-use doorstep_schemas::model::{DriverId, Timestamp};
-use futures::future::try_join_all;
+use doorstep_schemas::live::{LiveEvent, LiveLocation};
+use doorstep_schemas::model::{DriverId, Timestamp, TrackingUpdate};
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
@@ -40,12 +41,24 @@ pub struct LocationTopics {
     pub rejected: String,
 }
 
+/// Where the location stage writes.
+#[derive(Debug, Clone)]
+pub struct LocationSinks {
+    /// Tracking updates and rejects.
+    pub producer: Producer,
+    /// Driver positions.
+    pub store: LocationStore,
+    /// The orders' live channels.
+    pub live: LiveFeed,
+}
+
 /// The location pipeline's stage.
 pub struct LocationStage {
     producer: Producer,
     catalog: &'static Catalog,
     topics: LocationTopics,
     store: LocationStore,
+    live: LiveFeed,
     filter: LocationFilter,
     cell_deg: f64,
     metrics: LocationMetrics,
@@ -54,21 +67,21 @@ pub struct LocationStage {
 }
 
 impl LocationStage {
-    /// A stage writing through `producer` and `store`.
+    /// A stage writing through `sinks`.
     pub fn new(
-        producer: Producer,
+        sinks: LocationSinks,
         catalog: &'static Catalog,
         topics: LocationTopics,
-        store: LocationStore,
         filter: LocationFilter,
         cell_deg: f64,
         metrics: LocationMetrics,
     ) -> Self {
         Self {
-            producer,
+            producer: sinks.producer,
             catalog,
             topics,
-            store,
+            store: sinks.store,
+            live: sinks.live,
             filter,
             cell_deg,
             metrics,
@@ -165,24 +178,22 @@ impl LocationStage {
         Ok(())
     }
 
-    /// Publishes the tracking messages (JSON `TrackingUpdate`s) on the orders' channels.
+    /// Publishes the accepted positions on the orders' live channels.
     async fn publish(&self, out: &Outputs) -> Result<usize, StageError> {
         let started = Instant::now();
-        let store = &self.store;
-        try_join_all(out.tracking.iter().map(|t| async move {
-            let json = serde_json::to_vec(t)
-                .map_err(|e| StageError::Fatal(format!("tracking message: {e}")))?;
-            store
-                .publish(&t.order_id, &json)
-                .await
-                .map_err(|e| StageError::unavailable("redis", e))
-        }))
-        .await?;
+        let events: Vec<LiveEvent> = out.tracking.iter().filter_map(live_location).collect();
+        self.live
+            .publish_all(&events)
+            .await
+            .map_err(|e| match e.is_retriable() {
+                true => StageError::unavailable("redis", e),
+                false => StageError::Fatal(format!("live feed: {e}")),
+            })?;
         self.metrics
             .sink_latency
             .with_label_values(&["redis_publish"])
             .observe(started.elapsed().as_secs_f64());
-        Ok(out.tracking.len())
+        Ok(events.len())
     }
 
     fn encode<T: TopicRecord>(&self, topic: &str, record: &T) -> Result<Vec<u8>, StageError> {
@@ -190,6 +201,17 @@ impl LocationStage {
             .encode(record)
             .map_err(|e| StageError::Fatal(format!("encoding for {topic}: {e}")))
     }
+}
+
+/// The live frame of a tracking update (one of a driver on a delivery).
+fn live_location(t: &TrackingUpdate) -> Option<LiveEvent> {
+    Some(LiveEvent::Location(LiveLocation {
+        order_id: t.order_id.clone(),
+        update_id: t.update_id.clone(),
+        driver_id: t.driver_id.clone()?,
+        location: t.driver_location?,
+        at: t.timestamp,
+    }))
 }
 
 impl Stage for LocationStage {

@@ -4,7 +4,8 @@
 //!
 //! Per batch: decode, load the state of orders not in memory (one partition read each),
 //! decide every event in order on a scratch copy, then run the sinks: first the effects
-//! (refunds, Redis, Kafka records, timers), last the order rows and history in ScyllaDB.
+//! (refunds, Redis, Kafka records, timers), then the order rows and history (and observed
+//! preparation times) in ScyllaDB, last the live frames on the orders' channels.
 //! Only then is the scratch state kept and the batch committed by the runtime. A crash
 //! before the ScyllaDB write re-does effects that are all idempotent (keyed by event id,
 //! order id + status, or the order id for refunds); a crash after it finds the events in
@@ -207,6 +208,7 @@ impl Stage for StatusStage {
         let mut out = self.decide_batch(batch, &mut scratch).await?;
         self.sinks.emit(&mut out, &self.metrics).await?;
         self.sinks.persist(&out, &self.metrics).await?;
+        self.sinks.publish(&out, &self.metrics).await?;
         self.keep(&out, scratch);
         Ok(())
     }

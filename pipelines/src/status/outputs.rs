@@ -3,10 +3,14 @@
 //! the mapping from decisions to effects is unit-tested without services.
 
 pub use crate::runtime::SourceMeta;
+use doorstep_connectors::order_store::PrepTimeObservation;
 use doorstep_operators::notify;
 use doorstep_operators::order::{Accepted, Effect, OrderState, RejectReason};
 use doorstep_schemas::events::{Notification, OrderEvent, RejectedRecord, StatusChange};
-use doorstep_schemas::model::{DriverId, OrderId, StatusHistoryEntry, Timestamp};
+use doorstep_schemas::live::{LiveEvent, LiveStatus};
+use doorstep_schemas::model::{
+    DriverId, HistoryEntryKind, OrderId, OrderStatus, StatusHistoryEntry, Timestamp,
+};
 use std::collections::BTreeMap;
 
 /// The kind of the auto-confirm timer in the timer table.
@@ -69,6 +73,11 @@ pub struct Outputs {
     pub refunds: Vec<Refund>,
     /// Orders to save, at most one per order.
     pub saves: BTreeMap<OrderId, Save>,
+    /// Preparation times observed (an order became READY_FOR_PICKUP), for the ETA's model.
+    pub prep_times: Vec<PrepTimeObservation>,
+    /// Live frames for the orders' channels (one per new timeline entry), published after
+    /// the order rows are saved so a customer's snapshot never lags behind a frame.
+    pub live: Vec<LiveEvent>,
 }
 
 impl Outputs {
@@ -80,6 +89,22 @@ impl Outputs {
             _ => None,
         });
         for entry in &a.entries {
+            self.live.push(LiveEvent::Status(LiveStatus {
+                order_id: order.order_id.clone(),
+                status: entry.to,
+                entry: entry.clone(),
+            }));
+            if let Some(seconds) = prep_seconds(&a.state.history, entry) {
+                self.prep_times.push(PrepTimeObservation::new(
+                    order.restaurant_id.clone(),
+                    doorstep_operators::eta::hour_of_day(
+                        preparing_since(&a.state.history, entry).unwrap_or(entry.at),
+                    ),
+                    order.order_id.clone(),
+                    seconds,
+                    entry.at,
+                ));
+            }
             self.status_changes.push(StatusChange {
                 event_id: entry.event_id.clone(),
                 order_id: order.order_id.clone(),
@@ -92,8 +117,7 @@ impl Outputs {
                 customer_id: order.customer_id.clone(),
                 restaurant_id: order.restaurant_id.clone(),
                 driver_id: order.driver_id.clone(),
-                refund_cents: refund
-                    .filter(|_| entry.to == doorstep_schemas::model::OrderStatus::Cancelled),
+                refund_cents: refund.filter(|_| entry.to == OrderStatus::Cancelled),
                 at: entry.at,
             });
         }
@@ -192,6 +216,32 @@ impl Outputs {
         let message = format!("{} {}: {reason}", event.command.name(), event.order_id);
         self.reject(record, Some(event), reason.code(), message);
     }
+}
+
+/// When the preparation that `entry` ends began: the last PREPARING entry before it.
+fn preparing_since(
+    history: &[StatusHistoryEntry],
+    entry: &StatusHistoryEntry,
+) -> Option<Timestamp> {
+    history
+        .iter()
+        .take_while(|h| h.seq < entry.seq)
+        .filter(|h| h.to == OrderStatus::Preparing && h.kind == HistoryEntryKind::Transition)
+        .last()
+        .map(|h| h.at)
+}
+
+/// How long the preparation took, seconds, when `entry` is the move to READY_FOR_PICKUP.
+fn prep_seconds(history: &[StatusHistoryEntry], entry: &StatusHistoryEntry) -> Option<i64> {
+    if entry.kind != HistoryEntryKind::Transition
+        || entry.to != OrderStatus::ReadyForPickup
+        || entry.from != Some(OrderStatus::Preparing)
+    {
+        return None;
+    }
+    let since = preparing_since(history, entry)?;
+    let ms = entry.at.as_millis() - since.as_millis();
+    (ms >= 0).then_some(ms / 1000)
 }
 
 #[cfg(test)]
@@ -315,5 +365,78 @@ mod tests {
         assert_eq!(r.order_id, Some(OrderId::from("o9")));
         assert_eq!((r.source_partition, r.source_offset), (1, 42));
         assert_eq!(r.reason_code, "undecodable");
+    }
+
+    #[test]
+    fn every_entry_is_a_live_frame_and_ready_for_pickup_is_a_prep_observation() {
+        let policy = OrderPolicy::default();
+        let mut out = Outputs::default();
+        let mut state = None;
+        let steps = [
+            (1, Actor::customer("c1"), place()),
+            (
+                2,
+                Actor::restaurant("r1"),
+                OrderCommand::Transition {
+                    to: OrderStatus::Confirmed,
+                },
+            ),
+            (
+                3,
+                Actor::restaurant("r1"),
+                OrderCommand::Transition {
+                    to: OrderStatus::Preparing,
+                },
+            ),
+            (
+                4,
+                Actor::system("dispatch"),
+                OrderCommand::AssignDriver {
+                    driver_id: "d1".into(),
+                },
+            ),
+            // 600 s of preparation: events are 1 s apart, so make READY 600 s after PREPARING.
+            (
+                603,
+                Actor::restaurant("r1"),
+                OrderCommand::Transition {
+                    to: OrderStatus::ReadyForPickup,
+                },
+            ),
+        ];
+        for (n, actor, command) in steps {
+            let e = ev(n, actor, command);
+            let Decision::Accepted(a) = decide(state.as_ref(), &e, &policy) else {
+                panic!("step {n} refused")
+            };
+            out.accepted(&e, &a, 0);
+            state = Some(a.state.clone());
+        }
+        let statuses: Vec<_> = out
+            .live
+            .iter()
+            .map(|l| match l {
+                LiveEvent::Status(s) => (s.entry.seq, s.status),
+                other => panic!("not a status frame: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                (0, OrderStatus::Placed),
+                (1, OrderStatus::Confirmed),
+                (2, OrderStatus::Preparing),
+                (3, OrderStatus::Preparing), // the driver assignment entry
+                (4, OrderStatus::ReadyForPickup),
+            ]
+        );
+        assert_eq!(out.prep_times.len(), 1);
+        let p = &out.prep_times[0];
+        assert_eq!(p.seconds, 600);
+        assert_eq!(p.restaurant_id.as_str(), "r1");
+        assert_eq!(
+            p.hour_of_day,
+            doorstep_operators::eta::hour_of_day(Timestamp::from_millis(1_003_000))
+        );
     }
 }

@@ -6,6 +6,7 @@ use super::{AUTO_CONFIRM, DriverOp, Outputs, StatusMetrics, TimerOp};
 use crate::runtime::StageError;
 use doorstep_connectors::driver_state::DriverState;
 use doorstep_connectors::kafka::Producer;
+use doorstep_connectors::live_feed::LiveFeed;
 use doorstep_connectors::order_store::OrderStore;
 use doorstep_connectors::payments::PaymentsClient;
 use doorstep_operators::order::OrderState;
@@ -47,6 +48,8 @@ pub struct StatusSinks {
     pub payments: Option<PaymentsClient>,
     /// Whether notifications are emitted (suppressed in replays).
     pub notify: bool,
+    /// The orders' live channels; `None` publishes nothing (replays).
+    pub live: Option<LiveFeed>,
 }
 
 impl StatusSinks {
@@ -154,9 +157,38 @@ impl StatusSinks {
                 .map_err(|e| StageError::unavailable("cql", e))
         }))
         .await?;
+        try_join_all(out.prep_times.iter().map(|p| async move {
+            self.store
+                .record_prep_time(p)
+                .await
+                .map_err(|e| StageError::unavailable("cql", e))
+        }))
+        .await?;
         metrics
             .sink_latency
             .with_label_values(&["cql"])
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Phase 3: the live frames of the new timeline entries, once the rows they belong to
+    /// are saved. (A crash right before this loses them for the customers connected then;
+    /// any reconnect's snapshot has them.)
+    pub async fn publish(&self, out: &Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
+        let Some(live) = &self.live else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        live.publish_all(&out.live).await.map_err(|e| {
+            if e.is_retriable() {
+                StageError::unavailable("redis", e)
+            } else {
+                StageError::Fatal(format!("live feed: {e}"))
+            }
+        })?;
+        metrics
+            .sink_latency
+            .with_label_values(&["redis_publish"])
             .observe(started.elapsed().as_secs_f64());
         Ok(())
     }

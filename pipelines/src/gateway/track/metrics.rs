@@ -1,0 +1,109 @@
+//! The live-tracking metrics of the gateway, `doorstep_gateway_ws_*` and
+//! `doorstep_gateway_live_*`.
+
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+
+/// WebSocket connections, frames in and out, conflation, lag.
+#[derive(Clone, Debug)]
+pub struct TrackingMetrics {
+    /// `doorstep_gateway_ws_connections{endpoint}`: open WebSockets (`track`, `driver_stream`).
+    pub connections: IntGaugeVec,
+    /// `doorstep_gateway_ws_messages_sent_total{type}`: frames written to sockets.
+    pub sent: IntCounterVec,
+    /// `doorstep_gateway_ws_conflated_frames_total`: location frames replaced before a slow
+    /// client got them.
+    pub conflated: IntCounter,
+    /// `doorstep_gateway_ws_closed_total{reason}`: sockets closed, by why.
+    pub closed: IntCounterVec,
+    /// `doorstep_gateway_live_channels`: order channels this process is subscribed to.
+    pub channels: IntGauge,
+    /// `doorstep_gateway_live_frames_received_total{type}`: frames received from Redis.
+    pub received: IntCounterVec,
+    /// `doorstep_gateway_live_lag_seconds{type}`: event time (GPS fix, status change, ETA
+    /// computation) to the frame's arrival at the gateway.
+    pub lag: HistogramVec,
+    /// `doorstep_gateway_live_bad_frames_total`: published frames that are not the contract.
+    pub bad_frames: IntCounter,
+    /// `doorstep_gateway_live_unrouted_frames_total`: frames on a channel nobody follows any
+    /// more (the last follower left while they were in flight).
+    pub unrouted: IntCounter,
+    /// `doorstep_gateway_live_interruptions_total`: Redis live-feed connection losses.
+    pub interruptions: IntCounter,
+}
+
+impl TrackingMetrics {
+    /// Registers the metrics in `registry`.
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let m = Self {
+            connections: IntGaugeVec::new(
+                Opts::new(
+                    "doorstep_gateway_ws_connections",
+                    "Open WebSocket connections, by endpoint",
+                ),
+                &["endpoint"],
+            )?,
+            sent: IntCounterVec::new(
+                Opts::new(
+                    "doorstep_gateway_ws_messages_sent_total",
+                    "Frames written to WebSockets, by frame type",
+                ),
+                &["type"],
+            )?,
+            conflated: IntCounter::new(
+                "doorstep_gateway_ws_conflated_frames_total",
+                "Location frames replaced by a newer one before a slow client got them",
+            )?,
+            closed: IntCounterVec::new(
+                Opts::new(
+                    "doorstep_gateway_ws_closed_total",
+                    "WebSockets closed, by reason",
+                ),
+                &["reason"],
+            )?,
+            channels: IntGauge::new(
+                "doorstep_gateway_live_channels",
+                "Order live channels this gateway process is subscribed to",
+            )?,
+            received: IntCounterVec::new(
+                Opts::new(
+                    "doorstep_gateway_live_frames_received_total",
+                    "Live frames received from Redis, by frame type",
+                ),
+                &["type"],
+            )?,
+            lag: HistogramVec::new(
+                HistogramOpts::new(
+                    "doorstep_gateway_live_lag_seconds",
+                    "From the event (GPS fix, status change, ETA computation) to its frame reaching the gateway",
+                )
+                .buckets(prometheus::exponential_buckets(0.001, 2.0, 16)?),
+                &["type"],
+            )?,
+            bad_frames: IntCounter::new(
+                "doorstep_gateway_live_bad_frames_total",
+                "Published live frames that do not follow the live contract (not forwarded)",
+            )?,
+            unrouted: IntCounter::new(
+                "doorstep_gateway_live_unrouted_frames_total",
+                "Live frames that arrived for a channel no socket follows any more",
+            )?,
+            interruptions: IntCounter::new(
+                "doorstep_gateway_live_interruptions_total",
+                "Losses of the Redis live-feed connection (followers are closed to resynchronise)",
+            )?,
+        };
+        registry.register(Box::new(m.connections.clone()))?;
+        registry.register(Box::new(m.sent.clone()))?;
+        registry.register(Box::new(m.conflated.clone()))?;
+        registry.register(Box::new(m.closed.clone()))?;
+        registry.register(Box::new(m.channels.clone()))?;
+        registry.register(Box::new(m.received.clone()))?;
+        registry.register(Box::new(m.lag.clone()))?;
+        registry.register(Box::new(m.bad_frames.clone()))?;
+        registry.register(Box::new(m.unrouted.clone()))?;
+        registry.register(Box::new(m.interruptions.clone()))?;
+        Ok(m)
+    }
+}
