@@ -313,7 +313,7 @@ async fn a_customer_follows_an_order_live(
     }
     let metrics = gw.metrics();
     ensure!(
-        metrics.contains("doorstep_gateway_ws_closed_total{reason=\"order_over\"} 1"),
+        metrics.contains("doorstep_gateway_websocket_closed_total{reason=\"order_over\",stream=\"track\"} 1"),
         "{metrics}"
     );
 
@@ -603,12 +603,12 @@ async fn a_stuck_client_does_not_hold_back_a_hundred_others() -> anyhow::Result<
     // status frame (its outbox holds the rest, fewer than CAPACITY).
     let m = gw.metrics();
     ensure!(
-        m.contains("doorstep_gateway_ws_connections{endpoint=\"track\"} 101"),
+        m.contains("doorstep_gateway_websocket_connections{stream=\"track\"} 101"),
         "{m}"
     );
     let sent_status = metric(
         &m,
-        "doorstep_gateway_ws_messages_sent_total{type=\"status\"}",
+        "doorstep_gateway_websocket_messages_sent_total{stream=\"track\",type=\"status\"}",
     );
     ensure!(
         sent_status < (OTHERS as f64 + 1.0) * f64::from(ROUNDS),
@@ -622,7 +622,7 @@ async fn a_stuck_client_does_not_hold_back_a_hundred_others() -> anyhow::Result<
     }
     let closed = Scope::eventually(WAIT, || async {
         let m = gw.metrics();
-        m.contains("doorstep_gateway_ws_closed_total{reason=\"too_slow\"} 1")
+        m.contains("doorstep_gateway_websocket_closed_total{reason=\"too_slow\",stream=\"track\"} 1")
             .then_some(())
     })
     .await;

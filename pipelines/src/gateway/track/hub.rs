@@ -279,7 +279,7 @@ fn deliver(hub: &HubInner, channel: &str, payload: Vec<u8>) {
     };
     for outbox in feed.followers.values() {
         match outbox.push(frame.clone()) {
-            Pushed::Conflated => m.conflated.inc(),
+            Pushed::Conflated => m.conflated.with_label_values(&["track"]).inc(),
             Pushed::Queued | Pushed::Closing => {}
         }
     }

@@ -1,5 +1,6 @@
-//! The live-tracking metrics of the gateway, `doorstep_gateway_ws_*` and
-//! `doorstep_gateway_live_*`.
+//! The live-tracking metrics of the gateway, `doorstep_gateway_websocket_*` (per stream:
+//! `track` for customers, `driver` for driver ping streams) and `doorstep_gateway_live_*`
+//! (the shared Redis subscriptions).
 
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -8,14 +9,14 @@ use prometheus::{
 /// WebSocket connections, frames in and out, conflation, lag.
 #[derive(Clone, Debug)]
 pub struct TrackingMetrics {
-    /// `doorstep_gateway_ws_connections{endpoint}`: open WebSockets (`track`, `driver_stream`).
+    /// `doorstep_gateway_websocket_connections{stream}`: open WebSockets (`track`, `driver`).
     pub connections: IntGaugeVec,
-    /// `doorstep_gateway_ws_messages_sent_total{type}`: frames written to sockets.
+    /// `doorstep_gateway_websocket_messages_sent_total{stream,type}`: frames written.
     pub sent: IntCounterVec,
-    /// `doorstep_gateway_ws_conflated_frames_total`: location frames replaced before a slow
-    /// client got them.
-    pub conflated: IntCounter,
-    /// `doorstep_gateway_ws_closed_total{reason}`: sockets closed, by why.
+    /// `doorstep_gateway_websocket_messages_conflated_total{stream}`: location frames
+    /// replaced before a slow client got them.
+    pub conflated: IntCounterVec,
+    /// `doorstep_gateway_websocket_closed_total{stream,reason}`: sockets closed, by why.
     pub closed: IntCounterVec,
     /// `doorstep_gateway_live_channels`: order channels this process is subscribed to.
     pub channels: IntGauge,
@@ -39,28 +40,31 @@ impl TrackingMetrics {
         let m = Self {
             connections: IntGaugeVec::new(
                 Opts::new(
-                    "doorstep_gateway_ws_connections",
-                    "Open WebSocket connections, by endpoint",
+                    "doorstep_gateway_websocket_connections",
+                    "Open WebSocket connections, by stream (track, driver)",
                 ),
-                &["endpoint"],
+                &["stream"],
             )?,
             sent: IntCounterVec::new(
                 Opts::new(
-                    "doorstep_gateway_ws_messages_sent_total",
-                    "Frames written to WebSockets, by frame type",
+                    "doorstep_gateway_websocket_messages_sent_total",
+                    "Frames written to WebSockets, by stream and frame type",
                 ),
-                &["type"],
+                &["stream", "type"],
             )?,
-            conflated: IntCounter::new(
-                "doorstep_gateway_ws_conflated_frames_total",
-                "Location frames replaced by a newer one before a slow client got them",
+            conflated: IntCounterVec::new(
+                Opts::new(
+                    "doorstep_gateway_websocket_messages_conflated_total",
+                    "Location frames replaced by a newer one before a slow client got them",
+                ),
+                &["stream"],
             )?,
             closed: IntCounterVec::new(
                 Opts::new(
-                    "doorstep_gateway_ws_closed_total",
-                    "WebSockets closed, by reason",
+                    "doorstep_gateway_websocket_closed_total",
+                    "WebSockets closed, by stream and reason",
                 ),
-                &["reason"],
+                &["stream", "reason"],
             )?,
             channels: IntGauge::new(
                 "doorstep_gateway_live_channels",

@@ -84,7 +84,7 @@ pub(super) async fn run(mut ws: WebSocket, session: Session) {
     let gauge = m.connections.with_label_values(&["track"]);
     gauge.inc();
     let end = serve(&mut ws, &session).await;
-    m.closed.with_label_values(&[end.label()]).inc();
+    m.closed.with_label_values(&["track", end.label()]).inc();
     if let Some((code, reason)) = end.close_frame() {
         let frame = CloseFrame {
             code,
@@ -187,7 +187,10 @@ async fn send(ws: &mut WebSocket, s: &Session, msg: Message, kind: FrameKind) ->
     tokio::select! {
         written = write => match written {
             Ok(Ok(())) => {
-                s.metrics.sent.with_label_values(&[kind_label(kind)]).inc();
+                s.metrics
+                    .sent
+                    .with_label_values(&["track", kind_label(kind)])
+                    .inc();
                 Ok(())
             }
             Ok(Err(_)) => Err(End::ClientGone),
