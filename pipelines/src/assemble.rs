@@ -262,6 +262,7 @@ pub async fn location_pipeline(
             config.redis_key_prefix.clone(),
         ),
         live: doorstep_connectors::live_feed::LiveFeed::new(redis, config.redis_key_prefix.clone()),
+        trips: order_store(config).await?,
     };
     let stage = LocationStage::new(
         sinks,

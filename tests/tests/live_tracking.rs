@@ -4,7 +4,8 @@
 //! - an order placed and driven through the gateway's HTTP API: the customer's socket gets a
 //!   snapshot, then status frames from the status pipeline and location frames from the
 //!   location pipeline, numbered in order; a reconnect's snapshot has the driver's current
-//!   position (`GEOPOS`); refused pings never reach the socket or Redis;
+//!   position (`GEOPOS`); the accepted positions are the order's trip in ScyllaDB; refused
+//!   pings never reach the socket, Redis or the trip;
 //! - refusals: another order's or another customer's token, a driver's, an expired or forged
 //!   token, no token, not a WebSocket; a token expiring while connected closes with 4401;
 //! - one stuck client does not hold back 100 others: they get every frame while it has read
@@ -244,6 +245,26 @@ async fn a_customer_follows_an_order_live(
         "a refused ping reached the socket: {frames:?}"
     );
     live.close().await?;
+
+    // The trip in ScyllaDB: the two accepted positions, in fix order, nothing refused.
+    let trip = scope
+        .store()
+        .await?
+        .trip(&OrderId::new(order.clone()))
+        .await?;
+    let points: Vec<_> = trip
+        .iter()
+        .map(|p| (p.ping_id.as_str().to_owned(), p.location.lat, p.location.lng))
+        .collect();
+    ensure!(
+        points
+            == vec![
+                (format!("{order}-p0"), pings[0].0, pings[0].1),
+                (format!("{order}-p1"), pings[1].0, pings[1].1),
+            ],
+        "{points:?}"
+    );
+    ensure!(trip.iter().all(|p| p.driver_id.as_str() == "d-1"));
 
     // Reconnect: the snapshot has the timeline so far and the driver where the last accepted
     // ping put them (GEOPOS), numbered at least as far as the frames already seen.

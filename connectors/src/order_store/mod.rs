@@ -1,5 +1,5 @@
 //! The order store: order rows, status history, the per-partition index of active orders,
-//! durable timers and prep-time observations, in ScyllaDB (kassandra in tests).
+//! durable timers, prep-time observations and trip points, in ScyllaDB (kassandra in tests).
 //!
 //! [`OrderStore::save`] is the status pipeline's state write: one logged batch upserts the
 //! order row, inserts the new history entries (keyed by `(order_id, seq)`) and adds the order
@@ -21,9 +21,11 @@
 mod error;
 mod rows;
 pub mod schema;
+mod trips;
 
 pub use error::Error;
 pub use schema::ensure_schema;
+pub use trips::TripPoint;
 
 use crate::scylla::{Session, validate_identifier};
 use doorstep_operators::order::OrderState;
@@ -106,6 +108,8 @@ struct Statements {
     set_eta: PreparedStatement,
     insert_prep: PreparedStatement,
     select_prep: PreparedStatement,
+    insert_trip_point: PreparedStatement,
+    select_trip: PreparedStatement,
 }
 
 /// Orders, history, active-order index, timers and prep times in one keyspace. Statements
@@ -248,6 +252,22 @@ impl OrderStore {
                 format!(
                     "SELECT restaurant_id, hour_of_day, order_id, seconds, observed_at \
                      FROM {ks}.prep_time_observations WHERE restaurant_id = ? AND hour_of_day = ?"
+                ),
+            )
+            .await?,
+            insert_trip_point: prepare(
+                "insert trip point",
+                format!(
+                    "INSERT INTO {ks}.trip_points (order_id, at, ping_id, driver_id, lat, lng) \
+                     VALUES (?, ?, ?, ?, ?, ?)"
+                ),
+            )
+            .await?,
+            select_trip: prepare(
+                "select trip",
+                format!(
+                    "SELECT order_id, at, ping_id, driver_id, lat, lng FROM {ks}.trip_points \
+                     WHERE order_id = ?"
                 ),
             )
             .await?,

@@ -13,6 +13,7 @@
 //! | `active_orders_by_partition` | `source_partition` | `order_id` | non-final orders per Kafka partition of `orders.events.v1`, so a pipeline rebuilds the keyed state of an assigned partition with one partition read |
 //! | `timers_by_partition` | `source_partition` | `order_id`, `kind` | durable timers (`due_at`), e.g. the 2-minute auto-confirm |
 //! | `prep_time_observations` | `restaurant_id`, `hour_of_day` | `order_id` | how long preparation took, for the ETA's prep-time model |
+//! | `trip_points` | `order_id` | `at`, `ping_id` | the driver's accepted positions while delivering the order (the location pipeline), for the trip's replay and analytics |
 //!
 //! `items` is JSON text (an array of `{item_id, name, quantity, unit_price_cents}`): read and
 //! written as a whole with the order, never queried, and readable by any CQL tool.
@@ -26,7 +27,7 @@ struct Table {
     definition: &'static str,
 }
 
-const TABLES: [Table; 5] = [
+const TABLES: [Table; 6] = [
     Table {
         name: "orders",
         definition: "(
@@ -102,15 +103,28 @@ const TABLES: [Table; 5] = [
             PRIMARY KEY ((restaurant_id, hour_of_day), order_id)
         )",
     },
+    Table {
+        name: "trip_points",
+        definition: "(
+            order_id text,
+            at timestamp,
+            ping_id text,
+            driver_id text,
+            lat double,
+            lng double,
+            PRIMARY KEY ((order_id), at, ping_id)
+        )",
+    },
 ];
 
 /// The names of the store's tables.
-pub const TABLE_NAMES: [&str; 5] = [
+pub const TABLE_NAMES: [&str; 6] = [
     TABLES[0].name,
     TABLES[1].name,
     TABLES[2].name,
     TABLES[3].name,
     TABLES[4].name,
+    TABLES[5].name,
 ];
 
 /// The `CREATE TABLE IF NOT EXISTS` statements for `keyspace`, in creation order.
@@ -156,7 +170,7 @@ mod tests {
     #[test]
     fn ddl_is_qualified_and_idempotent() {
         let ddl = ddl("doorstep").unwrap();
-        assert_eq!(ddl.len(), 5);
+        assert_eq!(ddl.len(), 6);
         for (table, statement) in &ddl {
             assert!(
                 statement.starts_with(&format!("CREATE TABLE IF NOT EXISTS doorstep.{table} (")),

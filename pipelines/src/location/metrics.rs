@@ -1,6 +1,8 @@
 //! Location pipeline metrics (`doorstep_location_*`, `doorstep_sink_*`).
 
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 /// Counters and histograms of the location pipeline.
 #[derive(Clone)]
@@ -9,8 +11,13 @@ pub struct LocationMetrics {
     pub pings: IntCounterVec,
     /// Redis commands per batch.
     pub redis_batch_size: Histogram,
-    /// Sink latency per sink (`kafka`, `redis`, `redis_publish`).
+    /// Sink latency per sink (`kafka`, `cql`, `redis`, `redis_publish`).
     pub sink_latency: HistogramVec,
+    /// `doorstep_location_drivers_cached`: drivers whose last ping is held in memory.
+    pub drivers_cached: IntGauge,
+    /// `doorstep_location_drivers_evicted_total`: idle drivers dropped from memory (their
+    /// last position stays in Redis and is read back on their next ping).
+    pub drivers_evicted: IntCounter,
 }
 
 impl LocationMetrics {
@@ -40,8 +47,18 @@ impl LocationMetrics {
                 .buckets(prometheus::exponential_buckets(0.0005, 2.0, 14)?),
                 &["sink"],
             )?,
+            drivers_cached: IntGauge::new(
+                "doorstep_location_drivers_cached",
+                "Drivers whose last accepted ping the location pipeline holds in memory",
+            )?,
+            drivers_evicted: IntCounter::new(
+                "doorstep_location_drivers_evicted_total",
+                "Idle drivers dropped from memory (read back from Redis on their next ping)",
+            )?,
         };
         registry.register(Box::new(m.pings.clone()))?;
+        registry.register(Box::new(m.drivers_cached.clone()))?;
+        registry.register(Box::new(m.drivers_evicted.clone()))?;
         registry.register(Box::new(m.redis_batch_size.clone()))?;
         registry.register(Box::new(m.sink_latency.clone()))?;
         Ok(m)

@@ -6,7 +6,8 @@
 //! Per batch, like the status pipeline: decode; read every driver's snapshot from Redis (one
 //! `HMGET` each: current order, and the last stored position for drivers not in memory);
 //! judge every ping in order on a scratch state (`outputs::gather`, pure); then the sinks:
-//! Kafka records (tracking updates and rejects), the tracking messages, and the positions
+//! Kafka records (tracking updates and rejects), the trip points of orders being delivered
+//! (ScyllaDB), the live frames on the orders' channels, and the positions
 //! (`GEOADD`, `ZREM` from a previous region, the hash last). Only then is the scratch state
 //! kept and the batch committed. Every write is keyed (update id = ping id, positions are
 //! overwrites), so a retried or replayed batch writes the same things.
@@ -21,6 +22,7 @@ use crate::runtime::{SourceMeta, SourceRecord, Stage, StageError};
 use doorstep_connectors::kafka::Producer;
 use doorstep_connectors::live_feed::LiveFeed;
 use doorstep_connectors::location_store::LocationStore;
+use doorstep_connectors::order_store::{OrderStore, TripPoint};
 use doorstep_operators::location::{LastPing, LocationFilter};
 use doorstep_schemas::avro::{Catalog, TopicRecord};
 use doorstep_schemas::events::LocationPing;
@@ -31,6 +33,10 @@ use std::time::Instant;
 
 /// Default region grid cell, degrees (about 55 km × 28 km at Helsinki).
 pub const DEFAULT_CELL_DEG: f64 = 0.5;
+
+/// A driver whose last fix is older than this (by the clock of the ticks) is dropped from
+/// memory; the next ping reads the last position back from Redis.
+pub const IDLE_DRIVER_MS: i64 = 15 * 60 * 1000;
 
 /// The full names of the topics the location pipeline writes.
 #[derive(Debug, Clone)]
@@ -50,6 +56,8 @@ pub struct LocationSinks {
     pub store: LocationStore,
     /// The orders' live channels.
     pub live: LiveFeed,
+    /// Trip points of orders being delivered.
+    pub trips: OrderStore,
 }
 
 /// The location pipeline's stage.
@@ -59,6 +67,7 @@ pub struct LocationStage {
     topics: LocationTopics,
     store: LocationStore,
     live: LiveFeed,
+    trips: OrderStore,
     filter: LocationFilter,
     cell_deg: f64,
     metrics: LocationMetrics,
@@ -82,6 +91,7 @@ impl LocationStage {
             topics,
             store: sinks.store,
             live: sinks.live,
+            trips: sinks.trips,
             filter,
             cell_deg,
             metrics,
@@ -178,6 +188,27 @@ impl LocationStage {
         Ok(())
     }
 
+    /// Writes the trip points of the drivers on a delivery.
+    async fn record_trips(&self, out: &Outputs) -> Result<(), StageError> {
+        if out.tracking.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let points: Vec<TripPoint> = out.tracking.iter().filter_map(trip_point).collect();
+        self.trips.record_trip_points(&points).await.map_err(|e| {
+            if e.is_retriable() {
+                StageError::unavailable("cql", e)
+            } else {
+                StageError::Fatal(format!("trip points: {e}"))
+            }
+        })?;
+        self.metrics
+            .sink_latency
+            .with_label_values(&["cql"])
+            .observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
     /// Publishes the accepted positions on the orders' live channels.
     async fn publish(&self, out: &Outputs) -> Result<usize, StageError> {
         let started = Instant::now();
@@ -203,6 +234,17 @@ impl LocationStage {
     }
 }
 
+/// The trip point of a tracking update.
+fn trip_point(t: &TrackingUpdate) -> Option<TripPoint> {
+    Some(TripPoint::new(
+        t.order_id.clone(),
+        t.timestamp,
+        t.update_id.clone(),
+        t.driver_id.clone()?,
+        t.driver_location?,
+    ))
+}
+
 /// The live frame of a tracking update (one of a driver on a delivery).
 fn live_location(t: &TrackingUpdate) -> Option<LiveEvent> {
     Some(LiveEvent::Location(LiveLocation {
@@ -218,6 +260,7 @@ impl Stage for LocationStage {
     async fn process_batch(&mut self, batch: &[SourceRecord]) -> Result<(), StageError> {
         let out = self.decide_batch(batch).await?;
         self.emit_kafka(&out).await?;
+        self.record_trips(&out).await?;
         let published = self.publish(&out).await?;
         let started = Instant::now();
         let commands = self
@@ -257,7 +300,15 @@ impl Stage for LocationStage {
         Ok(())
     }
 
-    async fn on_tick(&mut self, _now: Timestamp) -> Result<(), StageError> {
+    async fn on_tick(&mut self, now: Timestamp) -> Result<(), StageError> {
+        let before = self.last.len();
+        let oldest = now.as_millis() - IDLE_DRIVER_MS;
+        self.last
+            .retain(|_, (l, _)| l.recorded_at.as_millis() >= oldest);
+        self.metrics
+            .drivers_evicted
+            .inc_by((before - self.last.len()) as u64);
+        self.metrics.drivers_cached.set(self.last.len() as i64);
         Ok(())
     }
 
