@@ -133,7 +133,7 @@ impl LocationStage {
             .store
             .snapshots(&drivers)
             .await
-            .map_err(|e| StageError::unavailable("redis", e))?;
+            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
         let known: HashMap<DriverId, LastPing> = drivers
             .iter()
             .filter_map(|d| self.last.get(d).map(|(l, _)| (d.clone(), l.clone())))
@@ -195,13 +195,10 @@ impl LocationStage {
         }
         let started = Instant::now();
         let points: Vec<TripPoint> = out.tracking.iter().filter_map(trip_point).collect();
-        self.trips.record_trip_points(&points).await.map_err(|e| {
-            if e.is_retriable() {
-                StageError::unavailable("cql", e)
-            } else {
-                StageError::Fatal(format!("trip points: {e}"))
-            }
-        })?;
+        self.trips
+            .record_trip_points(&points)
+            .await
+            .map_err(|e| StageError::of("cql", e.is_retriable(), e))?;
         self.metrics
             .sink_latency
             .with_label_values(&["cql"])
@@ -216,10 +213,7 @@ impl LocationStage {
         self.live
             .publish_all(&events)
             .await
-            .map_err(|e| match e.is_retriable() {
-                true => StageError::unavailable("redis", e),
-                false => StageError::Fatal(format!("live feed: {e}")),
-            })?;
+            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
         self.metrics
             .sink_latency
             .with_label_values(&["redis_publish"])
@@ -267,7 +261,7 @@ impl Stage for LocationStage {
             .store
             .write_positions(&out.writes)
             .await
-            .map_err(|e| StageError::unavailable("redis", e))?;
+            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
         self.metrics
             .sink_latency
             .with_label_values(&["redis"])

@@ -31,6 +31,16 @@ impl StageError {
         }
     }
 
+    /// A failure of `sink`: retriable when the sink's error says so (an outage, a timeout),
+    /// else fatal for the batch (the runtime then isolates the record that causes it).
+    pub fn of(sink: &'static str, retriable: bool, e: impl std::fmt::Display) -> Self {
+        if retriable {
+            Self::unavailable(sink, e)
+        } else {
+            Self::Fatal(format!("{sink}: {e}"))
+        }
+    }
+
     /// Whether retrying the same batch can succeed.
     pub fn is_retriable(&self) -> bool {
         matches!(self, Self::Unavailable { .. })

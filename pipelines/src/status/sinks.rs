@@ -58,7 +58,7 @@ impl StatusSinks {
         self.store
             .load_processed(order_id)
             .await
-            .map_err(|e| StageError::unavailable("cql", e))
+            .map_err(|e| StageError::of("cql", e.is_retriable(), e))
     }
 
     /// The durable timers of a partition.
@@ -67,7 +67,7 @@ impl StatusSinks {
             .store
             .timers(partition)
             .await
-            .map_err(|e| StageError::unavailable("cql", e))?;
+            .map_err(|e| StageError::of("cql", e.is_retriable(), e))?;
         Ok(timers
             .into_iter()
             .filter(|t| t.kind == AUTO_CONFIRM)
@@ -87,7 +87,7 @@ impl StatusSinks {
                 DriverOp::Occupy(d, o) => self.drivers.occupy(d, o).await,
                 DriverOp::Release(d, o) => self.drivers.release(d, o).await.map(|_| ()),
             }
-            .map_err(|e| StageError::unavailable("redis", e))?;
+            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
         }
         metrics
             .sink_latency
@@ -137,7 +137,7 @@ impl StatusSinks {
                 TimerOp::Put(p, o, at) => self.store.put_timer(*p, o, AUTO_CONFIRM, *at).await,
                 TimerOp::Delete(p, o) => self.store.delete_timer(*p, o, AUTO_CONFIRM).await,
             };
-            r.map_err(|e| StageError::unavailable("cql", e))
+            r.map_err(|e| StageError::of("cql", e.is_retriable(), e))
         }))
         .await?;
         metrics
@@ -154,14 +154,14 @@ impl StatusSinks {
             self.store
                 .save_processed(&s.state, &s.entries, s.partition, s.source_offset)
                 .await
-                .map_err(|e| StageError::unavailable("cql", e))
+                .map_err(|e| StageError::of("cql", e.is_retriable(), e))
         }))
         .await?;
         try_join_all(out.prep_times.iter().map(|p| async move {
             self.store
                 .record_prep_time(p)
                 .await
-                .map_err(|e| StageError::unavailable("cql", e))
+                .map_err(|e| StageError::of("cql", e.is_retriable(), e))
         }))
         .await?;
         metrics
@@ -179,13 +179,9 @@ impl StatusSinks {
             return Ok(());
         };
         let started = Instant::now();
-        live.publish_all(&out.live).await.map_err(|e| {
-            if e.is_retriable() {
-                StageError::unavailable("redis", e)
-            } else {
-                StageError::Fatal(format!("live feed: {e}"))
-            }
-        })?;
+        live.publish_all(&out.live)
+            .await
+            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
         metrics
             .sink_latency
             .with_label_values(&["redis_publish"])
