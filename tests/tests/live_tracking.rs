@@ -9,7 +9,8 @@
 //! - refusals: another order's or another customer's token, a driver's, an expired or forged
 //!   token, no token, not a WebSocket; a token expiring while connected closes with 4401;
 //! - one stuck client does not hold back 100 others: they get every frame while it has read
-//!   nothing, and it is closed (4408) instead of being buffered for.
+//!   nothing, and it is closed (4408) instead of being buffered for;
+//! - a driver streams pings over its WebSocket: one answer per frame, errors as the POST's.
 
 use anyhow::{Context, ensure};
 use doorstep_connectors::live_feed::LiveFeed;
@@ -254,7 +255,13 @@ async fn a_customer_follows_an_order_live(
         .await?;
     let points: Vec<_> = trip
         .iter()
-        .map(|p| (p.ping_id.as_str().to_owned(), p.location.lat, p.location.lng))
+        .map(|p| {
+            (
+                p.ping_id.as_str().to_owned(),
+                p.location.lat,
+                p.location.lng,
+            )
+        })
         .collect();
     ensure!(
         points
@@ -334,7 +341,9 @@ async fn a_customer_follows_an_order_live(
     }
     let metrics = gw.metrics();
     ensure!(
-        metrics.contains("doorstep_gateway_websocket_closed_total{reason=\"order_over\",stream=\"track\"} 1"),
+        metrics.contains(
+            "doorstep_gateway_websocket_closed_total{reason=\"order_over\",stream=\"track\"} 1"
+        ),
         "{metrics}"
     );
 
@@ -643,8 +652,10 @@ async fn a_stuck_client_does_not_hold_back_a_hundred_others() -> anyhow::Result<
     }
     let closed = Scope::eventually(WAIT, || async {
         let m = gw.metrics();
-        m.contains("doorstep_gateway_websocket_closed_total{reason=\"too_slow\",stream=\"track\"} 1")
-            .then_some(())
+        m.contains(
+            "doorstep_gateway_websocket_closed_total{reason=\"too_slow\",stream=\"track\"} 1",
+        )
+        .then_some(())
     })
     .await;
     ensure!(
@@ -668,6 +679,87 @@ async fn a_stuck_client_does_not_hold_back_a_hundred_others() -> anyhow::Result<
     for c in others {
         c.close().await?;
     }
+    gw.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_driver_streams_pings_over_a_websocket() -> anyhow::Result<()> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let scope = Scope::new("driver_stream", &[]).await?;
+    let config = &scope.config;
+    let gw = GatewayUnderTest::start(config, TrackingConfig::default()).await?;
+    let connect = |driver: &str, tok: String| {
+        let url = format!("{}/v1/drivers/{driver}/stream", gw.ws_base);
+        async move {
+            let mut req = url.into_client_request()?;
+            req.headers_mut()
+                .insert("authorization", format!("Bearer {tok}").parse()?);
+            anyhow::Ok(tokio_tungstenite::connect_async(req).await)
+        }
+    };
+    // Another driver's token is refused before the upgrade.
+    match connect("d-7", token(ActorKind::Driver, "d-8", None, 600)?).await? {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            ensure!(resp.status().as_u16() == 403, "{:?}", resp.status());
+        }
+        other => anyhow::bail!("expected a 403, got {:?}", other.map(|_| ())),
+    }
+    let (mut ws, _) = connect("d-7", token(ActorKind::Driver, "d-7", None, 600)?)
+        .await?
+        .map_err(|e| anyhow::anyhow!("connect: {e}"))?;
+    let mut answer = async |msg: Message| -> anyhow::Result<Value> {
+        ws.send(msg).await?;
+        loop {
+            match tokio::time::timeout(WAIT, ws.next())
+                .await?
+                .context("closed")??
+            {
+                Message::Text(t) => return Ok(serde_json::from_str(t.as_str())?),
+                Message::Ping(_) | Message::Pong(_) => {}
+                other => anyhow::bail!("unexpected {other:?}"),
+            }
+        }
+    };
+    let now = Timestamp::now().as_millis();
+    let ok = answer(Message::text(
+        json!({"pings": [
+            {"lat": 60.17, "lng": 24.94, "recorded_at": now - 5_000, "ping_id": "s-1"},
+            {"lat": 60.171, "lng": 24.94, "recorded_at": now, "ping_id": "s-2"}
+        ]})
+        .to_string(),
+    ))
+    .await?;
+    ensure!(
+        ok["accepted"] == 2 && ok["ping_ids"] == json!(["s-1", "s-2"]),
+        "{ok}"
+    );
+    let bad = answer(Message::text(
+        json!({"lat": 95.0, "lng": 24.94}).to_string(),
+    ))
+    .await?;
+    ensure!(
+        bad["error"] == "invalid_location" && bad["status"] == 422,
+        "{bad}"
+    );
+    let garbled = answer(Message::text("{not json")).await?;
+    ensure!(garbled["error"] == "invalid_json", "{garbled}");
+    let binary = answer(Message::binary(vec![1, 2, 3])).await?;
+    ensure!(binary["error"] == "invalid_frame", "{binary}");
+
+    let pings = read_topic::<doorstep_schemas::events::LocationPing>(
+        &config.endpoints.kafka_brokers,
+        &scope.topic(topics::DRIVER_LOCATIONS),
+        2,
+        WAIT,
+    )
+    .await?;
+    let ids: Vec<_> = pings.iter().map(|p| p.value.ping_id.as_str()).collect();
+    ensure!(ids == ["s-1", "s-2"], "{ids:?}");
+    ensure!(pings.iter().all(|p| p.key == "d-7"));
     gw.stop().await?;
     Ok(())
 }

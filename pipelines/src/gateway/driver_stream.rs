@@ -47,11 +47,9 @@ pub(super) async fn stream(
 }
 
 async fn run(mut ws: WebSocket, s: GatewayState, driver_id: String, exp: i64) {
-    let gauge = s.tracking().map(|t| {
-        t.metrics()
-            .connections
-            .with_label_values(&["driver"])
-    });
+    let gauge = s
+        .tracking()
+        .map(|t| t.metrics().connections.with_label_values(&["driver"]));
     if let Some(g) = &gauge {
         g.inc();
     }
