@@ -152,16 +152,19 @@ impl LiveFeed {
 
     /// The last sequence number published for `order` (0 when none yet).
     pub async fn current_seq(&self, order: &OrderId) -> Result<u64, LiveFeedError> {
+        Ok(self.get::<u64>(&self.seq_key(order)).await?.unwrap_or(0))
+    }
+
+    async fn get<T: redis::FromRedisValue>(&self, key: &str) -> Result<Option<T>, Error> {
         let mut conn = self.redis.clone();
-        let seq: Option<u64> = redis::cmd("GET")
-            .arg(self.seq_key(order))
+        redis::cmd("GET")
+            .arg(key)
             .query_async(&mut conn)
             .await
             .map_err(|source| Error::Command {
                 command: "GET",
                 source,
-            })?;
-        Ok(seq.unwrap_or(0))
+            })
     }
 
     /// Keeps `eta` as its order's current ETA (for [`ETA_TTL`]).
@@ -201,15 +204,7 @@ impl LiveFeed {
 
     /// `order`'s current ETA, when there is one.
     pub async fn eta(&self, order: &OrderId) -> Result<Option<EtaUpdate>, LiveFeedError> {
-        let mut conn = self.redis.clone();
-        let json: Option<String> = redis::cmd("GET")
-            .arg(self.eta_key(order))
-            .query_async(&mut conn)
-            .await
-            .map_err(|source| Error::Command {
-                command: "GET",
-                source,
-            })?;
+        let json: Option<String> = self.get(&self.eta_key(order)).await?;
         json.map(|j| serde_json::from_str(&j))
             .transpose()
             .map_err(|source| LiveFeedError::Json {

@@ -33,13 +33,7 @@ pub(super) async fn stream(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let driver_id = driver_path(&claims, path)?;
-    let upgrade = upgrade.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "websocket_required",
-            format!("this route is a WebSocket: {}", e.body_text()),
-        )
-    })?;
+    let upgrade = upgrade.map_err(|e| ApiError::websocket_required(&e))?;
     let exp = claims.exp;
     Ok(upgrade
         .max_message_size(s.config().max_body_bytes)

@@ -54,6 +54,15 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
     }
 
+    /// 400 `websocket_required`: a WebSocket route got a request that is not an upgrade.
+    pub fn websocket_required(e: &axum::extract::ws::rejection::WebSocketUpgradeRejection) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "websocket_required",
+            format!("this route is a WebSocket: {}", e.body_text()),
+        )
+    }
+
     /// 503 `broker_unavailable` with `Retry-After`.
     pub fn broker_unavailable(message: impl Into<String>, retry_after: Duration) -> Self {
         Self {

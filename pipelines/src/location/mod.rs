@@ -164,16 +164,10 @@ impl LocationStage {
         for r in &out.rejects {
             // The reject topic is keyed by order; a ping of a driver not on one is keyed by
             // the original record key (the driver id) instead.
-            let key = match (&r.order_id, &r.original_key) {
-                (Some(o), _) => o.as_str().to_owned(),
-                (None, Some(k)) => String::from_utf8_lossy(k).into_owned(),
-                (None, None) => String::new(),
-            };
-            let id = r.event_id.as_ref().map_or("", |e| e.as_str()).to_owned();
             sends.push((
                 &self.topics.rejected,
-                key,
-                id,
+                r.topic_key(),
+                r.event_id_header().to_owned(),
                 self.encode(&self.topics.rejected, r)?,
             ));
         }

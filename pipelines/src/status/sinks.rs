@@ -115,9 +115,8 @@ impl StatusSinks {
             }
         }
         for r in &out.rejects {
-            let key = r.order_id.as_ref().map_or("", |o| o.as_str());
-            let id = r.event_id.as_ref().map_or("", |e| e.as_str());
-            sends.push(self.encoded(&self.topics.rejected, key, id, r)?);
+            let key = r.topic_key();
+            sends.push(self.encoded(&self.topics.rejected, &key, r.event_id_header(), r)?);
         }
         self.send_all(&sends).await?;
         for (topic, ..) in &sends {

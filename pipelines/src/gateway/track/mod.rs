@@ -211,13 +211,7 @@ pub(super) async fn track(
         path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
     validate_id("order_id", &order_id)?;
     claims.require_order(&order_id)?;
-    let upgrade = upgrade.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "websocket_required",
-            format!("this route is a WebSocket: {}", e.body_text()),
-        )
-    })?;
+    let upgrade = upgrade.map_err(|e| ApiError::websocket_required(&e))?;
     let (Some(tracking), Some(orders)) = (s.inner.tracking.clone(), s.inner.orders.clone()) else {
         return Err(live_unavailable(&s, "live tracking is not configured"));
     };
