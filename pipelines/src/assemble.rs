@@ -382,6 +382,7 @@ pub async fn eta_pipeline(
         source,
         options.runtime,
         RuntimeMetrics::register(registry, "eta")?,
-    );
+    )
+    .with_poison_rejects(poison_rejects(config, &kafka, "eta")?);
     Ok((runtime, stage))
 }

@@ -325,8 +325,7 @@ async fn etas_shrink_along_a_real_route_and_the_delivery_falls_in_the_range_show
     let five_before = at(delivered - 300.0);
     let shown = etas
         .iter()
-        .filter(|e| e.computed_at <= five_before)
-        .last()
+        .rfind(|e| e.computed_at <= five_before)
         .ok_or_else(|| anyhow::anyhow!("no ETA 5 minutes before"))?;
     let actual_min = at(delivered).millis_since(shown.computed_at) as f64 / 60_000.0;
     assert!(

@@ -297,7 +297,7 @@ impl EtaStage {
             .locations
             .snapshots(&drivers)
             .await
-            .map_err(|e| StageError::unavailable("redis", e))?;
+            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
         let position = |t: &Tracked| -> Option<GeoPoint> {
             let d = t.driver_id.as_ref()?;
             snapshots.get(d)?.last.as_ref().map(|p| p.location)
@@ -316,7 +316,7 @@ impl EtaStage {
         self.prep
             .refresh(&self.sinks.store, keys, now)
             .await
-            .map_err(|e| StageError::unavailable("cql", e))?;
+            .map_err(|e| StageError::of("cql", e.is_retriable(), e))?;
 
         // Every leg to route: (order index, is pickup, from, to).
         let mut plans = Vec::with_capacity(ready.len());
@@ -386,6 +386,57 @@ impl EtaStage {
             .with_label_values(&[trigger.label()])
             .inc_by(updates.len() as u64);
         Ok(updates)
+    }
+
+    /// Recomputes the orders whose timer is due on the clock.
+    async fn recompute_due(&mut self) -> Result<(), StageError> {
+        let now = self.clock.now();
+        let due = self.timers.due(now, self.policy.interval_ms);
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut scratch: HashMap<OrderId, Tracked> = HashMap::new();
+        let mut ids = Vec::with_capacity(due.len());
+        for (partition, id, _) in due {
+            if let Some(t) = self.orders.get(&id) {
+                scratch.insert(id.clone(), t.clone());
+            }
+            ids.push((id, partition));
+        }
+        match self.round(scratch, &ids, now).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // `due` re-armed them a period later: make them due again, so the runtime's
+                // retry of this tick recomputes them.
+                for (id, partition) in ids {
+                    self.timers.put(partition, id, now);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// One timer round over `ids` (with their partitions) at `now`.
+    async fn round(
+        &mut self,
+        mut scratch: HashMap<OrderId, Tracked>,
+        ids: &[(OrderId, i32)],
+        now: Timestamp,
+    ) -> Result<(), StageError> {
+        let mut writes = Writes::default();
+        for id in self.load_places(&mut scratch, ids).await? {
+            if let Some(t) = scratch.get(&id) {
+                writes.finished.push((t.partition, id));
+            }
+        }
+        let ids: Vec<OrderId> = ids.iter().map(|(id, _)| id.clone()).collect();
+        writes.updates = self.compute(&scratch, &ids, now, Trigger::Timer).await?;
+        self.sinks.write(&writes, now, &self.metrics).await?;
+        // Orders due whose row is missing stay out of `scratch` and keep the periodic timer
+        // `due` re-armed (the status pipeline may not have written the row yet).
+        let considered: BTreeSet<OrderId> = ids.into_iter().collect();
+        self.keep(scratch, &writes, &considered, now);
+        Ok(())
     }
 
     /// After every sink acknowledged: keeps the state and schedules the next computations.
@@ -460,33 +511,15 @@ impl Stage for EtaStage {
     }
 
     async fn on_tick(&mut self, _runtime_now: Timestamp) -> Result<(), StageError> {
-        let now = self.clock.now();
-        let due = self.timers.due(now, self.policy.interval_ms);
-        if due.is_empty() {
-            return Ok(());
-        }
-        let mut scratch: HashMap<OrderId, Tracked> = HashMap::new();
-        let mut ids = Vec::with_capacity(due.len());
-        for (partition, id, _) in due {
-            if let Some(t) = self.orders.get(&id) {
-                scratch.insert(id.clone(), t.clone());
+        match self.recompute_due().await {
+            // A round that can never succeed must not stop the pipeline: the orders' timers
+            // are re-armed, so they are tried again a period later.
+            Err(e) if !e.is_retriable() => {
+                tracing::error!(error = %e, "ETA round failed for good; its orders retry next period");
+                Ok(())
             }
-            ids.push((id, partition));
+            r => r,
         }
-        let mut writes = Writes::default();
-        for id in self.load_places(&mut scratch, &ids).await? {
-            if let Some(t) = scratch.get(&id) {
-                writes.finished.push((t.partition, id));
-            }
-        }
-        let ids: Vec<OrderId> = ids.into_iter().map(|(id, _)| id).collect();
-        writes.updates = self.compute(&scratch, &ids, now, Trigger::Timer).await?;
-        self.sinks.write(&writes, now, &self.metrics).await?;
-        // Orders due whose row is missing stay out of `scratch` and keep the periodic timer
-        // `due` re-armed (the status pipeline may not have written the row yet).
-        let considered: BTreeSet<OrderId> = ids.into_iter().collect();
-        self.keep(scratch, &writes, &considered, now);
-        Ok(())
     }
 
     async fn on_assignment(&mut self, assigned: &[i32], revoked: &[i32]) -> Result<(), StageError> {

@@ -67,7 +67,7 @@ impl EtaSinks {
         self.store
             .load(order)
             .await
-            .map_err(|e| StageError::unavailable("cql", e))
+            .map_err(|e| StageError::of("cql", e.is_retriable(), e))
     }
 
     /// The durable ETA timers of `partition`.
@@ -76,7 +76,7 @@ impl EtaSinks {
             .store
             .timers(partition)
             .await
-            .map_err(|e| StageError::unavailable("cql", e))?;
+            .map_err(|e| StageError::of("cql", e.is_retriable(), e))?;
         Ok(timers
             .into_iter()
             .filter(|t| t.kind == TIMER_KIND)
@@ -162,10 +162,10 @@ impl EtaSinks {
             .collect();
         all(updates)
             .await
-            .map_err(|e| StageError::unavailable("redis", e))?;
+            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
         all(clears)
             .await
-            .map_err(|e| StageError::unavailable("redis", e))?;
+            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
         metrics
             .sink_latency
             .with_label_values(&["redis"])
@@ -196,7 +196,8 @@ impl EtaSinks {
             .iter()
             .map(|(p, order)| store.delete_timer(*p, order, TIMER_KIND))
             .collect());
-        futures::try_join!(etas, puts, deletes).map_err(|e| StageError::unavailable("cql", e))?;
+        futures::try_join!(etas, puts, deletes)
+            .map_err(|e| StageError::of("cql", e.is_retriable(), e))?;
         metrics
             .sink_latency
             .with_label_values(&["cql"])
