@@ -615,3 +615,60 @@ async fn with_osrm_stopped_etas_keep_coming_flagged_fallback_and_recover() -> an
     osrm.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_30_s_timers_survive_a_restart() -> anyhow::Result<()> {
+    let scope = Scope::new("eta_restart", &[]).await?;
+    let t0 = Timestamp::now();
+    let clock = ManualClock::new(t0);
+    let redis = assemble::redis(&scope.config).await?;
+    let live = LiveFeed::new(redis.clone(), scope.config.redis_key_prefix.clone());
+    let locations = LocationStore::new(redis, scope.config.redis_key_prefix.clone());
+    let pipelines = scope.start().await?;
+    let first = EtaRun::start(&scope, &clock).await?;
+    let mut o = Order::new("restart-1", "r-kaartinkaupunki");
+    let order = o.order_id();
+    put_driver(&locations, &o.driver, DRIVER_START, t0).await?;
+    scope
+        .produce(&[
+            o.place(t0),
+            o.restaurant(OrderStatus::Confirmed, t0),
+            o.assign(t0),
+            o.restaurant(OrderStatus::Preparing, t0),
+        ])
+        .await?;
+    eta_where(&live, &order, t0, |e| {
+        e.prep_remaining_s > 0.0 && e.pickup_travel_s > 0.0
+    })
+    .await?;
+    first.stop().await?;
+
+    // A new process with nothing in memory: the order's next ETA comes from its durable
+    // timer (no status change arrives), 30 s later on the clock.
+    let second = EtaRun::start(&scope, &clock).await?;
+    clock.set(t0.plus_millis(STEP_MS));
+    let next = eta_at(&live, &order, t0.plus_millis(STEP_MS)).await?;
+    assert!(next.prep_remaining_s > 0.0, "{next:?}");
+    let by = |trigger: &str| {
+        second
+            .registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == "doorstep_eta_recomputations_total")
+            .flat_map(|f| f.get_metric())
+            .filter(|m| m.get_label().iter().any(|l| l.value() == trigger))
+            .map(|m| m.get_counter().get_value())
+            .sum::<f64>()
+    };
+    assert!(
+        by("timer") >= 1.0 && by("status") == 0.0,
+        "timer {} status {}",
+        by("timer"),
+        by("status")
+    );
+    // And it keeps going every 30 s.
+    clock.set(t0.plus_millis(2 * STEP_MS));
+    eta_at(&live, &order, t0.plus_millis(2 * STEP_MS)).await?;
+    second.stop().await?;
+    pipelines.stop().await
+}
