@@ -72,11 +72,24 @@ impl PrepHistory {
     pub fn observe(&mut self, o: &PrepTimeObservation) {
         // Seconds of a preparation: far below f64's exact integer range.
         let seconds = o.seconds as f64;
-        self.entries
+        let local = &mut self
+            .entries
             .entry((o.restaurant_id.clone(), o.hour_of_day))
             .or_default()
-            .local
-            .insert(o.order_id.clone(), (o.observed_at, seconds));
+            .local;
+        local.insert(o.order_id.clone(), (o.observed_at, seconds));
+        // Only the latest `window` can count: keep memory bounded.
+        let keep = self.model.window.max(1);
+        while local.len() > keep {
+            let oldest = local
+                .iter()
+                .min_by_key(|(id, (at, _))| (*at, (*id).clone()))
+                .map(|(id, _)| id.clone());
+            match oldest {
+                Some(id) => local.remove(&id),
+                None => break,
+            };
+        }
     }
 
     /// Reads from `store` the keys never loaded or loaded more than [`REFRESH_MS`] before
@@ -130,6 +143,25 @@ impl PrepHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_observations_are_bounded_by_the_window() {
+        let mut model = PrepModel::new(900.0, 1);
+        model.window = 2;
+        let mut h = PrepHistory::new(model);
+        for (i, s) in [100, 200, 300].into_iter().enumerate() {
+            h.observe(&PrepTimeObservation::new(
+                RestaurantId::new("r"),
+                1,
+                OrderId::new(format!("o-{i}")),
+                s,
+                Timestamp::from_millis(i as i64),
+            ));
+        }
+        let key: PrepKey = (RestaurantId::new("r"), 1);
+        assert_eq!(h.entries[&key].local.len(), 2);
+        assert_eq!(h.expect(&key).mean_s, 250.0);
+    }
 
     #[test]
     fn local_observations_count_once_and_after_the_loaded_ones() {
