@@ -115,11 +115,7 @@ impl EtaSinks {
             ));
         }
         for r in &w.rejects {
-            let key = match (&r.order_id, &r.original_key) {
-                (Some(o), _) => o.as_str().to_owned(),
-                (None, Some(k)) => String::from_utf8_lossy(k).into_owned(),
-                (None, None) => String::new(),
-            };
+            let key = r.topic_key();
             let id = r.event_id.as_ref().map_or("", |e| e.as_str()).to_owned();
             records.push((
                 &self.topics.rejected,
