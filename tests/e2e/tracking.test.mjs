@@ -3,7 +3,7 @@
 // with scripts/demo): the map is drawn, drivers appear, and for one live order the driver
 // marker moves and the timeline advances, all over the customer WebSocket.
 //
-//   DEMO_URL=http://127.0.0.1:18480/demo node --test tracking.test.mjs
+//   DEMO_URL=http://127.0.0.1:18480/demo E2E_SINCE_MS=<demo start, ms> node --test tracking.test.mjs
 //
 // Screenshots go to $E2E_ARTIFACTS (default: <repo>/artifacts/e2e).
 import { test } from "node:test";
@@ -18,6 +18,8 @@ const DEMO_URL = process.env.DEMO_URL;
 const ARTIFACTS = process.env.E2E_ARTIFACTS || join(here, "..", "..", "artifacts", "e2e");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const TIMEOUT_MS = Number(process.env.E2E_TIMEOUT_MS || 120000);
+// Only orders of this run (the topics keep earlier runs' orders, some abandoned mid-way).
+const SINCE_MS = Number(process.env.E2E_SINCE_MS || Date.now());
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -46,7 +48,8 @@ test("the tracking page shows a live order: the driver moves and the timeline ad
   const order = await waitFor("a live order with a driver", async () => {
     const r = await fetch(`${origin}/demo/api/orders`);
     const { orders } = await r.json();
-    return orders.find((o) => o.driver_id && ["PLACED", "CONFIRMED", "PREPARING"].includes(o.status));
+    return orders.find((o) => o.driver_id && o.updated_at >= SINCE_MS
+      && ["PLACED", "CONFIRMED", "PREPARING"].includes(o.status));
   });
 
   const browser = await chromium.launch({
@@ -84,6 +87,9 @@ test("the tracking page shows a live order: the driver moves and the timeline ad
 
     // Other drivers and the operations panel are there too.
     await waitFor("the operations panel", async () => (await page.textContent("#ops-events")) !== "–", 20000);
+    // For the picture: give the fleet a few more seconds to fill the map (not a check).
+    await waitFor("more drivers on the map", async () =>
+      (await page.$$eval("#drivers circle", (c) => c.length)) >= 8, 30000).catch(() => {});
     const drivers = await page.$$eval("#drivers circle", (c) => c.length);
     assert.ok(drivers >= 1, `drivers on the map: ${drivers}`);
     await page.screenshot({ path: join(ARTIFACTS, "tracking.png") });
