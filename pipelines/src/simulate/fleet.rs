@@ -1,8 +1,6 @@
 //! The drivers: who is free and where each one is. Dispatch takes the free driver nearest to
 //! the restaurant (waiting when everyone is busy) and gets them back when they are done.
 
-#[cfg(test)]
-use super::RESTAURANTS;
 use super::{SplitMix, random_delivery_point};
 use doorstep_schemas::model::GeoPoint;
 use std::sync::Mutex;
