@@ -5,6 +5,7 @@
 //! no interference behind, and a loud, specific failure when a service is not running
 //! ([`ServiceDown`]) — a service test never skips silently.
 
+pub mod bench_kit;
 pub mod crash_kit;
 pub mod live_client;
 pub mod order_events;

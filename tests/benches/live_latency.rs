@@ -1,0 +1,494 @@
+//! Benchmark (not a test: nothing here asserts on timing): the latency from a driver's GPS
+//! `POST` to the customer's WebSocket frame, p50/p99, at an offered load of `RATE` pings/s,
+//! next to the Redis PUBLISH → SUBSCRIBE round trip measured in the same run under the same
+//! load (a hop every location frame takes), and the gateway's POST latency alone.
+//!
+//! In a fresh [`Scope`], all in this process:
+//!
+//! 1. `DRIVERS` drivers, each on a delivery of its own order (`DriverState::occupy`: what the
+//!    status pipeline does on a driver assignment).
+//! 2. The location pipeline (`assemble::location_pipeline`, default settings) and a gateway
+//!    with live tracking ([`GatewayUnderTest`]).
+//! 3. One customer WebSocket per order (`GET /v1/orders/{id}/track`, a token for that order),
+//!    each read by its own task: the snapshot, then location frames.
+//! 4. A load generator: `POST /v1/drivers/{id}/location` with `{pings: [...]}` bodies of
+//!    `BATCH` pings, drivers in turn, requests started on an open-loop schedule (request `j`
+//!    at `j × BATCH / RATE` s) with at most `IN_FLIGHT` outstanding; when the machine cannot
+//!    keep up, requests start late and the rate actually offered is reported. Each ping's id
+//!    carries the time its request was sent; the customer's task subtracts it from the time
+//!    the frame arrived. The first `WARMUP_SECS` are not counted.
+//! 5. Meanwhile a probe publishes on a Redis channel of its own every 10 ms and waits for its
+//!    subscriber to get it: the raw pub/sub round trip under the same load (also measured
+//!    once before the load, idle).
+//!
+//! Output: human-readable lines, then `BENCH ...` lines for `scripts/bench`: latency p50 and
+//! p99 against the pub/sub round trip's p50 and p99, the POST latency, and the ping rate
+//! offered against the target.
+//!
+//! Settings (environment): `DOORSTEP_BENCH_RATE` [20000 pings/s], `DOORSTEP_BENCH_BATCH` [50
+//! pings per request, at most 100], `DOORSTEP_BENCH_DRIVERS` [1000], `DOORSTEP_BENCH_SECS`
+//! [20, measured], `DOORSTEP_BENCH_WARMUP_SECS` [3], `DOORSTEP_BENCH_IN_FLIGHT` [256], plus
+//! the usual `DOORSTEP_*` service addresses (`eval "$(scripts/services env)"`). Logs:
+//! `RUST_LOG`.
+
+use anyhow::{Context, bail, ensure};
+use doorstep_connectors::driver_state::DriverState;
+use doorstep_connectors::redis::Redis;
+use doorstep_pipelines::assemble::{self, LocationOptions};
+use doorstep_pipelines::auth::{Claims, TokenKey, unix_now};
+use doorstep_pipelines::gateway::track::TrackingConfig;
+use doorstep_pipelines::shutdown;
+use doorstep_schemas::model::{ActorKind, DriverId, OrderId, Timestamp};
+use doorstep_tests::bench_kit::{
+    bench_line, counter, counter_by, init_bench_tracing, p50_p99_max, setting,
+};
+use doorstep_tests::live_client::{GatewayUnderTest, LiveClient, Received};
+use doorstep_tests::pipeline_harness::Scope;
+use futures::{StreamExt, TryStreamExt};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The scope's token secret (see `pipeline_harness`).
+const SECRET: &str = "test-secret-test-secret-test-secret-0001";
+/// Most pings the gateway takes in one request.
+const MAX_BATCH: usize = 100;
+/// Pub/sub probe period.
+const PROBE_EVERY: Duration = Duration::from_millis(10);
+/// Idle pub/sub round trips measured before the load.
+const IDLE_PROBES: usize = 300;
+
+struct Settings {
+    rate: f64,
+    batch: usize,
+    drivers: usize,
+    secs: f64,
+    warmup: f64,
+    in_flight: usize,
+}
+
+impl Settings {
+    fn from_env() -> anyhow::Result<Self> {
+        let s = Self {
+            rate: setting("DOORSTEP_BENCH_RATE", "20000")?,
+            batch: setting("DOORSTEP_BENCH_BATCH", "50")?,
+            drivers: setting("DOORSTEP_BENCH_DRIVERS", "1000")?,
+            secs: setting("DOORSTEP_BENCH_SECS", "20")?,
+            warmup: setting("DOORSTEP_BENCH_WARMUP_SECS", "3")?,
+            in_flight: setting("DOORSTEP_BENCH_IN_FLIGHT", "256")?,
+        };
+        ensure!(
+            s.rate > 0.0 && s.secs > 0.0 && s.warmup >= 0.0,
+            "rate and secs > 0"
+        );
+        ensure!(
+            (1..=MAX_BATCH).contains(&s.batch),
+            "DOORSTEP_BENCH_BATCH must be 1..={MAX_BATCH}"
+        );
+        ensure!(
+            s.drivers > 0 && s.in_flight > 0,
+            "drivers and in-flight > 0"
+        );
+        Ok(s)
+    }
+}
+
+/// Microseconds since the bench started: the clock of send and receive times.
+fn now_us() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    u64::try_from(START.get_or_init(Instant::now).elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+fn driver(i: usize) -> String {
+    format!("bench-d{i:05}")
+}
+
+fn order(i: usize) -> String {
+    format!("bench-o{i:05}")
+}
+
+fn token(key: &TokenKey, kind: ActorKind, id: &str, order: Option<&str>) -> anyhow::Result<String> {
+    let mut claims = Claims::new(kind, id, unix_now() + 3_600);
+    claims.order_id = order.map(str::to_owned);
+    Ok(key.sign(&claims)?)
+}
+
+/// The send time (µs) a ping id `t<sent>-<driver>-<n>` carries.
+fn sent_of(update_id: &str) -> Option<u64> {
+    update_id.strip_prefix('t')?.split('-').next()?.parse().ok()
+}
+
+/// (send time, latency) of every location frame a customer got, µs.
+type Samples = Vec<(u64, u64)>;
+
+/// Reads one customer's socket until `stop`.
+async fn customer(mut ws: LiveClient, stop: Arc<AtomicBool>) -> anyhow::Result<Samples> {
+    let mut got = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        match ws.next(Duration::from_millis(200)).await? {
+            None => {}
+            Some(Received::Frame(f)) => {
+                if f["type"] == "location" {
+                    let received = now_us();
+                    let sent = f["update_id"]
+                        .as_str()
+                        .and_then(sent_of)
+                        .with_context(|| format!("a frame not from the bench: {f}"))?;
+                    got.push((sent, received.saturating_sub(sent)));
+                }
+            }
+            Some(Received::Closed(code, reason)) => bail!("socket closed: {code} {reason}"),
+        }
+    }
+    Ok(got)
+}
+
+/// Publishes on a channel of its own and waits for the subscriber to get it, every
+/// [`PROBE_EVERY`] until `stop` (or `count` times): (send time, round trip) µs.
+async fn pubsub_probe(
+    redis: &Redis,
+    channel: &str,
+    stop: Option<Arc<AtomicBool>>,
+    count: usize,
+) -> anyhow::Result<Samples> {
+    let mut subscription = redis.subscribe(channel).await?;
+    let mut publisher = redis.clone();
+    let mut got = Vec::new();
+    for n in 0..count {
+        if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break;
+        }
+        let sent = now_us();
+        let payload = format!("{sent}-{n}");
+        publisher.publish(channel, payload.as_bytes()).await?;
+        let m = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+            .await
+            .context("the probe's message did not come back within 10 s")?
+            .context("the probe's subscription ended")?;
+        ensure!(m.payload == payload.as_bytes(), "another probe message");
+        got.push((sent, now_us() - sent));
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+    Ok(got)
+}
+
+/// What the load generator did.
+#[derive(Default)]
+struct Load {
+    requests: u64,
+    pings: u64,
+    refused: u64,
+    /// Requests started more than 10 ms after their scheduled time.
+    late: u64,
+    /// (send time, POST latency) µs of every accepted request.
+    posts: Samples,
+    /// When the last request was started, µs.
+    last_start_us: u64,
+}
+
+/// POSTs pings on the open-loop schedule from `begin_us` for `secs` s.
+async fn load(
+    s: &Settings,
+    base: &str,
+    tokens: Arc<Vec<String>>,
+    begin_us: u64,
+) -> anyhow::Result<Load> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(s.in_flight)
+        .build()?;
+    let period_us = s.batch as f64 * 1e6 / s.rate;
+    let total = ((s.secs + s.warmup) * s.rate / s.batch as f64).ceil() as u64;
+    let permits = Arc::new(tokio::sync::Semaphore::new(s.in_flight));
+    let refused = Arc::new(AtomicU64::new(0));
+    let mut next_fix: Vec<i64> = vec![0; s.drivers];
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut out = Load::default();
+    for j in 0..total {
+        let due_us = begin_us + (j as f64 * period_us) as u64;
+        let wait = due_us.saturating_sub(now_us());
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_micros(wait)).await;
+        }
+        let permit = permits.clone().acquire_owned().await?;
+        let sent = now_us();
+        if sent > due_us + 10_000 {
+            out.late += 1;
+        }
+        let d = (j % s.drivers as u64) as usize;
+        // Fix times strictly increasing per driver, about now; the position creeps north
+        // (1e-7° ≈ 1 cm per ping, so even 1 ms apart the speed is plausible).
+        let wall_ms = Timestamp::now().as_millis();
+        let first = next_fix[d].max(wall_ms - s.batch as i64);
+        next_fix[d] = first + s.batch as i64;
+        let lat0 = 60.15 + (d % 100) as f64 * 0.001;
+        let lng = 24.90 + (d / 100) as f64 * 0.001;
+        let pings: Vec<String> = (0..s.batch)
+            .map(|k| {
+                let n = first + k as i64;
+                format!(
+                    r#"{{"lat":{:.7},"lng":{lng:.5},"accuracy_m":5.0,"recorded_at":{n},"ping_id":"t{sent}-{d}-{n}"}}"#,
+                    lat0 + (n % 100_000) as f64 * 1e-7
+                )
+            })
+            .collect();
+        let body = format!(r#"{{"pings":[{}]}}"#, pings.join(","));
+        let request = http
+            .post(format!("{base}/v1/drivers/{}/location", driver(d)))
+            .bearer_auth(&tokens[d])
+            .header("content-type", "application/json")
+            .body(body);
+        let refused = refused.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let ok = match request.send().await {
+                Ok(r) if r.status().as_u16() == 202 => true,
+                Ok(r) => {
+                    let status = r.status();
+                    let text = r.text().await.unwrap_or_default();
+                    tracing::warn!(%status, body = %text, "ping request refused");
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "ping request failed");
+                    false
+                }
+            };
+            if !ok {
+                refused.fetch_add(1, Ordering::Relaxed);
+            }
+            ok.then(|| (sent, now_us() - sent))
+        });
+        out.requests += 1;
+        out.pings += s.batch as u64;
+        out.last_start_us = sent;
+        // Collect finished requests as we go.
+        while let Some(done) = tasks.try_join_next() {
+            out.posts.extend(done?);
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        out.posts.extend(done?);
+    }
+    out.refused = refused.load(Ordering::Relaxed);
+    Ok(out)
+}
+
+fn ms(us: f64) -> f64 {
+    us / 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench` (and any filter); this binary has a single benchmark.
+    init_bench_tracing();
+    let _ = now_us();
+    let s = Settings::from_env()?;
+    println!(
+        "live_latency: {} pings/s offered in requests of {} pings, {} drivers on deliveries, \
+         one customer socket each, {} s measured after {} s warm-up, {} CPUs",
+        s.rate,
+        s.batch,
+        s.drivers,
+        s.secs,
+        s.warmup,
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+    let scope = Scope::new("bench_live", &[]).await?;
+    let config = &scope.config;
+    // The order store's keyspace and tables (snapshots read it).
+    scope.store().await?;
+    let redis = assemble::redis(config).await?;
+    let state = DriverState::new(redis.clone(), config.redis_key_prefix.clone());
+    futures::stream::iter(0..s.drivers)
+        .map(|i| {
+            let state = &state;
+            async move {
+                state
+                    .occupy(&DriverId::new(driver(i)), &OrderId::new(order(i)))
+                    .await
+            }
+        })
+        .buffer_unordered(64)
+        .try_collect::<()>()
+        .await?;
+
+    let registry = prometheus::Registry::new();
+    let (stop_pipeline, signal) = shutdown::channel();
+    let (rt, stage) =
+        assemble::location_pipeline(config, LocationOptions::default(), &registry).await?;
+    let pipeline = tokio::spawn(rt.run(stage, signal));
+    let gw = GatewayUnderTest::start(config, TrackingConfig::default()).await?;
+
+    let key = TokenKey::new(SECRET.as_bytes())?;
+    let driver_tokens: Vec<String> = (0..s.drivers)
+        .map(|i| token(&key, ActorKind::Driver, &driver(i), None))
+        .collect::<anyhow::Result<_>>()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let connected = Instant::now();
+    let clients: Vec<LiveClient> = futures::stream::iter(0..s.drivers)
+        .map(|i| {
+            let (key, ws_base) = (&key, gw.ws_base.as_str());
+            async move {
+                let t = token(
+                    key,
+                    ActorKind::Customer,
+                    &format!("bench-c{i}"),
+                    Some(&order(i)),
+                )?;
+                let mut c = LiveClient::open(ws_base, &order(i), &t).await?;
+                let snapshot = c.frame(Duration::from_secs(30)).await?;
+                ensure!(snapshot["type"] == "snapshot", "{snapshot}");
+                Ok::<_, anyhow::Error>(c)
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect()
+        .await?;
+    println!(
+        "  {} customer sockets open (snapshot read) in {:.1} s",
+        clients.len(),
+        connected.elapsed().as_secs_f64()
+    );
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|c| tokio::spawn(customer(c, stop.clone())))
+        .collect();
+
+    let probe_channel = format!("{}bench-probe", config.redis_key_prefix);
+    let idle = pubsub_probe(&redis, &probe_channel, None, IDLE_PROBES).await?;
+    let probe = {
+        let (redis, channel, stop) = (redis.clone(), probe_channel.clone(), stop.clone());
+        tokio::spawn(async move { pubsub_probe(&redis, &channel, Some(stop), usize::MAX).await })
+    };
+
+    let begin_us = now_us() + 100_000;
+    let window = (
+        begin_us + (s.warmup * 1e6) as u64,
+        begin_us + ((s.warmup + s.secs) * 1e6) as u64,
+    );
+    let done = load(&s, &gw.base, Arc::new(driver_tokens), begin_us).await?;
+    let load_end_us = now_us();
+    // Let the pipeline drain what was accepted, then a little more for the sockets.
+    let accepted_pings = (done.requests - done.refused) * s.batch as u64;
+    let drain = Instant::now();
+    while counter(&registry, "doorstep_pipeline_records_in_total", None) < accepted_pings as f64
+        && drain.elapsed() < Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let drained_in = drain.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    let mut frames = 0usize;
+    for r in readers {
+        let got = r.await??;
+        frames += got.len();
+        latencies.extend(
+            got.into_iter()
+                .filter(|(sent, _)| (window.0..window.1).contains(sent))
+                .map(|(_, l)| l as f64),
+        );
+    }
+    let loaded = probe.await??;
+    let in_window = |v: &Samples| -> Vec<f64> {
+        v.iter()
+            .filter(|(sent, _)| (window.0..window.1).contains(sent))
+            .map(|(_, l)| *l as f64)
+            .collect()
+    };
+    let mut loaded_rtt = in_window(&loaded);
+    let mut idle_rtt: Vec<f64> = idle.iter().map(|(_, l)| *l as f64).collect();
+    let mut posts = in_window(&done.posts);
+    let tracking = gw.metrics();
+    let results = counter_by(&registry, "doorstep_location_pings_total", "result");
+    let _ = stop_pipeline.send(true);
+    pipeline.await?.context("location pipeline")?;
+    gw.stop().await?;
+
+    // The rate actually offered: pings of requests started within the window.
+    let window_posts = done
+        .posts
+        .iter()
+        .filter(|(sent, _)| (window.0..window.1).contains(sent))
+        .count()
+        + done.refused as usize;
+    let span_s = (window.1.min(done.last_start_us.max(window.0)) - window.0) as f64 / 1e6;
+    let offered = (window_posts * s.batch) as f64 / span_s.max(s.secs.min(1.0));
+    let posted_in_window = (posts.len() * s.batch) as f64;
+    let (p50, p99, max) = p50_p99_max(&mut latencies);
+    let (rtt50, rtt99, rttmax) = p50_p99_max(&mut loaded_rtt);
+    let (irtt50, irtt99, _) = p50_p99_max(&mut idle_rtt);
+    let (post50, post99, postmax) = p50_p99_max(&mut posts);
+    println!(
+        "  load: {} requests ({} pings), {} refused, {} started >10 ms late; last started {:.1} s \
+         after the scheduled end; pipeline caught up {:.1} s after the load",
+        done.requests,
+        done.pings,
+        done.refused,
+        done.late,
+        (load_end_us.saturating_sub(window.1)) as f64 / 1e6,
+        drained_in.as_secs_f64()
+    );
+    println!("  pipeline results: {results:?}");
+    println!(
+        "  offered: {offered:.0} pings/s in the measured window (target {}); {} location frames \
+         received in all, {} for the {posted_in_window} pings accepted in the window \
+         (the rest conflated)",
+        s.rate,
+        frames,
+        latencies.len()
+    );
+    println!(
+        "  POST -> WebSocket: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(p50),
+        ms(p99),
+        ms(max)
+    );
+    println!(
+        "  gateway POST alone (send -> 202): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(post50),
+        ms(post99),
+        ms(postmax)
+    );
+    println!(
+        "  Redis PUBLISH -> SUBSCRIBE round trip: under load p50 {:.2} ms, p99 {:.2} ms, max \
+         {:.2} ms ({} probes); idle p50 {:.2} ms, p99 {:.2} ms ({IDLE_PROBES} probes)",
+        ms(rtt50),
+        ms(rtt99),
+        ms(rttmax),
+        loaded_rtt.len(),
+        ms(irtt50),
+        ms(irtt99)
+    );
+    for line in tracking.lines().filter(|l| {
+        (l.starts_with("doorstep_gateway_websocket_") || l.starts_with("doorstep_gateway_live_"))
+            && !l.contains("_bucket")
+    }) {
+        println!("  gateway metric: {line}");
+    }
+    if latencies.is_empty() {
+        bail!("no location frame of the measured window reached a customer");
+    }
+    bench_line(
+        "live_latency.p50",
+        ms(p50),
+        "ms",
+        Some(("redis_pubsub_rtt_p50_ms", ms(rtt50))),
+    );
+    bench_line(
+        "live_latency.p99",
+        ms(p99),
+        "ms",
+        Some(("redis_pubsub_rtt_p99_ms", ms(rtt99))),
+    );
+    bench_line("live_latency.post_p50", ms(post50), "ms", None);
+    bench_line("live_latency.post_p99", ms(post99), "ms", None);
+    bench_line(
+        "live_latency.offered",
+        offered,
+        "pings/s",
+        Some(("target_pings/s", s.rate)),
+    );
+    Ok(())
+}

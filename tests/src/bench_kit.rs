@@ -1,0 +1,274 @@
+//! What the benchmarks in `tests/benches/` share: their settings (`DOORSTEP_BENCH_*`
+//! variables), the `BENCH ...` line `scripts/bench` collects, percentiles, reading counters
+//! off a metrics registry, the resident memory of a process, and `redis-benchmark` as a raw
+//! limit.
+
+use anyhow::{Context, bail};
+use prometheus::Registry;
+use prometheus::proto::{Metric, MetricFamily};
+use std::fmt::Display;
+use std::process::Stdio;
+use std::str::FromStr;
+
+/// The value of `name` (`default` when unset or blank), parsed.
+///
+/// # Errors
+/// When the value does not parse; the message names the variable.
+pub fn setting<T: FromStr>(name: &str, default: &str) -> anyhow::Result<T>
+where
+    T::Err: Display,
+{
+    let v = std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned());
+    v.trim()
+        .parse::<T>()
+        .map_err(|e| anyhow::anyhow!("{name}: {v:?}: {e}"))
+}
+
+/// A figure as `BENCH` lines print it: no decimals from 100 up, three below.
+pub fn figure(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// Prints the machine-readable line of one figure (see `scripts/bench`):
+/// `BENCH name=... value=... unit=... limit_name=... limit_value=... ratio=...`.
+pub fn bench_line(name: &str, value: f64, unit: &str, limit: Option<(&str, f64)>) {
+    match limit {
+        Some((limit_name, limit_value)) => println!(
+            "BENCH name={name} value={} unit={unit} limit_name={limit_name} limit_value={} ratio={:.3}",
+            figure(value),
+            figure(limit_value),
+            value / limit_value
+        ),
+        None => println!(
+            "BENCH name={name} value={} unit={unit} limit_name=- limit_value=- ratio=-",
+            figure(value)
+        ),
+    }
+}
+
+/// Logs to stderr (`RUST_LOG`; default `warn`, without the CQL driver's complaints that
+/// kassandra has no `system.peers`).
+pub fn init_bench_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,scylla::cluster::metadata=off")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The `q`-quantile (0..=1, nearest rank) of `sorted` (ascending); 0 when empty.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (q.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Sorts `samples` and returns (p50, p99, max).
+pub fn p50_p99_max(samples: &mut [f64]) -> (f64, f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    (
+        quantile(samples, 0.50),
+        quantile(samples, 0.99),
+        samples.last().copied().unwrap_or(0.0),
+    )
+}
+
+fn family<'a>(families: &'a [MetricFamily], name: &str) -> impl Iterator<Item = &'a Metric> {
+    families
+        .iter()
+        .filter(move |f| f.name() == name)
+        .flat_map(|f| f.get_metric())
+}
+
+fn label<'a>(m: &'a Metric, name: &str) -> Option<&'a str> {
+    m.get_label()
+        .iter()
+        .find(|l| l.name() == name)
+        .map(|l| l.value())
+}
+
+/// The sum of the counter `name` over its series (only those with label `with` when given).
+pub fn counter(registry: &Registry, name: &str, with: Option<(&str, &str)>) -> f64 {
+    family(&registry.gather(), name)
+        .filter(|m| with.is_none_or(|(k, v)| label(m, k) == Some(v)))
+        .map(|m| m.get_counter().get_value())
+        .fold(0.0, |a, b| a + b)
+}
+
+/// The gauge `name` summed over its series.
+pub fn gauge(registry: &Registry, name: &str) -> f64 {
+    family(&registry.gather(), name)
+        .map(|m| m.get_gauge().get_value())
+        .fold(0.0, |a, b| a + b)
+}
+
+/// The (sample count, sample sum) of the histogram `name` over its series (only those with
+/// label `with` when given).
+pub fn histogram(registry: &Registry, name: &str, with: Option<(&str, &str)>) -> (u64, f64) {
+    family(&registry.gather(), name)
+        .filter(|m| with.is_none_or(|(k, v)| label(m, k) == Some(v)))
+        .map(|m| {
+            let h = m.get_histogram();
+            (h.get_sample_count(), h.get_sample_sum())
+        })
+        .fold((0, 0.0), |(c, s), (c2, s2)| (c + c2, s + s2))
+}
+
+/// Every series of the counter `name` as (value of `label_name`, count), sorted by label.
+pub fn counter_by(registry: &Registry, name: &str, label_name: &str) -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> = family(&registry.gather(), name)
+        .map(|m| {
+            (
+                label(m, label_name).unwrap_or("?").to_owned(),
+                m.get_counter().get_value(),
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// The runtime's progress on a backlog: every record read, every started batch finished,
+/// each finished batch's offsets committed (or the commit attempted).
+pub fn pipeline_caught_up(registry: &Registry, records: usize) -> bool {
+    let records_in = counter(registry, "doorstep_pipeline_records_in_total", None);
+    let started = histogram(registry, "doorstep_pipeline_batch_size_records", None).0 as f64;
+    let done = counter(registry, "doorstep_pipeline_batches_total", None);
+    let commits = counter(registry, "doorstep_pipeline_commits_total", None)
+        + counter(registry, "doorstep_pipeline_commit_errors_total", None);
+    records_in >= records as f64 && done >= started && commits >= done
+}
+
+/// The resident set size of process `pid` (`VmRSS` of `/proc/<pid>/status`), bytes.
+///
+/// # Errors
+/// When the file cannot be read or has no `VmRSS` line (not Linux, or the process is gone).
+pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .with_context(|| format!("no VmRSS in {path}"))?;
+    let kb: u64 = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .with_context(|| format!("VmRSS line {line:?}"))?;
+    Ok(kb * 1024)
+}
+
+/// Host, port and password of a `redis://[user:password@]host:port[/db]` URL.
+fn redis_host_port(url: &str) -> anyhow::Result<(String, u16, Option<String>)> {
+    let rest = url
+        .strip_prefix("redis://")
+        .with_context(|| format!("{url:?} is not a redis:// URL"))?;
+    let rest = rest.split('/').next().unwrap_or(rest);
+    let (auth, host_port) = match rest.rsplit_once('@') {
+        Some((a, h)) => (Some(a), h),
+        None => (None, rest),
+    };
+    let password = auth.map(|a| a.rsplit(':').next().unwrap_or(a).to_owned());
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((h, p)) => (h.to_owned(), p.parse().context("redis port")?),
+        None => (host_port.to_owned(), 6379),
+    };
+    Ok((host, port, password))
+}
+
+/// Runs `redis-benchmark -q -P <pipeline> -n <requests> -r <keyspace> <command...>` (found
+/// on `PATH`) against the Redis of `url` and returns its requests per second.
+///
+/// # Errors
+/// When `redis-benchmark` is not installed, fails, or prints no rate.
+pub async fn redis_benchmark(
+    url: &str,
+    pipeline: usize,
+    requests: usize,
+    keyspace: usize,
+    command: &[&str],
+) -> anyhow::Result<f64> {
+    let (host, port, password) = redis_host_port(url)?;
+    let mut cmd = tokio::process::Command::new("redis-benchmark");
+    cmd.args(["-h", &host, "-p", &port.to_string(), "-q"])
+        .args(["-P", &pipeline.to_string()])
+        .args(["-n", &requests.to_string()])
+        .args(["-r", &keyspace.to_string()]);
+    if let Some(p) = &password {
+        cmd.args(["-a", p, "--no-auth-warning"]);
+    }
+    cmd.args(command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = cmd
+        .output()
+        .await
+        .context("running redis-benchmark (is it installed and on PATH?)")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "redis-benchmark failed ({}): {text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // `-q` prints `<COMMAND ...>: 123456.78 requests per second, p50=... msec` (after
+    // carriage-return progress lines).
+    let line = text
+        .split(['\r', '\n'])
+        .rfind(|l| l.contains("requests per second"))
+        .with_context(|| format!("no rate in redis-benchmark's output: {text:?}"))?;
+    let rate = line
+        .split("requests per second")
+        .next()
+        .and_then(|l| l.rsplit(' ').find(|w| !w.is_empty()))
+        .and_then(|w| w.parse::<f64>().ok())
+        .with_context(|| format!("no rate in {line:?}"))?;
+    Ok(rate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        assert_eq!(p50_p99_max(&mut v), (50.0, 99.0, 100.0));
+        assert_eq!(quantile(&[], 0.5), 0.0);
+        assert_eq!(quantile(&[3.0], 0.99), 3.0);
+    }
+
+    #[test]
+    fn redis_urls_give_host_port_and_password() {
+        assert_eq!(
+            redis_host_port("redis://127.0.0.1:6380/0").unwrap(),
+            ("127.0.0.1".into(), 6380, None)
+        );
+        assert_eq!(
+            redis_host_port("redis://:pw@localhost").unwrap(),
+            ("localhost".into(), 6379, Some("pw".into()))
+        );
+        assert!(redis_host_port("http://x").is_err());
+    }
+
+    #[test]
+    fn own_rss_is_read() {
+        let rss = rss_bytes(std::process::id()).unwrap();
+        assert!(rss > 1024 * 1024, "{rss}");
+    }
+}
