@@ -1,0 +1,755 @@
+//! Benchmark (not a test: nothing here asserts on timing): scale-out of the status pipeline.
+//! The same backlog is drained by 1, then by 2 processes of the real `doorstep pipeline
+//! status` binary in one consumer group, each time in a fresh [`Scope`]; printed: events/s for
+//! each, the ratio 2-vs-1, and, as the raw limit measured in the same run, the bare
+//! consumption rate of the topic (one plain consumer reading the backlog, nothing else).
+//!
+//! For each process count, in a fresh scope (topics with `DOORSTEP_BENCH_PARTITIONS`
+//! partitions, keyspace, Redis prefix and consumer groups of its own):
+//!
+//! 1. **Backlog.** `DOORSTEP_BENCH_ORDERS` full order lives (`OrderScript::full_life`, 8
+//!    events each) produced to `orders.events.v1` with the crash harness's producer (round k
+//!    is event k of every order: live traffic's layout, every event its own save), before any
+//!    pipeline starts. The same orders every time.
+//! 2. **Raw limit.** One consumer assigned every partition (no group, no decoding) reads the
+//!    backlog once: records/s from its assignment to its last record.
+//! 3. **Drain.** The processes are started at once (side effects on; auto-confirm set to an
+//!    hour so no timer fires; notifications go to `notifications.v1`, nobody pushes them).
+//!    The group's committed offsets are read every `POLL` until they reach the end offsets.
+//!    Two rates: from the spawn (start-up, CQL schema check and group join included: what an
+//!    operator sees) and from the first commit to the last (the steady drain; the headline).
+//! 4. **Where the time goes.** CPU time over the steady drain of each pipeline process, the
+//!    CQL server, the broker and Redis (found by their listening ports, when local), the bench
+//!    itself and the whole machine (`/proc`; Linux only; the rest is other load on the
+//!    machine). At the end, each process's own `/metrics` (records read, batches, time in the
+//!    stage and per sink) and how often its partition assignment changed (its log).
+//!
+//! Output: human-readable lines (every drain), then the `BENCH` lines `scripts/bench`
+//! collects (each process count's best round): events/s with 1 and with 2 processes against
+//! the bare consumption rate of the same drain, and 2-vs-1 (the 2-process rate with the
+//! 1-process rate as its limit, so `ratio` is the speed-up). On a machine whose cores the
+//! services share, a speed-up near or below 1 is a finding, not a failure.
+//!
+//! Settings (environment): `DOORSTEP_BENCH_ORDERS` [5000], `DOORSTEP_BENCH_PARTITIONS` [12],
+//! `DOORSTEP_BENCH_PROCESSES` [1,2; a comma list, one drain each per round],
+//! `DOORSTEP_BENCH_ROUNDS` [2; the process counts alternate, 1, 2, 1, 2, ..., and each
+//! count's best round is reported: other load on the machine only ever slows a drain down],
+//! `DOORSTEP_BENCH_TIMEOUT_SECS` [300, per drain], the usual `DOORSTEP_*` service addresses
+//! (`eval "$(scripts/services env)"`), and `DOORSTEP_TEST_BINARY` for a `doorstep` binary other
+//! than the workspace's (built in release by the bench otherwise). Logs: `RUST_LOG`; each
+//! process logs to a file in the temporary directory, removed when its drain succeeded.
+
+use anyhow::{Context, bail, ensure};
+use doorstep_connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer as _};
+use doorstep_connectors::kafka::rdkafka::{ClientConfig, TopicPartitionList};
+use doorstep_connectors::kafka::{Admin, ConsumerBuilder, KafkaConfig};
+use doorstep_pipelines::assemble;
+use doorstep_schemas::events::{OrderEvent, topics};
+use doorstep_schemas::model::Timestamp;
+use doorstep_tests::bench_kit::{bench_line, init_bench_tracing, setting};
+use doorstep_tests::crash_kit;
+use doorstep_tests::order_events::OrderScript;
+use doorstep_tests::pipeline_harness::Scope;
+use doorstep_tests::process::{DoorstepProcess, doorstep_binary, log_tail};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the group's committed offsets are read during a drain.
+const POLL: Duration = Duration::from_millis(50);
+
+struct Settings {
+    orders: usize,
+    partitions: i32,
+    processes: Vec<usize>,
+    rounds: usize,
+    timeout: Duration,
+}
+
+impl Settings {
+    fn from_env() -> anyhow::Result<Self> {
+        let processes = setting::<String>("DOORSTEP_BENCH_PROCESSES", "1,2")?
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse::<usize>()
+                    .map_err(|e| anyhow::anyhow!("DOORSTEP_BENCH_PROCESSES: {n:?}: {e}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let s = Self {
+            orders: setting("DOORSTEP_BENCH_ORDERS", "5000")?,
+            partitions: setting("DOORSTEP_BENCH_PARTITIONS", "12")?,
+            processes,
+            rounds: setting("DOORSTEP_BENCH_ROUNDS", "2")?,
+            timeout: Duration::from_secs(setting("DOORSTEP_BENCH_TIMEOUT_SECS", "300")?),
+        };
+        ensure!(s.orders > 0, "DOORSTEP_BENCH_ORDERS must be positive");
+        ensure!(s.rounds > 0, "DOORSTEP_BENCH_ROUNDS must be positive");
+        ensure!(
+            s.partitions > 0,
+            "DOORSTEP_BENCH_PARTITIONS must be positive"
+        );
+        ensure!(
+            !s.processes.contains(&0),
+            "DOORSTEP_BENCH_PROCESSES: process counts must be positive"
+        );
+        Ok(s)
+    }
+}
+
+/// The backlog: every order's whole life.
+fn lives(orders: usize) -> Vec<Vec<OrderEvent>> {
+    let start = Timestamp::now().as_millis();
+    (0..orders)
+        .map(|i| OrderScript::new(&format!("scale-{i:06}"), start).full_life())
+        .collect()
+}
+
+/// A fresh scope whose topics all have `partitions` partitions (a [`Scope`] creates its own
+/// with the test count, and leaves existing ones alone: so they are created first, under a
+/// topic prefix of the bench's choosing).
+async fn scope(partitions: i32) -> anyhow::Result<Scope> {
+    let prefix = format!("{}.", doorstep_tests::unique("bench-scale"));
+    let endpoints = doorstep_tests::endpoints();
+    let admin = Admin::new(&KafkaConfig::new(
+        &endpoints.kafka_brokers,
+        "doorstep-bench",
+    ))?;
+    let names: Vec<String> = topics::ALL.iter().map(|t| format!("{prefix}{t}")).collect();
+    let wanted: Vec<(&str, i32)> = names.iter().map(|n| (n.as_str(), partitions)).collect();
+    admin.ensure_topics(&wanted).await?;
+    let partitions = partitions.to_string();
+    Scope::new(
+        "bench_scale",
+        &[
+            ("DOORSTEP_TOPIC_PREFIX", prefix.as_str()),
+            ("DOORSTEP_TOPIC_PARTITIONS", partitions.as_str()),
+            // No auto-confirm fires during the run (timer rows are still written).
+            ("DOORSTEP_AUTO_CONFIRM_AFTER_MS", "3600000"),
+        ],
+    )
+    .await
+}
+
+/// Reads a group's committed offsets and a topic's end offsets without joining the group.
+struct Offsets {
+    consumer: Arc<BaseConsumer>,
+    topic: String,
+    partitions: i32,
+}
+
+impl Offsets {
+    fn new(scope: &Scope, group: &str, partitions: i32) -> anyhow::Result<Self> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &scope.config.endpoints.kafka_brokers)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("log_level", "3")
+            .create()?;
+        Ok(Self {
+            consumer: Arc::new(consumer),
+            topic: scope.topic(topics::ORDER_EVENTS),
+            partitions,
+        })
+    }
+
+    /// The sum of the end offsets (records in the topic, which starts empty).
+    async fn end(&self) -> anyhow::Result<i64> {
+        let (consumer, topic, partitions) =
+            (self.consumer.clone(), self.topic.clone(), self.partitions);
+        tokio::task::spawn_blocking(move || {
+            let mut sum = 0;
+            for p in 0..partitions {
+                sum += consumer
+                    .fetch_watermarks(&topic, p, Duration::from_secs(5))?
+                    .1;
+            }
+            anyhow::Ok(sum)
+        })
+        .await?
+    }
+
+    /// The sum of the group's committed offsets (0 where it has none).
+    async fn committed(&self) -> anyhow::Result<i64> {
+        let (consumer, topic, partitions) =
+            (self.consumer.clone(), self.topic.clone(), self.partitions);
+        tokio::task::spawn_blocking(move || {
+            let mut tpl = TopicPartitionList::new();
+            for p in 0..partitions {
+                tpl.add_partition(&topic, p);
+            }
+            let committed = consumer.committed_offsets(tpl, Duration::from_secs(5))?;
+            anyhow::Ok(
+                committed
+                    .elements()
+                    .iter()
+                    .filter_map(|e| e.offset().to_raw())
+                    .filter(|o| *o >= 0)
+                    .sum(),
+            )
+        })
+        .await?
+    }
+}
+
+/// The bare consumption rate: one consumer assigned every partition from the start reads
+/// `records` records; records/s from the assignment to the last record.
+async fn consume_rate(scope: &Scope, partitions: i32, records: usize) -> anyhow::Result<f64> {
+    let topic = scope.topic(topics::ORDER_EVENTS);
+    let positions: Vec<(&str, i32, i64)> =
+        (0..partitions).map(|p| (topic.as_str(), p, 0)).collect();
+    let consumer = ConsumerBuilder::new(
+        &assemble::kafka_config(&scope.config, "doorstep-bench"),
+        doorstep_tests::unique("bench-scale-raw"),
+    )
+    .assign(&positions)?;
+    // Timed from the assignment: the client prefetches, so by its first record most of the
+    // backlog may already be in its buffers.
+    let started = Instant::now();
+    let read = async {
+        for _ in 0..records {
+            consumer.recv().await?;
+        }
+        anyhow::Ok(started.elapsed())
+    };
+    let elapsed = tokio::time::timeout(Duration::from_secs(120), read)
+        .await
+        .context("the bare consumer did not read the backlog within 120 s")??;
+    Ok(records as f64 / elapsed.as_secs_f64())
+}
+
+/// CPU time of processes and of the machine, from `/proc` (Linux; empty elsewhere).
+mod cpu {
+    use std::collections::BTreeMap;
+
+    /// Clock ticks per second of `/proc`'s CPU times.
+    pub fn ticks_per_second() -> f64 {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    }
+
+    /// User + system ticks in a `/proc/.../stat` file.
+    fn stat_ticks(path: &std::path::Path) -> Option<u64> {
+        let stat = std::fs::read_to_string(path).ok()?;
+        // After the command name (which may hold spaces) in parentheses: field 3 onwards.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 of `rest`.
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    }
+
+    /// User + system ticks of process `pid` (all its threads), and of each thread.
+    pub fn process_ticks(pid: u32) -> Option<Ticks> {
+        let dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+        let total = stat_ticks(&dir.join("stat"))?;
+        let threads = std::fs::read_dir(dir.join("task"))
+            .map(|tasks| {
+                tasks
+                    .flatten()
+                    .filter_map(|t| {
+                        let tid = t.file_name().to_str()?.parse::<u32>().ok()?;
+                        Some((tid, stat_ticks(&t.path().join("stat"))?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Ticks { total, threads })
+    }
+
+    /// CPU ticks of one process.
+    #[derive(Debug, Clone, Default)]
+    pub struct Ticks {
+        pub total: u64,
+        pub threads: BTreeMap<u32, u64>,
+    }
+
+    impl Ticks {
+        /// Ticks since `earlier`: of the process, and of its busiest thread.
+        pub fn since(&self, earlier: &Self) -> (u64, u64) {
+            let busiest = self
+                .threads
+                .iter()
+                .map(|(tid, t)| t.saturating_sub(earlier.threads.get(tid).copied().unwrap_or(0)))
+                .max()
+                .unwrap_or(0);
+            (self.total.saturating_sub(earlier.total), busiest)
+        }
+    }
+
+    /// (busy, total) ticks of all CPUs since boot.
+    pub fn machine_ticks() -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        if v.len() < 8 {
+            return None;
+        }
+        let idle = v[3] + v[4];
+        let total: u64 = v.iter().sum();
+        Some((total - idle, total))
+    }
+
+    /// The process listening on TCP `port` (any address), if it is on this machine and
+    /// visible to this user.
+    pub fn listener(port: u16) -> Option<u32> {
+        let mut inodes = Vec::new();
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            let Ok(text) = std::fs::read_to_string(table) else {
+                continue;
+            };
+            for line in text.lines().skip(1) {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                let listening = f.get(3) == Some(&"0A");
+                let local_port = f
+                    .get(1)
+                    .and_then(|a| a.rsplit(':').next())
+                    .and_then(|p| u16::from_str_radix(p, 16).ok());
+                if listening
+                    && local_port == Some(port)
+                    && let Some(inode) = f.get(9)
+                {
+                    inodes.push(format!("socket:[{inode}]"));
+                }
+            }
+        }
+        if inodes.is_empty() {
+            return None;
+        }
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+                continue;
+            };
+            for fd in fds.flatten() {
+                if let Ok(target) = std::fs::read_link(fd.path())
+                    && inodes.iter().any(|i| target.as_os_str() == i.as_str())
+                {
+                    return Some(pid);
+                }
+            }
+        }
+        None
+    }
+
+    /// One reading: ticks per named process, and of the machine.
+    #[derive(Debug, Clone, Default)]
+    pub struct Sample {
+        pub processes: BTreeMap<String, Ticks>,
+        pub machine: Option<(u64, u64)>,
+    }
+
+    pub fn sample(named: &[(String, u32)]) -> Sample {
+        Sample {
+            processes: named
+                .iter()
+                .filter_map(|(name, pid)| Some((name.clone(), process_ticks(*pid)?)))
+                .collect(),
+            machine: machine_ticks(),
+        }
+    }
+}
+
+/// The port of `host:port`, `scheme://host:port/...` or the first of a comma list of them.
+fn port_of(address: &str) -> Option<u16> {
+    let first = address.split(',').next()?.trim();
+    let authority = first.split("://").last()?.split('/').next()?;
+    authority.rsplit(':').next()?.parse().ok()
+}
+
+/// The services' processes on this machine, by name.
+fn service_processes() -> Vec<(String, u32)> {
+    let e = doorstep_tests::endpoints();
+    [
+        ("cql server", port_of(&e.cql_nodes.join(","))),
+        ("broker", port_of(&e.kafka_brokers)),
+        ("redis", port_of(&e.redis_url)),
+    ]
+    .into_iter()
+    .filter_map(|(name, port)| Some((name.to_owned(), cpu::listener(port?)?)))
+    .collect()
+}
+
+/// The sum of a metric's series in Prometheus text format (`name` exactly, e.g. a counter or
+/// a histogram's `_sum`), only those with label `with` when given.
+fn scraped(text: &str, name: &str, with: Option<(&str, &str)>) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            if !(rest.starts_with('{') || rest.starts_with(' ')) {
+                return None;
+            }
+            if let Some((k, v)) = with
+                && !rest.contains(&format!("{k}=\"{v}\""))
+            {
+                return None;
+            }
+            rest.rsplit(' ').next()?.parse::<f64>().ok()
+        })
+        .fold(0.0, |a, b| a + b)
+}
+
+/// Every series of `name` in Prometheus text format as (value of label `label`, value),
+/// sorted by label.
+fn scraped_by(text: &str, name: &str, label: &str) -> Vec<(String, f64)> {
+    let key = format!("{label}=\"");
+    let mut v: Vec<(String, f64)> = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?.strip_prefix('{')?;
+            let at = rest.find(&key)? + key.len();
+            let value = &rest[at..rest[at..].find('"')? + at];
+            Some((
+                value.to_owned(),
+                rest.rsplit(' ').next()?.parse::<f64>().ok()?,
+            ))
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// One pipeline process of a drain.
+struct Member {
+    process: DoorstepProcess,
+    ops: std::net::SocketAddr,
+    log: PathBuf,
+}
+
+/// What one drain measured.
+struct Drain {
+    processes: usize,
+    events: usize,
+    consume_rate: f64,
+    /// Spawn → the first commit.
+    first_commit: Duration,
+    /// Records committed by the first commit seen.
+    at_first_commit: i64,
+    /// Spawn → every record committed.
+    done: Duration,
+}
+
+impl Drain {
+    /// Events/s from the spawn.
+    fn wall_rate(&self) -> f64 {
+        self.events as f64 / self.done.as_secs_f64()
+    }
+
+    /// Events/s from the first commit to the last.
+    fn steady_rate(&self) -> f64 {
+        (self.events as f64 - self.at_first_commit as f64)
+            / (self.done - self.first_commit).as_secs_f64()
+    }
+}
+
+fn free_port() -> anyhow::Result<std::net::SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+async fn drain(
+    settings: &Settings,
+    processes: usize,
+    round: usize,
+    lives: &[Vec<OrderEvent>],
+) -> anyhow::Result<Drain> {
+    let events: usize = lives.iter().map(Vec::len).sum();
+    println!(
+        "\n## status_scale_out [processes={processes}, round {round}]: {} orders, {events} \
+         events, {} partitions",
+        lives.len(),
+        settings.partitions
+    );
+    let scope = scope(settings.partitions).await?;
+    let offsets = Offsets::new(
+        &scope,
+        &scope.config.group_id("status"),
+        settings.partitions,
+    )?;
+
+    let started = Instant::now();
+    crash_kit::produce(scope.config.clone(), lives.to_vec()).await?;
+    let produce_rate = events as f64 / started.elapsed().as_secs_f64();
+    let end = offsets.end().await?;
+    ensure!(
+        end == events as i64,
+        "the topic holds {end} records, not the {events} produced"
+    );
+    let consume_rate = consume_rate(&scope, settings.partitions, events).await?;
+    println!(
+        "  backlog produced in {:.2} s ({produce_rate:.0} records/s, in 8 rounds with the crash \
+         harness's pauses); bare consumption: {consume_rate:.0} records/s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut members = Vec::new();
+    for i in 0..processes {
+        let ops = free_port()?;
+        let log = std::env::temp_dir().join(format!(
+            "{}-status-{i}.log",
+            scope.env["DOORSTEP_GROUP_PREFIX"]
+        ));
+        let mut env = scope.env.clone();
+        env.insert("DOORSTEP_OPS_LISTEN".into(), ops.to_string());
+        env.insert("DOORSTEP_LOG".into(), "info,scylla=off".into());
+        let process = DoorstepProcess::spawn(&["pipeline", "status"], &env, &log)?;
+        members.push(Member { process, ops, log });
+    }
+    let spawned = Instant::now();
+    let mut named = service_processes();
+    for (i, m) in members.iter().enumerate() {
+        if let Some(pid) = m.process.id() {
+            named.push((format!("doorstep {i}"), pid));
+        }
+    }
+    named.push(("bench".to_owned(), std::process::id()));
+
+    let result = watch(&offsets, &mut members, &named, events, settings.timeout).await;
+    let watched = match result {
+        Ok(w) => w,
+        Err(e) => {
+            let tails: Vec<String> = members
+                .iter()
+                .map(|m| format!("{}:\n{}", m.log.display(), log_tail(&m.log, 30)))
+                .collect();
+            return Err(e.context(tails.join("\n")));
+        }
+    };
+    let first_commit = watched.first_commit.0 - spawned;
+    let done = watched.done - spawned;
+    let run = Drain {
+        processes,
+        events,
+        consume_rate,
+        first_commit,
+        at_first_commit: watched.first_commit.1,
+        done,
+    };
+    println!(
+        "  drained in {:.2} s from the spawn ({:.0} events/s); first commit after {:.2} s \
+         ({} records); from there {:.0} events/s",
+        done.as_secs_f64(),
+        run.wall_rate(),
+        first_commit.as_secs_f64(),
+        run.at_first_commit,
+        run.steady_rate()
+    );
+    cpu_report(&watched.cpu_from, &watched.cpu_to, done - first_commit);
+    let mut records = 0.0;
+    for (i, m) in members.iter().enumerate() {
+        records += member_report(i, m).await?;
+    }
+    if records > events as f64 {
+        println!(
+            "  {:.0} records read twice (re-delivered after a partition moved)",
+            records - events as f64
+        );
+    }
+    for m in members {
+        let log = m.log.clone();
+        m.process.kill9().await?;
+        let _ = std::fs::remove_file(log);
+    }
+    Ok(run)
+}
+
+struct Watched {
+    /// When the first commit was seen, and how many records it covered.
+    first_commit: (Instant, i64),
+    done: Instant,
+    /// CPU at the first commit and at the end.
+    cpu_from: cpu::Sample,
+    cpu_to: cpu::Sample,
+}
+
+/// Polls the group's committed offsets until they reach `events`.
+async fn watch(
+    offsets: &Offsets,
+    members: &mut [Member],
+    named: &[(String, u32)],
+    events: usize,
+    timeout: Duration,
+) -> anyhow::Result<Watched> {
+    let started = Instant::now();
+    let mut first: Option<(Instant, i64, cpu::Sample)> = None;
+    loop {
+        let committed = offsets.committed().await?;
+        let now = Instant::now();
+        if first.is_none() && committed > 0 {
+            first = Some((now, committed, cpu::sample(named)));
+        }
+        if committed >= events as i64 {
+            let cpu_to = cpu::sample(named);
+            let (at, records, cpu_from) = first.context("no commit seen before the end")?;
+            return Ok(Watched {
+                first_commit: (at, records),
+                done: now,
+                cpu_from,
+                cpu_to,
+            });
+        }
+        for (i, m) in members.iter_mut().enumerate() {
+            if let Some(status) = m.process.exited()? {
+                bail!("doorstep process {i} exited on its own: {status}");
+            }
+        }
+        if started.elapsed() > timeout {
+            bail!("the drain did not finish within {timeout:?}: {committed} of {events} committed");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Prints each process's CPU use between two samples, as % of one core.
+fn cpu_report(from: &cpu::Sample, to: &cpu::Sample, over: Duration) {
+    let tick = cpu::ticks_per_second();
+    let secs = over.as_secs_f64();
+    let pct = |ticks: u64| 100.0 * ticks as f64 / tick / secs;
+    let mut line = format!("  CPU over the steady drain ({secs:.2} s), % of one core:");
+    let mut named = 0;
+    for (name, t1) in &to.processes {
+        if let Some(t0) = from.processes.get(name) {
+            let (all, busiest) = t1.since(t0);
+            named += all;
+            line.push_str(&format!(
+                " {name} {:.0}% (busiest thread {:.0}%),",
+                pct(all),
+                pct(busiest)
+            ));
+        }
+    }
+    if let (Some((b0, t0)), Some((b1, t1))) = (from.machine, to.machine) {
+        let cores = (t1 - t0) as f64 / tick / secs;
+        line.push_str(&format!(
+            " everything else {:.0}%; machine {:.0}% busy of {cores:.0} cores",
+            pct((b1 - b0).saturating_sub(named)),
+            100.0 * (b1 - b0) as f64 / (t1 - t0).max(1) as f64,
+        ));
+    }
+    println!("{}", line.trim_end_matches(','));
+}
+
+/// Prints what process `i` reports about itself; returns the records it read.
+async fn member_report(i: usize, m: &Member) -> anyhow::Result<f64> {
+    let text = reqwest::get(format!("http://{}/metrics", m.ops))
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let records = scraped(&text, "doorstep_pipeline_records_in_total", None);
+    let batches = scraped(&text, "doorstep_pipeline_batches_total", None);
+    let busy = scraped(&text, "doorstep_pipeline_stage_busy_seconds_total", None);
+    let blocked = scraped(
+        &text,
+        "doorstep_pipeline_source_blocked_seconds_total",
+        None,
+    );
+    // The stage's phases run one after another, each timed as a sink; the rest of its time
+    // is decoding, loading the orders from CQL and deciding.
+    let by_sink = scraped_by(&text, "doorstep_sink_latency_seconds_sum", "sink");
+    let in_sinks: f64 = by_sink.iter().map(|(_, s)| s).fold(0.0, |a, b| a + b);
+    let sinks: Vec<String> = by_sink
+        .iter()
+        .map(|(sink, s)| format!("{sink} {s:.2} s"))
+        .collect();
+    let moves = std::fs::read_to_string(&m.log)
+        .unwrap_or_default()
+        .matches("partition assignment changed")
+        .count();
+    println!(
+        "  doorstep {i}: {records:.0} records in {batches:.0} batches; stage busy {busy:.2} s \
+         (sinks: {}; decode + load + decide {:.2} s); source blocked on a full queue \
+         {blocked:.2} s; assignment changed {moves} times",
+        sinks.join(", "),
+        (busy - in_sinks).max(0.0)
+    );
+    Ok(records)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench` (and any filter); this binary has a single benchmark.
+    init_bench_tracing();
+    let settings = Settings::from_env()?;
+    let binary = doorstep_binary()?;
+    println!(
+        "status_scale_out: {} orders, {} partitions, processes {:?}, {} rounds, {} CPUs, binary {}",
+        settings.orders,
+        settings.partitions,
+        settings.processes,
+        settings.rounds,
+        std::thread::available_parallelism().map_or(0, usize::from),
+        binary
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    );
+    let lives = lives(settings.orders);
+    // Each process count's best drain.
+    let mut runs: BTreeMap<usize, Drain> = BTreeMap::new();
+    for round in 1..=settings.rounds {
+        for &n in &settings.processes {
+            let run = drain(&settings, n, round, &lives).await?;
+            if runs
+                .get(&n)
+                .is_none_or(|best| run.steady_rate() > best.steady_rate())
+            {
+                runs.insert(n, run);
+            }
+        }
+    }
+    println!();
+    for run in runs.values() {
+        println!(
+            "best of {} with {} process(es): {:.0} events/s ({:.0} from the spawn)",
+            settings.rounds,
+            run.processes,
+            run.steady_rate(),
+            run.wall_rate()
+        );
+    }
+    for run in runs.values() {
+        let name = format!("status_scale_out[processes={}]", run.processes);
+        bench_line(
+            &format!("{name}.events"),
+            run.steady_rate(),
+            "events/s",
+            Some(("bare_consume/s", run.consume_rate)),
+        );
+        bench_line(
+            &format!("{name}.events_from_spawn"),
+            run.wall_rate(),
+            "events/s",
+            Some(("bare_consume/s", run.consume_rate)),
+        );
+    }
+    if let (Some(one), Some(two)) = (runs.get(&1), runs.get(&2)) {
+        bench_line(
+            "status_scale_out.2_vs_1",
+            two.steady_rate(),
+            "events/s",
+            Some(("1_process_events/s", one.steady_rate())),
+        );
+        bench_line(
+            "status_scale_out.2_vs_1_from_spawn",
+            two.wall_rate(),
+            "events/s",
+            Some(("1_process_events/s", one.wall_rate())),
+        );
+    }
+    Ok(())
+}
