@@ -70,6 +70,8 @@ const MAX_BATCH: usize = 100;
 const PROBE_EVERY: Duration = Duration::from_millis(10);
 /// Idle pub/sub round trips measured before the load.
 const IDLE_PROBES: usize = 300;
+/// Idle Kafka round trips measured before the load (each configuration).
+const KAFKA_IDLE_PROBES: usize = 40;
 
 #[derive(Clone)]
 struct Settings {
@@ -204,8 +206,12 @@ async fn kafka_probe(
     stop: Option<Arc<AtomicBool>>,
     count: usize,
     group: &str,
+    fetch_wait_ms: Option<u32>,
 ) -> anyhow::Result<Samples> {
-    let kafka = assemble::kafka_config(&scope.config, "doorstep-bench-probe");
+    let mut kafka = assemble::kafka_config(&scope.config, "doorstep-bench-probe");
+    if let Some(ms) = fetch_wait_ms {
+        kafka = kafka.with_override("fetch.wait.max.ms", ms.to_string());
+    }
     let topic = scope.topic(topics::NOTIFICATIONS);
     let producer = Producer::new(&kafka)?;
     let consumer = ConsumerBuilder::new(&kafka, scope.config.group_id(group))
@@ -457,11 +463,21 @@ async fn one_rate(s: &Settings) -> anyhow::Result<()> {
         let (redis, channel, stop) = (redis.clone(), probe_channel.clone(), stop.clone());
         tokio::spawn(async move { pubsub_probe(&redis, &channel, Some(stop), usize::MAX).await })
     };
-    let kafka_idle = kafka_probe(&scope, None, IDLE_PROBES / 3, "bench-probe-idle").await?;
+    let kafka_idle = kafka_probe(&scope, None, KAFKA_IDLE_PROBES, "bench-probe-idle", None).await?;
+    // The same with the consumer's `fetch.wait.max.ms` (librdkafka: 500) at 10 ms: tells
+    // whether the round trip is the broker holding a fetch rather than moving data.
+    let kafka_short_wait = kafka_probe(
+        &scope,
+        None,
+        KAFKA_IDLE_PROBES,
+        "bench-probe-short-wait",
+        Some(10),
+    )
+    .await?;
     let kafka_loaded = {
         let (scope, stop) = (scope.clone(), stop.clone());
         tokio::spawn(async move {
-            kafka_probe(&scope, Some(stop), usize::MAX, "bench-probe-loaded").await
+            kafka_probe(&scope, Some(stop), usize::MAX, "bench-probe-loaded", None).await
         })
     };
 
@@ -530,6 +546,8 @@ async fn one_rate(s: &Settings) -> anyhow::Result<()> {
     let mut kafka_idle_rtt: Vec<f64> = kafka_idle.iter().map(|(_, l)| *l as f64).collect();
     let (krtt50, krtt99, krttmax) = p50_p99_max(&mut kafka_rtt);
     let (kirtt50, kirtt99, _) = p50_p99_max(&mut kafka_idle_rtt);
+    let mut kafka_short: Vec<f64> = kafka_short_wait.iter().map(|(_, l)| *l as f64).collect();
+    let (ksrtt50, ksrtt99, _) = p50_p99_max(&mut kafka_short);
     let (post50, post99, postmax) = p50_p99_max(&mut posts);
     println!(
         "  load: {} requests ({} pings), {} refused, {} started >10 ms late; last started {:.1} s \
@@ -575,14 +593,17 @@ async fn one_rate(s: &Settings) -> anyhow::Result<()> {
     );
     println!(
         "  Kafka produce -> consume round trip: under load p50 {:.2} ms, p99 {:.2} ms, max {:.2} \
-         ms ({} probes); idle p50 {:.2} ms, p99 {:.2} ms ({} probes)",
+         ms ({} probes); idle p50 {:.2} ms, p99 {:.2} ms ({} probes); idle with \
+         fetch.wait.max.ms=10: p50 {:.2} ms, p99 {:.2} ms",
         ms(krtt50),
         ms(krtt99),
         ms(krttmax),
         kafka_rtt.len(),
         ms(kirtt50),
         ms(kirtt99),
-        kafka_idle_rtt.len()
+        kafka_idle_rtt.len(),
+        ms(ksrtt50),
+        ms(ksrtt99),
     );
     for line in tracking.lines().filter(|l| {
         (l.starts_with("doorstep_gateway_websocket_") || l.starts_with("doorstep_gateway_live_"))
