@@ -36,6 +36,7 @@ pub(super) async fn stream(
     let upgrade = upgrade.map_err(|e| ApiError::websocket_required(&e))?;
     let exp = claims.exp;
     Ok(upgrade
+        .read_buffer_size(super::track::SOCKET_READ_BUFFER)
         .max_message_size(s.config().max_body_bytes)
         .on_upgrade(move |ws| run(ws, s, driver_id, exp)))
 }

@@ -56,6 +56,9 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
+/// Read buffer of a WebSocket, bytes (larger messages are still assembled, up to the limit).
+pub const SOCKET_READ_BUFFER: usize = 4096;
+
 /// Live-tracking settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -242,7 +245,12 @@ pub(super) async fn track(
         metrics: tracking.metrics.clone(),
         stop: tracking.stop.clone(),
     };
-    Ok(upgrade.on_upgrade(move |ws| socket::run(ws, session)))
+    // A customer sends nothing but pongs and a close: a small read buffer (tungstenite
+    // allocates 128 KiB per socket by default) and a small message limit.
+    Ok(upgrade
+        .read_buffer_size(SOCKET_READ_BUFFER)
+        .max_message_size(SOCKET_READ_BUFFER)
+        .on_upgrade(move |ws| socket::run(ws, session)))
 }
 
 /// The verified claims of the bearer header or the `access_token` parameter.
