@@ -83,6 +83,7 @@ impl Default for StatusOptions {
 /// The Kafka client settings of a process.
 pub fn kafka_config(config: &Config, client_id: &str) -> KafkaConfig {
     KafkaConfig::new(&config.endpoints.kafka_brokers, client_id)
+        .with_fetch_wait(config.kafka_fetch_wait)
 }
 
 /// Where a pipeline's runtime writes records its stage fails on for good: the reject topic.

@@ -61,9 +61,16 @@ pub struct KafkaConfig {
     pub compression: Compression,
     /// Consumer group session timeout (`session.timeout.ms`).
     pub session_timeout: Duration,
+    /// Longest a consumer's fetch waits for records at the broker (`fetch.wait.max.ms`).
+    /// A broker answers as soon as records arrive, but one that only answers when the wait
+    /// ends adds up to this much latency to every record; it is kept short for that reason.
+    pub fetch_wait: Duration,
     /// Raw librdkafka properties, applied after everything above.
     pub overrides: BTreeMap<String, String>,
 }
+
+/// Default consumer fetch wait, ms (librdkafka's own default is 500).
+pub const DEFAULT_FETCH_WAIT_MS: u64 = 100;
 
 impl KafkaConfig {
     /// Settings for `brokers` with defaults suited to a low-latency pipeline.
@@ -77,6 +84,7 @@ impl KafkaConfig {
             linger: Duration::from_millis(5),
             compression: Compression::default(),
             session_timeout: Duration::from_secs(10),
+            fetch_wait: Duration::from_millis(DEFAULT_FETCH_WAIT_MS),
             overrides: BTreeMap::new(),
         }
     }
@@ -103,6 +111,12 @@ impl KafkaConfig {
     /// Sets the consumer group session timeout.
     pub fn with_session_timeout(mut self, timeout: Duration) -> Self {
         self.session_timeout = timeout;
+        self
+    }
+
+    /// Sets the consumer's fetch wait.
+    pub fn with_fetch_wait(mut self, wait: Duration) -> Self {
+        self.fetch_wait = wait;
         self
     }
 
@@ -153,6 +167,7 @@ impl KafkaConfig {
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
             .set("session.timeout.ms", millis(self.session_timeout))
+            .set("fetch.wait.max.ms", millis(self.fetch_wait))
             .set(
                 "auto.offset.reset",
                 match reset {
@@ -200,5 +215,10 @@ mod tests {
         assert_eq!(c.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(c.get("group.id"), Some("g"));
         assert_eq!(c.get("auto.offset.reset"), Some("earliest"));
+        assert_eq!(c.get("fetch.wait.max.ms"), Some("100"));
+        let c = cfg
+            .with_fetch_wait(Duration::from_millis(10))
+            .consumer("g", OffsetReset::Latest);
+        assert_eq!(c.get("fetch.wait.max.ms"), Some("10"));
     }
 }

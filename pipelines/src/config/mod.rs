@@ -166,6 +166,8 @@ pub struct Config {
     pub group_prefix: String,
     /// Partitions per topic when creating topics.
     pub partitions: i32,
+    /// Longest a consumer fetch waits at the broker.
+    pub kafka_fetch_wait: std::time::Duration,
     /// Keyspace of the order tables.
     pub cql_keyspace: String,
     /// Address of `/metrics` and `/healthz`.
@@ -272,6 +274,7 @@ impl Config {
             topic_prefix,
             group_prefix: required(src, "kafka.group_prefix")?,
             partitions,
+            kafka_fetch_wait: std::time::Duration::from_millis(parse(src, "kafka.fetch_wait_ms")?),
             cql_keyspace,
             ops_listen: parse(src, "ops.listen")?,
             gateway_listen: parse(src, "gateway.listen")?,

@@ -6,8 +6,9 @@
 //! Per batch, like the status pipeline: decode; read every driver's snapshot from Redis (one
 //! `HMGET` each: current order, and the last stored position for drivers not in memory);
 //! judge every ping in order on a scratch state (`outputs::gather`, pure); then the sinks:
-//! Kafka records (tracking updates and rejects), the trip points of orders being delivered
-//! (ScyllaDB), the live frames on the orders' channels, and the positions
+//! first the live frames on the orders' channels (customers do not wait for the durable
+//! writes), then together the Kafka records (tracking updates and rejects), the trip points
+//! of orders being delivered (ScyllaDB) and the positions
 //! (`GEOADD`, `ZREM` from a previous region, the hash last). Only then is the scratch state
 //! kept and the batch committed. Every write is keyed (update id = ping id, positions are
 //! overwrites), so a retried or replayed batch writes the same things.
@@ -182,6 +183,21 @@ impl LocationStage {
         Ok(())
     }
 
+    /// Stores the positions (GEO sets, driver hashes); returns how many commands ran.
+    async fn write_positions(&self, out: &Outputs) -> Result<usize, StageError> {
+        let started = Instant::now();
+        let commands = self
+            .store
+            .write_positions(&out.writes)
+            .await
+            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
+        self.metrics
+            .sink_latency
+            .with_label_values(&["redis"])
+            .observe(started.elapsed().as_secs_f64());
+        Ok(commands)
+    }
+
     /// Writes the trip points of the drivers on a delivery.
     async fn record_trips(&self, out: &Outputs) -> Result<(), StageError> {
         if out.tracking.is_empty() {
@@ -247,19 +263,14 @@ fn live_location(t: &TrackingUpdate) -> Option<LiveEvent> {
 impl Stage for LocationStage {
     async fn process_batch(&mut self, batch: &[SourceRecord]) -> Result<(), StageError> {
         let out = self.decide_batch(batch).await?;
-        self.emit_kafka(&out).await?;
-        self.record_trips(&out).await?;
+        // Customers first: the live frames do not wait for the durable writes (a retried
+        // batch publishes them again; a client recognises a repeat by its update id).
         let published = self.publish(&out).await?;
-        let started = Instant::now();
-        let commands = self
-            .store
-            .write_positions(&out.writes)
-            .await
-            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
-        self.metrics
-            .sink_latency
-            .with_label_values(&["redis"])
-            .observe(started.elapsed().as_secs_f64());
+        let (_, _, commands) = tokio::try_join!(
+            self.emit_kafka(&out),
+            self.record_trips(&out),
+            self.write_positions(&out)
+        )?;
         self.metrics
             .redis_batch_size
             .observe((commands + published) as f64);
