@@ -144,7 +144,7 @@ impl Redis {
                 target: described.clone(),
                 timeout: options.connect_timeout,
             })??;
-        tracing::info!(target = %described, cluster = matches!(conn, Conn::Cluster(_)), "connected to Redis");
+        tracing::info!(redis = %described, cluster = matches!(conn, Conn::Cluster(_)), "connected to Redis");
         Ok(Self {
             conn,
             target,
