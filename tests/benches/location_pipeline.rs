@@ -345,7 +345,11 @@ async fn main() -> anyhow::Result<()> {
     let (batches, records_in_batches) =
         histogram(&registry, "doorstep_pipeline_batch_size_records", None);
     let (_, batch_seconds) = histogram(&registry, "doorstep_pipeline_batch_duration_seconds", None);
-    let (_, redis_commands) = histogram(&registry, "doorstep_location_redis_batch_size", None);
+    let (_, redis_commands) = histogram(
+        &registry,
+        "doorstep_location_redis_batch_size_commands",
+        None,
+    );
     println!(
         "  pipeline: {pings} pings ({tracking} tracking updates and live messages) in {:.2} s \
          from the first record ({:.2} s from run): {rate:.0} pings/s; {batches} batches (avg \

@@ -8,6 +8,7 @@
 pub mod bench_kit;
 pub mod crash_kit;
 pub mod live_client;
+pub mod metrics_catalogue;
 pub mod order_events;
 pub mod pipeline_harness;
 pub mod private_services;

@@ -12,6 +12,7 @@
 //! Compose `${VAR:-default}` interpolation is resolved to the default, never from the
 //! environment, so the checks do not depend on who runs them.
 
+use doorstep_tests::metrics_catalogue::{self, Catalogue};
 use serde_json::Value as Json;
 use serde_norway::{Mapping, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,8 +47,8 @@ const REQUIRED_ENV: [(&str, &str); 7] = [
 /// The ops port (`/metrics`, `/healthz`) of every Doorstep process.
 const OPS_PORT: u16 = 9100;
 
-/// Non-Doorstep metrics the dashboard may query.
-const STANDARD_METRICS: [&str; 2] = ["up", "process_resident_memory_bytes"];
+/// Labels Prometheus adds to every scraped series (`service` by `deploy/prometheus/prometheus.yml`).
+const TARGET_LABELS: [&str; 3] = ["job", "instance", "service"];
 
 // ---------------------------------------------------------------- helpers
 
@@ -826,7 +827,7 @@ fn grafana_provisions_the_datasource_and_a_valid_dashboard() {
         .collect();
     assert!(!files.is_empty(), "{} holds no dashboard", dir.display());
 
-    let catalogue = catalogued_metrics();
+    let catalogue = metrics_catalogue::load();
     for file in files {
         let text = std::fs::read_to_string(&file).expect("readable dashboard");
         let dashboard: Json = serde_json::from_str(&text)
@@ -835,7 +836,7 @@ fn grafana_provisions_the_datasource_and_a_valid_dashboard() {
     }
 }
 
-fn check_dashboard(dashboard: &Json, ds_uid: &str, catalogue: &BTreeSet<String>) {
+fn check_dashboard(dashboard: &Json, ds_uid: &str, catalogue: &Catalogue) {
     assert!(
         dashboard["uid"].as_str().is_some_and(|u| !u.is_empty()),
         "the dashboard has a uid"
@@ -906,24 +907,23 @@ fn check_dashboard(dashboard: &Json, ds_uid: &str, catalogue: &BTreeSet<String>)
     for (title, expr) in &queries {
         let names = metric_names(expr);
         assert!(!names.is_empty(), "panel {title}: no metric in {expr}");
+        let mut labels: BTreeSet<String> = TARGET_LABELS.iter().map(|l| l.to_string()).collect();
         for name in names {
-            if STANDARD_METRICS.contains(&name.as_str()) {
-                continue;
+            let (base, entry) =
+                metrics_catalogue::metric_of(catalogue, &name).unwrap_or_else(|| {
+                    panic!("panel {title} queries {name}, which deploy/METRICS.md does not list")
+                });
+            labels.extend(entry.series_labels(&name));
+            if base.starts_with("doorstep_") {
+                used.insert(base.to_owned());
             }
+        }
+        for label in label_names(expr) {
             assert!(
-                name.starts_with("doorstep_"),
-                "panel {title} queries {name}: not a doorstep_ metric"
+                labels.contains(&label),
+                "panel {title} filters or groups by {label}, which no metric of {expr} has \
+                 (deploy/METRICS.md)"
             );
-            let base = ["_bucket", "_sum", "_count"]
-                .iter()
-                .find_map(|s| name.strip_suffix(s).filter(|b| catalogue.contains(*b)))
-                .unwrap_or(&name)
-                .to_owned();
-            assert!(
-                catalogue.contains(&base),
-                "panel {title} queries {name}, which deploy/METRICS.md does not list"
-            );
-            used.insert(base);
         }
     }
     assert!(
@@ -932,17 +932,93 @@ fn check_dashboard(dashboard: &Json, ds_uid: &str, catalogue: &BTreeSet<String>)
     );
 }
 
-/// The `doorstep_*` names deploy/METRICS.md lists (in backticks).
-fn catalogued_metrics() -> BTreeSet<String> {
-    read("deploy/METRICS.md")
-        .split('`')
-        .filter(|s| {
-            s.starts_with("doorstep_")
-                && s.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        })
-        .map(str::to_owned)
-        .collect()
+/// The label names a PromQL expression filters by (`{label="..."}`) or groups by
+/// (`by (...)`, `without (...)`, `on (...)`, `ignoring (...)`).
+fn label_names(expr: &str) -> BTreeSet<String> {
+    let chars: Vec<char> = expr.chars().collect();
+    let word = |from: usize| -> String {
+        chars[from..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+            .collect()
+    };
+    // Index just past the quoted string starting at `i`.
+    let skip_quoted = |mut i: usize| -> usize {
+        let quote = chars[i];
+        i += 1;
+        while i < chars.len() && chars[i] != quote {
+            i += if chars[i] == '\\' { 2 } else { 1 };
+        }
+        i + 1
+    };
+    let mut labels = BTreeSet::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '"' | '\'' | '`' => i = skip_quoted(i),
+            '{' => {
+                // Matchers: `label op "value"`, comma separated.
+                i += 1;
+                while i < chars.len() && chars[i] != '}' {
+                    while i < chars.len() && (chars[i] == ',' || chars[i].is_whitespace()) {
+                        i += 1;
+                    }
+                    let name = word(i);
+                    i += name.len();
+                    if !name.is_empty() {
+                        labels.insert(name);
+                    }
+                    while i < chars.len() && !matches!(chars[i], '"' | '\'' | '`' | '}') {
+                        i += 1;
+                    }
+                    if i < chars.len() && chars[i] != '}' {
+                        i = skip_quoted(i);
+                    }
+                }
+                i += 1;
+            }
+            c if c.is_ascii_alphabetic() || c == '_' => {
+                let w = word(i);
+                i += w.len();
+                if ["by", "without", "on", "ignoring"].contains(&w.as_str()) {
+                    let mut j = i;
+                    while j < chars.len() && chars[j].is_whitespace() {
+                        j += 1;
+                    }
+                    if j < chars.len() && chars[j] == '(' {
+                        let close = chars[j..]
+                            .iter()
+                            .position(|c| *c == ')')
+                            .map_or(chars.len(), |p| j + p);
+                        let list: String = chars[j + 1..close].iter().collect();
+                        labels.extend(
+                            list.split(',')
+                                .map(str::trim)
+                                .filter(|l| !l.is_empty())
+                                .map(str::to_owned),
+                        );
+                        i = close + 1;
+                    }
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    labels
+}
+
+#[test]
+fn label_names_are_found_in_promql() {
+    assert_eq!(
+        label_names(
+            r#"histogram_quantile(0.99, sum by (le, sink) (rate(x_bucket{pipeline=~"$p", result!="a,b}"}[5m]))) / on(sink) y"#
+        ),
+        ["le", "pipeline", "result", "sink"]
+            .map(str::to_owned)
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+    );
+    assert!(label_names("sum(rate(z_total[5m]))").is_empty());
 }
 
 /// The metric names a PromQL expression reads: identifiers outside strings, label matchers

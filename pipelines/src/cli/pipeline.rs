@@ -8,7 +8,6 @@ use crate::runtime::RuntimeConfig;
 use crate::shutdown;
 use clap::{Args, ValueEnum};
 use doorstep_connectors::kafka::Producer;
-use prometheus::Registry;
 
 /// Which pipeline to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -38,7 +37,7 @@ pub struct PipelineArgs {
 
 /// Runs the pipeline(s) until shutdown.
 pub async fn run(config: &Config, args: &PipelineArgs) -> anyhow::Result<()> {
-    let registry = Registry::new();
+    let registry = ops::process_registry()?;
     let (trigger, signal) = shutdown::channel();
     shutdown::on_signals(trigger);
     let runtime = RuntimeConfig::default();

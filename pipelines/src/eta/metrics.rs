@@ -1,6 +1,8 @@
 //! ETA pipeline metrics (`doorstep_eta_*`, `doorstep_sink_*`).
 
+use crate::ops::MetricSet;
 use doorstep_connectors::routing::{RouteAnswer, RouteSource};
+use prometheus::core::Collector;
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
@@ -87,15 +89,7 @@ impl EtaMetrics {
                 &["sink"],
             )?,
         };
-        registry.register(Box::new(m.recomputations.clone()))?;
-        registry.register(Box::new(m.routing_calls.clone()))?;
-        registry.register(Box::new(m.cache_hits.clone()))?;
-        registry.register(Box::new(m.cache_misses.clone()))?;
-        registry.register(Box::new(m.fallbacks.clone()))?;
-        registry.register(Box::new(m.routing_latency.clone()))?;
-        registry.register(Box::new(m.active_orders.clone()))?;
-        registry.register(Box::new(m.rejected.clone()))?;
-        registry.register(Box::new(m.sink_latency.clone()))?;
+        m.register_in(registry)?;
         Ok(m)
     }
 
@@ -113,6 +107,22 @@ impl EtaMetrics {
                 self.fallbacks.with_label_values(&[reason.code()]).inc();
             }
         }
+    }
+}
+
+impl MetricSet for EtaMetrics {
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.recomputations.clone()),
+            Box::new(self.routing_calls.clone()),
+            Box::new(self.cache_hits.clone()),
+            Box::new(self.cache_misses.clone()),
+            Box::new(self.fallbacks.clone()),
+            Box::new(self.routing_latency.clone()),
+            Box::new(self.active_orders.clone()),
+            Box::new(self.rejected.clone()),
+            Box::new(self.sink_latency.clone()),
+        ]
     }
 }
 

@@ -60,7 +60,7 @@ impl Gateway {
             .ok_or(GatewayError::NoSecret)?;
         let key = TokenKey::new(secret.as_bytes())?;
         let sink = KafkaSink::new(&config.endpoints.kafka_brokers, produce_timeout)?;
-        let registry = Registry::new();
+        let registry = crate::ops::process_registry()?;
         let metrics = GatewayMetrics::register(&registry)?;
         let settings = GatewayConfig::new(
             config.topic(topics::ORDER_EVENTS),

@@ -1,9 +1,11 @@
 //! The gateway's metrics, `doorstep_gateway_*`, and the middleware that records them.
 
 use super::error::ErrorCode;
+use crate::ops::MetricSet;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use prometheus::core::Collector;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use std::time::Instant;
 
@@ -54,10 +56,7 @@ impl GatewayMetrics {
                 &["reason"],
             )?,
         };
-        registry.register(Box::new(m.requests.clone()))?;
-        registry.register(Box::new(m.duration.clone()))?;
-        registry.register(Box::new(m.produced.clone()))?;
-        registry.register(Box::new(m.rejected.clone()))?;
+        m.register_in(registry)?;
         Ok(m)
     }
 }
@@ -81,4 +80,15 @@ pub(super) async fn track(State(m): State<GatewayMetrics>, req: Request, next: N
         m.rejected.with_label_values(&[*code]).inc();
     }
     response
+}
+
+impl MetricSet for GatewayMetrics {
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.requests.clone()),
+            Box::new(self.duration.clone()),
+            Box::new(self.produced.clone()),
+            Box::new(self.rejected.clone()),
+        ]
+    }
 }

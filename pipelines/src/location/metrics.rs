@@ -1,5 +1,7 @@
 //! Location pipeline metrics (`doorstep_location_*`, `doorstep_sink_*`).
 
+use crate::ops::MetricSet;
+use prometheus::core::Collector;
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
@@ -9,6 +11,8 @@ use prometheus::{
 pub struct LocationMetrics {
     /// Pings by result: `accepted` or the reject reason.
     pub pings: IntCounterVec,
+    /// Rejected pings by reason (the same records `orders.rejected.v1` receives).
+    pub rejected: IntCounterVec,
     /// Redis commands per batch.
     pub redis_batch_size: Histogram,
     /// Sink latency per sink (`kafka`, `cql`, `redis`, `redis_publish`).
@@ -31,9 +35,17 @@ impl LocationMetrics {
                 ),
                 &["result"],
             )?,
+            rejected: IntCounterVec::new(
+                Opts::new(
+                    "doorstep_pipeline_records_rejected_total",
+                    "Records sent to the reject topic, by reason",
+                )
+                .const_label("pipeline", "location"),
+                &["reason"],
+            )?,
             redis_batch_size: Histogram::with_opts(
                 HistogramOpts::new(
-                    "doorstep_location_redis_batch_size",
+                    "doorstep_location_redis_batch_size_commands",
                     "Redis commands written per batch",
                 )
                 .buckets(prometheus::exponential_buckets(1.0, 2.0, 12)?),
@@ -56,12 +68,21 @@ impl LocationMetrics {
                 "Idle drivers dropped from memory (read back from Redis on their next ping)",
             )?,
         };
-        registry.register(Box::new(m.pings.clone()))?;
-        registry.register(Box::new(m.drivers_cached.clone()))?;
-        registry.register(Box::new(m.drivers_evicted.clone()))?;
-        registry.register(Box::new(m.redis_batch_size.clone()))?;
-        registry.register(Box::new(m.sink_latency.clone()))?;
+        m.register_in(registry)?;
         Ok(m)
+    }
+}
+
+impl MetricSet for LocationMetrics {
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.pings.clone()),
+            Box::new(self.rejected.clone()),
+            Box::new(self.drivers_cached.clone()),
+            Box::new(self.drivers_evicted.clone()),
+            Box::new(self.redis_batch_size.clone()),
+            Box::new(self.sink_latency.clone()),
+        ]
     }
 }
 

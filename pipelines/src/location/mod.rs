@@ -295,6 +295,10 @@ impl Stage for LocationStage {
                 .pings
                 .with_label_values(&[&r.reason_code])
                 .inc();
+            self.metrics
+                .rejected
+                .with_label_values(&[&r.reason_code])
+                .inc();
         }
         Ok(())
     }

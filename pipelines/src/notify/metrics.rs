@@ -1,5 +1,7 @@
 //! Notify pipeline metrics (`doorstep_notify_*`).
 
+use crate::ops::MetricSet;
+use prometheus::core::Collector;
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 
 /// Counters of the notify pipeline.
@@ -27,8 +29,16 @@ impl NotifyMetrics {
                 .buckets(prometheus::exponential_buckets(0.001, 2.0, 14)?),
             )?,
         };
-        registry.register(Box::new(m.pushes.clone()))?;
-        registry.register(Box::new(m.push_latency.clone()))?;
+        m.register_in(registry)?;
         Ok(m)
+    }
+}
+
+impl MetricSet for NotifyMetrics {
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.pushes.clone()),
+            Box::new(self.push_latency.clone()),
+        ]
     }
 }

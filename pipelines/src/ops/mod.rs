@@ -2,7 +2,11 @@
 //! served on `/metrics` and `/healthz`.
 
 mod health;
+mod metric_set;
+mod registry;
 mod server;
 
 pub use health::{Health, HealthReport};
+pub use metric_set::MetricSet;
+pub use registry::process_registry;
 pub use server::{router, serve, spawn};

@@ -1,5 +1,7 @@
 //! Runtime metrics, named `doorstep_pipeline_*` with a `pipeline` label.
 
+use crate::ops::MetricSet;
+use prometheus::core::Collector;
 use prometheus::{
     Counter, CounterVec, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts,
     Registry,
@@ -131,23 +133,31 @@ impl RuntimeMetrics {
                 "Records the stage failed on for good, written to the reject topic by the runtime",
             ))?,
         };
-        registry.register(Box::new(m.source_unavailable.clone()))?;
-        registry.register(Box::new(m.stage_busy_seconds.clone()))?;
-        registry.register(Box::new(m.sink_wait_seconds.clone()))?;
-        registry.register(Box::new(m.sink_unavailable.clone()))?;
-        registry.register(Box::new(m.poison_records.clone()))?;
-        registry.register(Box::new(m.consumer_lag.clone()))?;
-        registry.register(Box::new(m.records_in.clone()))?;
-        registry.register(Box::new(m.batches.clone()))?;
-        registry.register(Box::new(m.batch_size.clone()))?;
-        registry.register(Box::new(m.batch_seconds.clone()))?;
-        registry.register(Box::new(m.batch_retries.clone()))?;
-        registry.register(Box::new(m.queue_depth.clone()))?;
-        registry.register(Box::new(m.source_blocked_seconds.clone()))?;
-        registry.register(Box::new(m.source_errors.clone()))?;
-        registry.register(Box::new(m.commits.clone()))?;
-        registry.register(Box::new(m.commit_errors.clone()))?;
-        registry.register(Box::new(m.uncommitted_records.clone()))?;
+        m.register_in(registry)?;
         Ok(m)
+    }
+}
+
+impl MetricSet for RuntimeMetrics {
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.source_unavailable.clone()),
+            Box::new(self.stage_busy_seconds.clone()),
+            Box::new(self.sink_wait_seconds.clone()),
+            Box::new(self.sink_unavailable.clone()),
+            Box::new(self.poison_records.clone()),
+            Box::new(self.consumer_lag.clone()),
+            Box::new(self.records_in.clone()),
+            Box::new(self.batches.clone()),
+            Box::new(self.batch_size.clone()),
+            Box::new(self.batch_seconds.clone()),
+            Box::new(self.batch_retries.clone()),
+            Box::new(self.queue_depth.clone()),
+            Box::new(self.source_blocked_seconds.clone()),
+            Box::new(self.source_errors.clone()),
+            Box::new(self.commits.clone()),
+            Box::new(self.commit_errors.clone()),
+            Box::new(self.uncommitted_records.clone()),
+        ]
     }
 }

@@ -1,5 +1,7 @@
 //! Status pipeline metrics (`doorstep_status_*`, `doorstep_sink_*`).
 
+use crate::ops::MetricSet;
+use prometheus::core::Collector;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 /// Counters and histograms of the status pipeline.
@@ -64,12 +66,20 @@ impl StatusMetrics {
                 &["kind"],
             )?,
         };
-        registry.register(Box::new(m.events.clone()))?;
-        registry.register(Box::new(m.rejected.clone()))?;
-        registry.register(Box::new(m.records_out.clone()))?;
-        registry.register(Box::new(m.sink_latency.clone()))?;
-        registry.register(Box::new(m.refunds.clone()))?;
-        registry.register(Box::new(m.timers_fired.clone()))?;
+        m.register_in(registry)?;
         Ok(m)
+    }
+}
+
+impl MetricSet for StatusMetrics {
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.events.clone()),
+            Box::new(self.rejected.clone()),
+            Box::new(self.records_out.clone()),
+            Box::new(self.sink_latency.clone()),
+            Box::new(self.refunds.clone()),
+            Box::new(self.timers_fired.clone()),
+        ]
     }
 }

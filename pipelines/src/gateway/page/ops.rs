@@ -16,8 +16,6 @@ pub const FAMILIES: &[&str] = &[
     "doorstep_eta_recomputations_total",
     "doorstep_gateway_http_requests_total",
     "doorstep_gateway_websocket_connections",
-    "doorstep_location_pings_dropped_total",
-    "doorstep_status_transitions_total",
 ];
 
 /// One scrape's outcome.

@@ -2,6 +2,8 @@
 //! `track` for customers, `driver` for driver ping streams) and `doorstep_gateway_live_*`
 //! (the shared Redis subscriptions).
 
+use crate::ops::MetricSet;
+use prometheus::core::Collector;
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
@@ -98,16 +100,24 @@ impl TrackingMetrics {
                 "Losses of the Redis live-feed connection (followers are closed to resynchronise)",
             )?,
         };
-        registry.register(Box::new(m.connections.clone()))?;
-        registry.register(Box::new(m.sent.clone()))?;
-        registry.register(Box::new(m.conflated.clone()))?;
-        registry.register(Box::new(m.closed.clone()))?;
-        registry.register(Box::new(m.channels.clone()))?;
-        registry.register(Box::new(m.received.clone()))?;
-        registry.register(Box::new(m.lag.clone()))?;
-        registry.register(Box::new(m.bad_frames.clone()))?;
-        registry.register(Box::new(m.unrouted.clone()))?;
-        registry.register(Box::new(m.interruptions.clone()))?;
+        m.register_in(registry)?;
         Ok(m)
+    }
+}
+
+impl MetricSet for TrackingMetrics {
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.connections.clone()),
+            Box::new(self.sent.clone()),
+            Box::new(self.conflated.clone()),
+            Box::new(self.closed.clone()),
+            Box::new(self.channels.clone()),
+            Box::new(self.received.clone()),
+            Box::new(self.lag.clone()),
+            Box::new(self.bad_frames.clone()),
+            Box::new(self.unrouted.clone()),
+            Box::new(self.interruptions.clone()),
+        ]
     }
 }
