@@ -258,3 +258,115 @@ async fn location_pipeline_on_a_redis_cluster() -> anyhow::Result<()> {
     )
     .await
 }
+
+/// The value of an unlabelled sample in `registry`.
+fn sample(registry: &prometheus::Registry, name: &str) -> f64 {
+    registry
+        .gather()
+        .iter()
+        .find(|f| f.name() == name)
+        .and_then(|f| {
+            let m = f.get_metric().first()?;
+            Some(match f.get_field_type() {
+                prometheus::proto::MetricType::COUNTER => m.get_counter().get_value(),
+                _ => m.get_gauge().get_value(),
+            })
+        })
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn idle_drivers_leave_memory_and_are_judged_from_redis_on_their_next_ping()
+-> anyhow::Result<()> {
+    let scope = Scope::new("location_idle", &[]).await?;
+    let config = &scope.config;
+    let redis = assemble::redis(config).await?;
+    let store = LocationStore::new(redis.clone(), config.redis_key_prefix.clone());
+    let registry = prometheus::Registry::new();
+    let (trigger, signal) = shutdown::channel();
+    // Fixes up to an hour old are believable here, so a fix older than the 15-minute idle
+    // limit is accepted and its driver is idle at the very next tick.
+    let options = LocationOptions {
+        policy: doorstep_operators::location::LocationPolicy {
+            max_age_ms: 3_600_000,
+            ..Default::default()
+        },
+        cell_deg: CELL_DEG,
+        runtime: RuntimeConfig {
+            tick: Duration::from_millis(200),
+            ..RuntimeConfig::default()
+        },
+    };
+    let (rt, stage) = assemble::location_pipeline(config, options, &registry).await?;
+    let task = tokio::spawn(async move { rt.run(stage, signal).await });
+
+    let now = Timestamp::now().as_millis();
+    let old = now - 20 * 60 * 1000;
+    let (lat, lng) = (60.1699, 24.9384);
+    let fresh = ping("f1", "drv-fresh", lat, lng, now, now + 10);
+    let idle = ping("i1", "drv-idle", lat, lng, old, now);
+    let catalog = Catalog::embedded()?;
+    let producer = Producer::new(&assemble::kafka_config(config, "doorstep-tests"))?;
+    let source = scope.topic(topics::DRIVER_LOCATIONS);
+    for p in [&fresh, &idle] {
+        let key = p.driver_id.as_str().as_bytes();
+        producer
+            .send(&source, key, &catalog.encode(p)?, &[])
+            .await?;
+    }
+    let at = region_of(idle.location, CELL_DEG);
+    let stored = Scope::eventually(WAIT, || async {
+        store.position(&at, &idle.driver_id).await.ok().flatten()
+    })
+    .await;
+    assert!(stored.is_some(), "the idle driver's fix reached Redis");
+    // The idle driver leaves memory at a tick; the fresh one stays.
+    let evicted = Scope::eventually(WAIT, || async {
+        (sample(&registry, "doorstep_location_drivers_evicted_total") >= 1.0).then_some(())
+    })
+    .await;
+    assert!(evicted.is_some(), "no idle driver was evicted");
+    assert_eq!(
+        sample(&registry, "doorstep_location_drivers_evicted_total"),
+        1.0
+    );
+    assert_eq!(sample(&registry, "doorstep_location_drivers_cached"), 1.0);
+
+    // Its next pings are judged against the last fix read back from Redis: a resend of i1 is
+    // a duplicate, a fix older than i1 is out of order, and a fix 5 s after i1 but 11 km
+    // away is impossible; a plausible one is accepted.
+    let after = [
+        ping("i1", "drv-idle", lat, lng, old, now + 100),
+        ping("i0", "drv-idle", lat, lng, old - 5_000, now + 200),
+        ping("i9", "drv-idle", lat + 0.1, lng, old + 5_000, now + 300),
+        ping("i2", "drv-idle", lat + 0.0002, lng, old + 10_000, now + 400),
+    ];
+    for p in &after {
+        producer
+            .send(&source, b"drv-idle", &catalog.encode(p)?, &[])
+            .await?;
+    }
+    let brokers = &config.endpoints.kafka_brokers;
+    let rejects =
+        read_topic::<RejectedRecord>(brokers, &scope.topic(topics::ORDER_REJECTED), 3, WAIT)
+            .await?;
+    let codes: Vec<_> = rejects
+        .iter()
+        .map(|r| r.value.reason_code.as_str())
+        .collect();
+    assert_eq!(codes, ["duplicate", "out_of_order", "impossible_speed"]);
+    let moved = Scope::eventually(WAIT, || async {
+        let last = store
+            .snapshots(std::slice::from_ref(&idle.driver_id))
+            .await
+            .ok()?
+            .remove(&idle.driver_id)?
+            .last?;
+        (last.ping_id == EventId::new("i2")).then_some(())
+    })
+    .await;
+    assert!(moved.is_some(), "i2 accepted after the read-back");
+    let _ = trigger.send(true);
+    task.await??;
+    Ok(())
+}

@@ -49,7 +49,7 @@ pub enum Command {
     },
     /// Serve the HTTP producer API (orders, driver locations) with /metrics and /healthz.
     Gateway(gateway::GatewayArgs),
-    /// Run a pipeline (status, notify, location, or all) until SIGINT/SIGTERM.
+    /// Run a pipeline (status, notify, location, eta, or all) until SIGINT/SIGTERM.
     Pipeline(pipeline::PipelineArgs),
     /// Re-read order events between two times and rebuild order rows and timelines (live or
     /// fresh keyspace), without pushes or refunds.
