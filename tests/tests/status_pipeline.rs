@@ -373,3 +373,85 @@ async fn auto_confirm_fires_after_the_delay_even_across_a_restart() -> anyhow::R
     running.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn status_frames_a_crash_kept_from_customers_are_published_when_the_events_are_reread()
+-> anyhow::Result<()> {
+    use doorstep_connectors::live_feed::LiveFeed;
+    use doorstep_pipelines::assemble::{self, StatusOptions};
+    use doorstep_pipelines::runtime::RuntimeConfig;
+    use doorstep_pipelines::shutdown;
+    use doorstep_schemas::live::LiveEvent;
+    use futures::StreamExt;
+
+    let scope = Scope::new("status_republish", &[]).await?;
+    let order = OrderId::from("rp-1");
+    let mut script = OrderScript::new(order.as_str(), now_ms());
+    let life = script.full_life();
+    scope.produce(&life[..4]).await?;
+
+    // What a kill -9 between saving the rows (phase 2) and publishing the frames (phase 3)
+    // leaves behind: the order saved with the events' offsets, no frame published, and the
+    // live group's offsets not committed. A run without side effects (no frames) in another
+    // consumer group makes exactly that state.
+    let mut saving = scope.config.clone();
+    saving.group_prefix = format!("{}-before-crash", saving.group_prefix);
+    let registry = prometheus::Registry::new();
+    let options = StatusOptions {
+        side_effects: false,
+        runtime: RuntimeConfig {
+            tick: Duration::from_millis(200),
+            ..RuntimeConfig::default()
+        },
+    };
+    let (rt, stage) = assemble::status_pipeline(&saving, options, &registry).await?;
+    let (trigger, signal) = shutdown::channel();
+    let task = tokio::spawn(async move { rt.run(stage, signal).await });
+    let store = scope.store().await?;
+    let saved = Scope::eventually(WAIT, || async {
+        store
+            .load(&order)
+            .await
+            .ok()
+            .flatten()
+            .filter(|s| s.order.status == OrderStatus::Preparing)
+    })
+    .await
+    .expect("the order saved at PREPARING");
+    let _ = trigger.send(true);
+    task.await??;
+
+    let redis = assemble::redis(&scope.config).await?;
+    let live = LiveFeed::new(redis.clone(), scope.config.redis_key_prefix.clone());
+    let mut channel = redis.subscribe(&live.channel(&order)).await?;
+    assert_eq!(live.current_seq(&order).await?, 0, "nothing published yet");
+
+    // The restarted pipeline re-reads the four events: it changes nothing, and the
+    // customers get the frames they missed.
+    let running = scope.start().await?;
+    let mut frames = Vec::new();
+    while frames.len() < saved.history.len() {
+        let m = tokio::time::timeout(WAIT, channel.next())
+            .await?
+            .expect("subscription open");
+        match serde_json::from_slice::<LiveEvent>(&m.payload)? {
+            LiveEvent::Status(s) => frames.push((s.entry.seq, s.status)),
+            other => panic!("not a status frame: {other:?}"),
+        }
+    }
+    let expected: Vec<_> = saved.history.iter().map(|h| (h.seq, h.to)).collect();
+    assert_eq!(frames, expected);
+    running.stop().await?;
+    let after = store.load(&order).await?.expect("still saved");
+    assert_eq!(after.history, saved.history, "the re-read changed nothing");
+    // No second copy of the accepted changes for analytics.
+    let changes = read_topic::<StatusChange>(
+        &scope.config.endpoints.kafka_brokers,
+        &scope.topic(topics::ORDER_STATUS),
+        saved.history.len() + 1,
+        Duration::from_secs(3),
+    )
+    .await?;
+    assert_eq!(changes.len(), saved.history.len());
+    Ok(())
+}

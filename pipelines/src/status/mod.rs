@@ -107,11 +107,14 @@ impl StatusStage {
         .await?;
         for (meta, ev) in &decoded {
             // Re-read after a crash: this event was handled (accepted or rejected) before the
-            // order was last saved, and its effects were carried out then.
-            if let Some((_, _, last)) = scratch.get(&ev.order_id)
+            // order was last saved, and its effects were carried out then, except perhaps its
+            // live frames (published after the save): those go out again, and customers
+            // de-duplicate them by the entry's `seq`.
+            if let Some((state, _, last)) = scratch.get(&ev.order_id)
                 && meta.offset <= *last
             {
                 self.metrics.events.with_label_values(&["duplicate"]).inc();
+                out.republish(state, &ev.event_id);
                 continue;
             }
             let current = scratch.get(&ev.order_id).map(|(s, _, _)| s);

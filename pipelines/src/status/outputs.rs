@@ -9,7 +9,7 @@ use doorstep_operators::order::{Accepted, Effect, OrderState, RejectReason};
 use doorstep_schemas::events::{Notification, OrderEvent, RejectedRecord, StatusChange};
 use doorstep_schemas::live::{LiveEvent, LiveStatus};
 use doorstep_schemas::model::{
-    DriverId, HistoryEntryKind, OrderId, OrderStatus, StatusHistoryEntry, Timestamp,
+    DriverId, EventId, HistoryEntryKind, OrderId, OrderStatus, StatusHistoryEntry, Timestamp,
 };
 use std::collections::BTreeMap;
 
@@ -75,12 +75,32 @@ pub struct Outputs {
     pub saves: BTreeMap<OrderId, Save>,
     /// Preparation times observed (an order became READY_FOR_PICKUP), for the ETA's model.
     pub prep_times: Vec<PrepTimeObservation>,
-    /// Live frames for the orders' channels (one per new timeline entry), published after
-    /// the order rows are saved so a customer's snapshot never lags behind a frame.
+    /// Live frames for the orders' channels (one per new timeline entry, and again for the
+    /// entries of events re-read after a crash), published after the order rows are saved so
+    /// a customer's snapshot never lags behind a frame.
     pub live: Vec<LiveEvent>,
 }
 
 impl Outputs {
+    /// The live frames of the timeline entries `event_id` made, again: an event re-read after
+    /// a crash may have had its order saved but its frames never published.
+    pub fn republish(&mut self, state: &OrderState, event_id: &EventId) {
+        let order_id = &state.order.order_id;
+        self.live.extend(
+            state
+                .history
+                .iter()
+                .filter(|entry| &entry.event_id == event_id)
+                .map(|entry| {
+                    LiveEvent::Status(LiveStatus {
+                        order_id: order_id.clone(),
+                        status: entry.to,
+                        entry: entry.clone(),
+                    })
+                }),
+        );
+    }
+
     /// Adds what an accepted event asks for.
     pub fn accepted(&mut self, event: &OrderEvent, a: &Accepted, partition: i32) {
         let order = &a.state.order;
@@ -430,6 +450,14 @@ mod tests {
                 (4, OrderStatus::ReadyForPickup),
             ]
         );
+
+        // Re-read after a crash: the frames of exactly that event's entries, unchanged.
+        let state = state.expect("an order");
+        let mut again = Outputs::default();
+        again.republish(&state, &state.history[2].event_id);
+        again.republish(&state, &EventId::new("never-seen"));
+        assert_eq!(format!("{:?}", again.live), format!("{:?}", [&out.live[2]]));
+
         assert_eq!(out.prep_times.len(), 1);
         let p = &out.prep_times[0];
         assert_eq!(p.seconds, 600);

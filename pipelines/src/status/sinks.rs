@@ -171,8 +171,8 @@ impl StatusSinks {
     }
 
     /// Phase 3: the live frames of the new timeline entries, once the rows they belong to
-    /// are saved. (A crash right before this loses them for the customers connected then;
-    /// any reconnect's snapshot has them.)
+    /// are saved. (After a crash right before this, the re-read events publish them again:
+    /// at least once, de-duplicated by clients through the entry's `seq`.)
     pub async fn publish(&self, out: &Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
         let Some(live) = &self.live else {
             return Ok(());
