@@ -7,7 +7,8 @@
 //!   moving to another region adds it there, then removes it from the previous one.
 //! - `{<prefix>driver:<id>}`: the hash [`crate::driver_state`] keeps `status`,
 //!   `current_order_id` and `updated_at` in. This module adds `lat`, `lng`, `at` (the fix time,
-//!   epoch ms), `ping_id` and `region`, with `HSET` of its own fields only, so neither writer
+//!   epoch ms), `ping_id`, `region` and `source` (`<partition>:<offset>` of the ping's record
+//!   on `drivers.locations.v1`), with `HSET` of its own fields only, so neither writer
 //!   clobbers the other.
 //!
 //! Every command touches one key (or one region key), so nothing crosses a cluster slot;
@@ -16,7 +17,9 @@
 //!
 //! Write order per batch, for crash safety: `GEOADD` into the new region, `ZREM` from the
 //! previous one, and last the hash. A crash before the hash write leaves the previous
-//! position in the hash, so the pings are accepted and written again on replay.
+//! position in the hash, so the pings are accepted and written again on replay; once the hash
+//! is written, its `source` tells a re-read record that it was processed (the pipeline writes
+//! positions only after its other sinks acknowledged the batch).
 
 use crate::driver_state::{DriverState, status_str};
 use crate::redis::{Error, Redis};
@@ -39,6 +42,39 @@ pub struct StoredPosition {
     pub ping_id: EventId,
     /// The region set the driver is in.
     pub region: Option<String>,
+    /// Where the ping's record is on the source topic, when stored (older hashes lack it).
+    pub source: Option<SourceOffset>,
+}
+
+/// A record's place on its topic: partition and offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceOffset {
+    /// The partition.
+    pub partition: i32,
+    /// The offset in it.
+    pub offset: i64,
+}
+
+impl SourceOffset {
+    /// Whether the record at `partition`/`offset` is this one or an earlier one of the same
+    /// partition.
+    pub fn covers(&self, partition: i32, offset: i64) -> bool {
+        self.partition == partition && offset <= self.offset
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        let (partition, offset) = s.split_once(':')?;
+        Some(Self {
+            partition: partition.parse().ok()?,
+            offset: offset.parse().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for SourceOffset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.partition, self.offset)
+    }
 }
 
 /// What the location pipeline needs to know about a driver before a batch.
@@ -65,6 +101,8 @@ pub struct PositionWrite {
     pub region: String,
     /// The region set the driver was in before, when different.
     pub previous_region: Option<String>,
+    /// Where the ping's record is on the source topic.
+    pub source: SourceOffset,
 }
 
 /// Reads and writes driver positions. Cheap to clone.
@@ -114,6 +152,7 @@ impl LocationStore {
                         "at",
                         "ping_id",
                         "region",
+                        "source",
                     ])
                     .query_async(&mut conn)
                     .await
@@ -176,7 +215,9 @@ impl LocationStore {
                 .arg("ping_id")
                 .arg(w.ping_id.as_str())
                 .arg("region")
-                .arg(&w.region);
+                .arg(&w.region)
+                .arg("source")
+                .arg(w.source.to_string());
             async move {
                 cmd.query_async::<()>(&mut conn)
                     .await
@@ -220,6 +261,7 @@ fn snapshot(fields: &[Option<String>]) -> DriverSnapshot {
             at: Timestamp::from_millis(at),
             ping_id: EventId::new(ping_id),
             region: get(6),
+            source: get(7).as_deref().and_then(SourceOffset::parse),
         }),
         _ => None,
     };
@@ -243,6 +285,7 @@ mod tests {
             Some("1700000000000"),
             Some("p-1"),
             Some("60.00:24.50"),
+            Some("3:1234"),
         ]);
         assert_eq!(full.on_order, Some(OrderId::new("o-1")));
         let last = full.last.expect("position");
@@ -254,6 +297,11 @@ mod tests {
             }
         );
         assert_eq!(last.region.as_deref(), Some("60.00:24.50"));
+        let source = last.source.expect("source");
+        assert_eq!(source.to_string(), "3:1234");
+        assert!(source.covers(3, 1234) && source.covers(3, 7));
+        assert!(!source.covers(3, 1235) && !source.covers(2, 7));
+        assert_eq!(SourceOffset::parse("x:1"), None);
         let available = s(&[Some("AVAILABLE"), Some("o-1"), None, None, None, None, None]);
         assert_eq!(available, DriverSnapshot::default());
         assert_eq!(s(&[]), DriverSnapshot::default());

@@ -31,7 +31,7 @@
 
 use anyhow::{Context, bail};
 use doorstep_connectors::kafka::Producer;
-use doorstep_connectors::location_store::{LocationStore, PositionWrite};
+use doorstep_connectors::location_store::{LocationStore, PositionWrite, SourceOffset};
 use doorstep_connectors::routing::{LngLat, OsrmClient, OsrmConfig};
 use doorstep_pipelines::assemble::{self, EtaOptions, StatusOptions};
 use doorstep_pipelines::eta::ManualClock;
@@ -214,6 +214,10 @@ impl Sim {
             ping_id: EventId::new(format!("{}-{}", self.driver, at.as_millis())),
             region: doorstep_operators::location::region_of(location, 0.5),
             previous_region: None,
+            source: SourceOffset {
+                partition: 0,
+                offset: 0,
+            },
         }
     }
 }

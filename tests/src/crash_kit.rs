@@ -26,7 +26,7 @@ use doorstep_schemas::events::{
     Notification, OrderCommand, OrderEvent, RejectedRecord, StatusChange, topics,
 };
 use doorstep_schemas::model::{
-    Actor, DriverId, DriverStatus, EventId, OrderId, OrderStatus, Timestamp,
+    Actor, DriverId, DriverStatus, EventId, OrderId, OrderStatus, Timestamp, TrackingUpdate,
 };
 use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet};
@@ -418,6 +418,12 @@ impl Identity for StatusChange {
 impl Identity for Notification {
     fn identity(&self) -> (String, u32) {
         (self.notification_id.clone(), 0)
+    }
+}
+
+impl Identity for TrackingUpdate {
+    fn identity(&self) -> (String, u32) {
+        (self.update_id.to_string(), 0)
     }
 }
 
@@ -1190,9 +1196,10 @@ pub fn log_path(scope: &Scope) -> std::path::PathBuf {
 ///
 /// # Errors
 /// `body`'s, with context.
-pub async fn reported<F>(name: &str, seed: u64, log: &Path, body: F) -> anyhow::Result<()>
+pub async fn reported<F, R>(name: &str, seed: u64, log: &Path, body: F) -> anyhow::Result<()>
 where
-    F: std::future::Future<Output = anyhow::Result<Report>>,
+    F: std::future::Future<Output = anyhow::Result<R>>,
+    R: std::fmt::Display,
 {
     match body.await {
         Ok(report) => {

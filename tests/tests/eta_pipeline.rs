@@ -12,7 +12,7 @@
 //!   routed again once it is back.
 
 use doorstep_connectors::live_feed::LiveFeed;
-use doorstep_connectors::location_store::{LocationStore, PositionWrite};
+use doorstep_connectors::location_store::{LocationStore, PositionWrite, SourceOffset};
 use doorstep_connectors::routing::{LngLat, OsrmClient, OsrmConfig};
 use doorstep_pipelines::assemble::{self, EtaOptions};
 use doorstep_pipelines::eta::{ManualClock, TIMER_KIND};
@@ -200,6 +200,10 @@ async fn put_driver(
             ping_id: EventId::new(format!("{driver}-{}", when.as_millis())),
             region: doorstep_operators::location::region_of(at, 0.5),
             previous_region: None,
+            source: SourceOffset {
+                partition: 0,
+                offset: 0,
+            },
         }])
         .await?;
     Ok(())

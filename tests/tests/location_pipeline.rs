@@ -25,6 +25,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
+/// How long to watch for records that must not come.
+const QUIET: Duration = Duration::from_secs(3);
 /// Grid cell small enough (~110 m) that the test's driver changes region.
 const CELL_DEG: f64 = 0.001;
 
@@ -368,5 +370,95 @@ async fn idle_drivers_leave_memory_and_are_judged_from_redis_on_their_next_ping(
     assert!(moved.is_some(), "i2 accepted after the read-back");
     let _ = trigger.send(true);
     task.await??;
+    Ok(())
+}
+
+#[tokio::test]
+async fn pings_reread_after_their_positions_were_stored_are_skipped_not_refused()
+-> anyhow::Result<()> {
+    let scope = Scope::new("location_reread", &[]).await?;
+    let config = &scope.config;
+    let redis = assemble::redis(config).await?;
+    let drivers = DriverState::new(redis.clone(), config.redis_key_prefix.clone());
+    let (driver, order) = (DriverId::new("drv-r"), OrderId::new("ord-r"));
+    drivers.occupy(&driver, &order).await?;
+    let options = || LocationOptions {
+        runtime: RuntimeConfig {
+            tick: Duration::from_millis(200),
+            ..RuntimeConfig::default()
+        },
+        ..LocationOptions::default()
+    };
+
+    let t = Timestamp::now().as_millis();
+    let (lat, lng) = (60.1699, 24.9384);
+    let pings = [
+        ping("r1", "drv-r", lat, lng, t, t + 50),
+        ping("r2", "drv-r", lat + 0.0002, lng, t + 5_000, t + 5_050),
+        ping("r2", "drv-r", lat + 0.0002, lng, t + 5_000, t + 5_090), // resend
+        ping("r3", "drv-r", lat + 0.0004, lng, t + 10_000, t + 10_050),
+    ];
+    let catalog = Catalog::embedded()?;
+    let producer = Producer::new(&assemble::kafka_config(config, "doorstep-tests"))?;
+    let source = scope.topic(topics::DRIVER_LOCATIONS);
+    for p in &pings {
+        producer
+            .send(&source, b"drv-r", &catalog.encode(p)?, &[])
+            .await?;
+    }
+    let brokers = &config.endpoints.kafka_brokers;
+    let run = |config: doorstep_pipelines::config::Config| async move {
+        let registry = prometheus::Registry::new();
+        let (trigger, signal) = shutdown::channel();
+        let (rt, stage) = assemble::location_pipeline(&config, options(), &registry).await?;
+        let task = tokio::spawn(async move { rt.run(stage, signal).await });
+        anyhow::Ok((registry, trigger, task))
+    };
+
+    // The first process handles the stream: three accepted, the resend refused.
+    let (_, trigger, task) = run(config.clone()).await?;
+    let tracking =
+        read_topic::<TrackingUpdate>(brokers, &scope.topic(topics::ORDER_TRACKING), 3, WAIT)
+            .await?;
+    assert_eq!(tracking.len(), 3);
+    let store = LocationStore::new(redis.clone(), config.redis_key_prefix.clone());
+    let stored = Scope::eventually(WAIT, || async {
+        let snap = store.snapshots(std::slice::from_ref(&driver)).await.ok()?;
+        snap[&driver]
+            .last
+            .clone()
+            .filter(|l| l.ping_id == EventId::new("r3"))
+    })
+    .await
+    .expect("r3 stored");
+    assert_eq!(stored.source.map(|s| s.offset), Some(3), "{stored:?}");
+    let _ = trigger.send(true);
+    task.await??;
+
+    // A crash after the positions were written and before the offsets were committed makes
+    // a new process read the same records again: a process in another consumer group does
+    // exactly that. They are skipped as processed: nothing is refused or produced again.
+    let mut again = config.clone();
+    again.group_prefix = format!("{}-after-crash", again.group_prefix);
+    let (registry, trigger, task) = run(again).await?;
+    let skipped = Scope::eventually(WAIT, || async {
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&registry.gather())
+            .ok()?;
+        text.contains("doorstep_location_pings_total{result=\"redelivered\"} 4")
+            .then_some(text)
+    })
+    .await;
+    assert!(skipped.is_some(), "the four records were not skipped");
+    let _ = trigger.send(true);
+    task.await??;
+    let rejects =
+        read_topic::<RejectedRecord>(brokers, &scope.topic(topics::ORDER_REJECTED), 2, QUIET)
+            .await?;
+    assert_eq!(rejects.len(), 1, "only the resend is refused: {rejects:?}");
+    let tracking =
+        read_topic::<TrackingUpdate>(brokers, &scope.topic(topics::ORDER_TRACKING), 4, QUIET)
+            .await?;
+    assert_eq!(tracking.len(), 3, "nothing produced again");
     Ok(())
 }

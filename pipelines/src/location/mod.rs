@@ -7,11 +7,15 @@
 //! `HMGET` each: current order, and the last stored position for drivers not in memory);
 //! judge every ping in order on a scratch state (`outputs::gather`, pure); then the sinks:
 //! first the live frames on the orders' channels (customers do not wait for the durable
-//! writes), then together the Kafka records (tracking updates and rejects), the trip points
-//! of orders being delivered (ScyllaDB) and the positions
-//! (`GEOADD`, `ZREM` from a previous region, the hash last). Only then is the scratch state
-//! kept and the batch committed. Every write is keyed (update id = ping id, positions are
-//! overwrites), so a retried or replayed batch writes the same things.
+//! writes), then together the Kafka records (tracking updates and rejects) and the trip points
+//! of orders being delivered (ScyllaDB), and only once both are acknowledged the positions
+//! (`GEOADD`, `ZREM` from a previous region, the hash last, naming the last record of the
+//! driver in the batch). Only then is the scratch state kept and the batch committed. Every
+//! write is keyed (update id = ping id, positions are overwrites), so a retried batch writes
+//! the same things; and because the position is written last, a record re-read after a crash
+//! either finds the stored position naming it (every effect done: skipped, counted as
+//! `redelivered`) or finds the state before its batch (judged again the same way). Frames and
+//! Kafka records are therefore at least once, deduplicated by update id.
 
 mod metrics;
 mod outputs;
@@ -266,11 +270,9 @@ impl Stage for LocationStage {
         // Customers first: the live frames do not wait for the durable writes (a retried
         // batch publishes them again; a client recognises a repeat by its update id).
         let published = self.publish(&out).await?;
-        let (_, _, commands) = tokio::try_join!(
-            self.emit_kafka(&out),
-            self.record_trips(&out),
-            self.write_positions(&out)
-        )?;
+        tokio::try_join!(self.emit_kafka(&out), self.record_trips(&out))?;
+        // Last: a stored position tells a re-read record that everything above is done.
+        let commands = self.write_positions(&out).await?;
         self.metrics
             .redis_batch_size
             .observe((commands + published) as f64);
@@ -290,6 +292,12 @@ impl Stage for LocationStage {
             .pings
             .with_label_values(&["accepted"])
             .inc_by(out.accepted as u64);
+        if out.redelivered > 0 {
+            self.metrics
+                .pings
+                .with_label_values(&["redelivered"])
+                .inc_by(out.redelivered as u64);
+        }
         for r in &out.rejects {
             self.metrics
                 .pings

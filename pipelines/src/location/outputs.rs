@@ -3,7 +3,7 @@
 //! messages for drivers on a delivery, and reject records. Pure, unit-tested without services.
 
 use crate::runtime::SourceMeta;
-use doorstep_connectors::location_store::{DriverSnapshot, PositionWrite};
+use doorstep_connectors::location_store::{DriverSnapshot, PositionWrite, SourceOffset};
 use doorstep_operators::location::{LastPing, LocationFilter, region_of};
 use doorstep_schemas::events::{LocationPing, RejectedRecord};
 use doorstep_schemas::model::{DriverId, OrderId, Timestamp, TrackingEventType, TrackingUpdate};
@@ -25,6 +25,9 @@ pub struct Outputs {
     pub last: HashMap<DriverId, LastPing>,
     /// Accepted pings.
     pub accepted: usize,
+    /// Pings skipped because their record was processed before a crash (the driver's stored
+    /// position names it or a later record of the partition): every effect of theirs is done.
+    pub redelivered: usize,
 }
 
 impl Outputs {
@@ -38,6 +41,12 @@ impl Outputs {
 /// Judges `pings` in order. `known` is the in-memory last accepted ping per driver,
 /// `snapshots` what Redis holds (the last position on first sight, the current order).
 /// "Now" for staleness is each ping's `received_at`, so a replay decides the same way.
+///
+/// A driver judged from Redis (not in memory: a restart, a rebalance, an eviction) skips
+/// the pings whose record the stored position's `source` covers: positions are written only
+/// after every other sink acknowledged their batch, so those were fully processed before a
+/// crash, and judging them again against their own batch's result would reject them. Each
+/// driver's write records the last of its records in the batch.
 pub fn gather(
     filter: &LocationFilter,
     cell_deg: f64,
@@ -47,9 +56,27 @@ pub fn gather(
     out: &mut Outputs,
 ) {
     let mut moved: HashMap<DriverId, usize> = HashMap::new();
+    let mut seen: HashMap<DriverId, SourceOffset> = HashMap::new();
     for (meta, ping) in pings {
         let driver = &ping.driver_id;
         let snapshot = snapshots.get(driver);
+        let from_redis = !out.last.contains_key(driver) && !known.contains_key(driver);
+        if from_redis
+            && snapshot
+                .and_then(|s| s.last.as_ref())
+                .and_then(|p| p.source)
+                .is_some_and(|s| s.covers(meta.partition, meta.offset))
+        {
+            out.redelivered += 1;
+            continue;
+        }
+        seen.insert(
+            driver.clone(),
+            SourceOffset {
+                partition: meta.partition,
+                offset: meta.offset,
+            },
+        );
         let last = out
             .last
             .get(driver)
@@ -86,6 +113,10 @@ pub fn gather(
                     previous_region: snapshot
                         .and_then(|s| s.last.as_ref())
                         .and_then(|p| p.region.clone()),
+                    source: SourceOffset {
+                        partition: meta.partition,
+                        offset: meta.offset,
+                    },
                 };
                 match moved.get(driver) {
                     Some(&i) => out.writes[i] = write,
@@ -98,6 +129,11 @@ pub fn gather(
                     out.tracking.push(tracking_update(ping, order));
                 }
             }
+        }
+    }
+    for write in &mut out.writes {
+        if let Some(last) = seen.get(&write.driver) {
+            write.source = *last;
         }
     }
 }
@@ -167,6 +203,7 @@ mod tests {
                 at: Timestamp::from_millis(T0 - 60_000),
                 ping_id: EventId::new("q0"),
                 region: Some(r.to_owned()),
+                source: None,
             }),
         };
         snapshots.insert(DriverId::new("d-1"), snap(Some("o-1"), None));
@@ -197,5 +234,71 @@ mod tests {
         assert_eq!(ids, ["p1", "p2"]);
         assert!(out.tracking.iter().all(|t| t.order_id.as_str() == "o-1"));
         assert_eq!(out.last[&DriverId::new("d-1")].ping_id, EventId::new("p2"));
+    }
+
+    #[test]
+    fn records_the_stored_position_names_are_skipped_as_processed() {
+        let at = |offset: i64, p: LocationPing| {
+            let mut m = meta();
+            m.offset = offset;
+            (m, p)
+        };
+        let pings = vec![
+            at(10, ping("p1", "d-1", 60.1700, T0)),
+            at(11, ping("p2", "d-1", 60.1702, T0 + 5_000)),
+            at(12, ping("p9", "d-1", 60.9000, T0 + 6_000)), // impossible
+            at(13, ping("p3", "d-1", 60.1704, T0 + 10_000)),
+            at(14, ping("p4", "d-1", 60.1706, T0 + 15_000)),
+        ];
+        // A crash after the positions of the batch up to offset 12 were written.
+        let stored = |partition: i32| DriverSnapshot {
+            on_order: Some(OrderId::new("o-1")),
+            last: Some(StoredPosition {
+                location: GeoPoint {
+                    lat: 60.1702,
+                    lng: 24.94,
+                },
+                at: Timestamp::from_millis(T0 + 5_000),
+                ping_id: EventId::new("p2"),
+                region: Some("60.00:24.50".into()),
+                source: Some(SourceOffset {
+                    partition,
+                    offset: 12,
+                }),
+            }),
+        };
+        let run = |snapshot: DriverSnapshot, known: HashMap<DriverId, LastPing>| {
+            let mut out = Outputs::default();
+            let snapshots = HashMap::from([(DriverId::new("d-1"), snapshot)]);
+            gather(
+                &LocationFilter::default(),
+                0.5,
+                &pings,
+                &known,
+                &snapshots,
+                &mut out,
+            );
+            out
+        };
+        let out = run(stored(0), HashMap::new());
+        assert_eq!((out.redelivered, out.accepted), (3, 2));
+        assert!(out.rejects.is_empty(), "{:?}", out.rejects);
+        let ids: Vec<_> = out.tracking.iter().map(|t| t.update_id.as_str()).collect();
+        assert_eq!(ids, ["p3", "p4"]);
+        assert_eq!(out.writes[0].source.to_string(), "0:14");
+
+        // Another partition's offsets say nothing about these records: judged as usual.
+        let out = run(stored(1), HashMap::new());
+        assert_eq!(out.redelivered, 0);
+        let codes: Vec<_> = out.rejects.iter().map(|r| r.reason_code.as_str()).collect();
+        assert_eq!(codes, ["out_of_order", "duplicate", "impossible_speed"]);
+
+        // A driver in memory was never lost: nothing is skipped.
+        let known = HashMap::from([(
+            DriverId::new("d-1"),
+            LastPing::of(&ping("p0", "d-1", 60.1698, T0 - 5_000)),
+        )]);
+        let out = run(stored(0), known);
+        assert_eq!((out.redelivered, out.accepted), (0, 4));
     }
 }

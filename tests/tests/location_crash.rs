@@ -1,0 +1,392 @@
+//! kill -9 of the location pipeline (the real `doorstep pipeline location` binary) at random
+//! points while a fleet streams pings, good and bad, each kill followed by a restart. The
+//! end state is compared with the run without a fault, computed by the pure location filter:
+//! every accepted ping on `orders.tracking.v1` and in the order's trip (ScyllaDB), every
+//! refused one on `orders.rejected.v1` with its reason and nothing else refused (a ping
+//! re-read after a crash is not judged against its own batch's result), and each driver's
+//! stored position the last accepted ping. Kafka records may repeat (at least once); what
+//! they say may not differ.
+//!
+//! `LOCATION_KILLS` sets the number of kills (default 4; `scripts/soak` raises it),
+//! `CRASH_TEST_SEED` draws the same kill points again.
+
+use anyhow::{Context, ensure};
+use doorstep_connectors::driver_state::DriverState;
+use doorstep_connectors::kafka::Producer;
+use doorstep_connectors::location_store::LocationStore;
+use doorstep_operators::location::{LastPing, LocationFilter};
+use doorstep_pipelines::assemble;
+use doorstep_pipelines::simulate::SplitMix;
+use doorstep_schemas::avro::Catalog;
+use doorstep_schemas::events::{LocationPing, RejectedRecord, topics};
+use doorstep_schemas::model::{DriverId, EventId, GeoPoint, OrderId, Timestamp, TrackingUpdate};
+use doorstep_tests::crash_kit::{DEADLINE, GroupProbe, TopicLog, follow, log_path, reported, seed};
+use doorstep_tests::pipeline_harness::Scope;
+use doorstep_tests::process::DoorstepProcess;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+const DRIVERS: usize = 30;
+const ROUNDS: usize = 80;
+const KILLS_VAR: &str = "LOCATION_KILLS";
+
+/// The stream and what the run without a fault makes of it.
+struct Expected {
+    /// Pings in production order (each driver's in its own order).
+    pings: Vec<LocationPing>,
+    /// Accepted ping ids per driver, in order.
+    accepted: BTreeMap<DriverId, Vec<EventId>>,
+    /// Refused pings: (ping id, reason code).
+    rejected: BTreeSet<(String, String)>,
+}
+
+fn order_of(driver: &DriverId) -> OrderId {
+    OrderId::new(format!("o-{driver}"))
+}
+
+/// Every driver moves ~22 m north every 5 s; among its good pings, deterministic resends
+/// (duplicates), late fixes (out of order) and jumps of 11 km (impossible speed).
+fn stream(start_ms: i64) -> Expected {
+    let ping = |id: String, d: usize, lat: f64, recorded: i64, received: i64| LocationPing {
+        ping_id: EventId::new(id),
+        driver_id: DriverId::new(format!("drv-{d}")),
+        location: GeoPoint { lat, lng: 24.94 },
+        accuracy_m: Some(5.0),
+        heading_deg: Some(0.0),
+        speed_mps: Some(4.4),
+        recorded_at: Timestamp::from_millis(recorded),
+        received_at: Timestamp::from_millis(received),
+    };
+    let mut pings = Vec::new();
+    for r in 0..ROUNDS {
+        for d in 0..DRIVERS {
+            let lat = 60.15 + d as f64 * 0.001 + r as f64 * 0.0002;
+            let t = start_ms + r as i64 * 5_000;
+            let good = ping(format!("d{d}-r{r}"), d, lat, t, t + 100);
+            let mut resend = good.clone();
+            resend.received_at = Timestamp::from_millis(t + 150);
+            pings.push(good);
+            if (r + d) % 7 == 3 {
+                pings.push(resend);
+            }
+            if (r + d) % 11 == 5 {
+                pings.push(ping(format!("d{d}-r{r}-late"), d, lat, t - 2_500, t + 200));
+            }
+            if (r + d) % 13 == 8 {
+                pings.push(ping(
+                    format!("d{d}-r{r}-jump"),
+                    d,
+                    lat + 0.1,
+                    t + 1_000,
+                    t + 1_100,
+                ));
+            }
+        }
+    }
+    let filter = LocationFilter::default();
+    let mut last: BTreeMap<DriverId, LastPing> = BTreeMap::new();
+    let mut accepted: BTreeMap<DriverId, Vec<EventId>> = BTreeMap::new();
+    let mut rejected = BTreeSet::new();
+    for p in &pings {
+        match filter.decide(last.get(&p.driver_id), p, p.received_at) {
+            Ok(()) => {
+                last.insert(p.driver_id.clone(), LastPing::of(p));
+                accepted
+                    .entry(p.driver_id.clone())
+                    .or_default()
+                    .push(p.ping_id.clone());
+            }
+            Err(why) => {
+                rejected.insert((p.ping_id.to_string(), why.code().to_owned()));
+            }
+        }
+    }
+    Expected {
+        pings,
+        accepted,
+        rejected,
+    }
+}
+
+/// What the run measured.
+#[derive(Default)]
+struct Report {
+    pings: usize,
+    accepted: usize,
+    rejected: usize,
+    tracking_records: usize,
+    reject_records: usize,
+    /// Per kill: accepted pings seen before it, and restart → first new tracking record.
+    kills: Vec<(usize, Option<Duration>)>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} pings ({} accepted, {} refused); orders.tracking.v1 {} records, \
+             orders.rejected.v1 {} records; kills (accepted seen, restart → first output):",
+            self.pings, self.accepted, self.rejected, self.tracking_records, self.reject_records
+        )?;
+        for (at, first) in &self.kills {
+            write!(f, " [{at}, {first:?}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// Produces the stream in rounds spread over `span`: the drivers of a round concurrently,
+/// each driver's pings one after the other (so in order).
+async fn produce(
+    config: doorstep_pipelines::config::Config,
+    pings: Vec<LocationPing>,
+    span: Duration,
+) -> anyhow::Result<()> {
+    let catalog = Catalog::embedded()?;
+    let producer = Producer::new(&assemble::kafka_config(&config, "location-crash"))?;
+    let topic = config.topic(topics::DRIVER_LOCATIONS);
+    let per_round = span / u32::try_from(ROUNDS)?;
+    let mut rounds: BTreeMap<i64, BTreeMap<DriverId, Vec<Vec<u8>>>> = BTreeMap::new();
+    for p in &pings {
+        // Every ping of round r is recorded within (r·5 s − 2.5 s, r·5 s + 1 s].
+        let round = (p.recorded_at.as_millis() + 2_500) / 5_000;
+        rounds
+            .entry(round)
+            .or_default()
+            .entry(p.driver_id.clone())
+            .or_default()
+            .push(catalog.encode(p)?);
+    }
+    for drivers in rounds.values() {
+        let started = Instant::now();
+        futures::future::try_join_all(drivers.iter().map(|(driver, records)| {
+            let (producer, topic) = (&producer, &topic);
+            async move {
+                for bytes in records {
+                    producer
+                        .send(topic, driver.as_str().as_bytes(), bytes, &[])
+                        .await?;
+                }
+                anyhow::Ok(())
+            }
+        }))
+        .await?;
+        tokio::time::sleep(per_round.saturating_sub(started.elapsed())).await;
+    }
+    Ok(())
+}
+
+struct Run<'a> {
+    scope: &'a Scope,
+    env: BTreeMap<String, String>,
+    log: std::path::PathBuf,
+    process: Option<DoorstepProcess>,
+    tracking: TopicLog<TrackingUpdate>,
+}
+
+impl Run<'_> {
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        self.process = Some(DoorstepProcess::spawn(
+            &["pipeline", "location"],
+            &self.env,
+            &self.log,
+        )?);
+        Ok(())
+    }
+
+    fn alive(&mut self) -> anyhow::Result<()> {
+        if let Some(p) = &mut self.process
+            && let Some(status) = p.exited()?
+        {
+            anyhow::bail!("doorstep pipeline location exited on its own: {status}");
+        }
+        Ok(())
+    }
+
+    /// Waits until `n` distinct accepted pings were seen on the tracking topic.
+    async fn reach(&mut self, n: usize) -> anyhow::Result<()> {
+        let started = Instant::now();
+        while self.tracking.distinct() < n {
+            ensure!(
+                started.elapsed() < DEADLINE,
+                "stuck at {} of {n} tracking records",
+                self.tracking.distinct()
+            );
+            self.alive()?;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9s_of_the_location_pipeline_lose_nothing_and_refuse_nothing_twice()
+-> anyhow::Result<()> {
+    let name = "location_kills";
+    let seed = seed(name);
+    let kills: u32 = std::env::var(KILLS_VAR)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4)
+        .max(1);
+    let scope = Scope::new(name, &[]).await?;
+    let log = log_path(&scope);
+    reported(name, seed, &log, async {
+        let config = &scope.config;
+        // Rounds start on a multiple of 5 s, so `produce` can group a round's pings.
+        let now = Timestamp::now().as_millis();
+        let expected = stream(now - now % 5_000);
+        let total: usize = expected.accepted.values().map(Vec::len).sum();
+        let redis = assemble::redis(config).await?;
+        let drivers = DriverState::new(redis.clone(), config.redis_key_prefix.clone());
+        for driver in expected.accepted.keys() {
+            drivers.occupy(driver, &order_of(driver)).await?;
+        }
+
+        let brokers = config.endpoints.kafka_brokers.clone();
+        let mut env = scope.env.clone();
+        env.insert("DOORSTEP_OPS_LISTEN".into(), "127.0.0.1:0".into());
+        env.insert("DOORSTEP_LOG".into(), "info,scylla=off".into());
+        let mut run = Run {
+            scope: &scope,
+            env,
+            log: log.clone(),
+            process: None,
+            tracking: follow(&brokers, &scope.topic(topics::ORDER_TRACKING))?,
+        };
+        let rejects: TopicLog<RejectedRecord> =
+            follow(&brokers, &scope.topic(topics::ORDER_REJECTED))?;
+        let group = GroupProbe::new(
+            &brokers,
+            &config.group_id("location"),
+            &scope.topic(topics::DRIVER_LOCATIONS),
+        )?;
+        run.spawn()?;
+        // A restart waits out the dead member's consumer session (10 s): the stream must
+        // outlast the kills.
+        let span = Duration::from_secs(12) * kills;
+        let producer = tokio::spawn(produce(config.clone(), expected.pings.clone(), span));
+
+        let mut rng = SplitMix(seed);
+        let mut report = Report {
+            pings: expected.pings.len(),
+            accepted: total,
+            rejected: expected.rejected.len(),
+            ..Report::default()
+        };
+        let slice = 0.85 / f64::from(kills);
+        for i in 0..kills {
+            let lo = 0.05 + slice * f64::from(i);
+            let point = rng.fraction(lo, lo + slice * 0.9);
+            run.reach((point * total as f64) as usize).await?;
+            let seen = run.tracking.distinct();
+            ensure!(seen < total, "the kill came after the whole stream");
+            run.process
+                .take()
+                .context("the pipeline is running")?
+                .kill9()
+                .await?;
+            tokio::time::sleep(Duration::from_millis(rng.below(500))).await;
+            run.spawn()?;
+            let restarted = Instant::now();
+            run.reach(run.tracking.distinct() + 1).await?;
+            report.kills.push((seen, Some(restarted.elapsed())));
+        }
+        producer.await??;
+        run.reach(total).await?;
+        let started = Instant::now();
+        while group.lag().await? > 0 {
+            ensure!(
+                started.elapsed() < DEADLINE,
+                "the location group never caught up"
+            );
+            run.alive()?;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // orders.tracking.v1: every accepted ping, none other, keyed by its order.
+        let tracking = run.tracking.take()?;
+        report.tracking_records = tracking.len();
+        let want: BTreeSet<String> = expected
+            .accepted
+            .values()
+            .flatten()
+            .map(ToString::to_string)
+            .collect();
+        let got: BTreeSet<String> = tracking
+            .iter()
+            .map(|(_, t)| t.update_id.to_string())
+            .collect();
+        ensure!(
+            got == want,
+            "tracking: {} missing (e.g. {:?}), {} unexpected (e.g. {:?})",
+            want.difference(&got).count(),
+            want.difference(&got).next(),
+            got.difference(&want).count(),
+            got.difference(&want).next()
+        );
+        for (key, t) in &tracking {
+            let driver = t
+                .driver_id
+                .as_ref()
+                .context("tracking update without driver")?;
+            ensure!(key == order_of(driver).as_str(), "{t:?} keyed {key}");
+        }
+
+        // orders.rejected.v1: exactly the refusals of the run without a fault.
+        let started = Instant::now();
+        while rejects.distinct() < expected.rejected.len() && started.elapsed() < DEADLINE {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let rejects = rejects.take()?;
+        report.reject_records = rejects.len();
+        let got: BTreeSet<(String, String)> = rejects
+            .iter()
+            .map(|(_, r)| {
+                let id = r.event_id.as_ref().map_or("", |e| e.as_str());
+                (id.to_owned(), r.reason_code.clone())
+            })
+            .collect();
+        ensure!(
+            got == expected.rejected,
+            "rejects: {} missing (e.g. {:?}), {} unexpected (e.g. {:?})",
+            expected.rejected.difference(&got).count(),
+            expected.rejected.difference(&got).next(),
+            got.difference(&expected.rejected).count(),
+            got.difference(&expected.rejected).next()
+        );
+
+        // Redis: each driver's last accepted ping. ScyllaDB: each order's whole trip.
+        let store = LocationStore::new(redis, config.redis_key_prefix.clone());
+        let ids: Vec<DriverId> = expected.accepted.keys().cloned().collect();
+        let snapshots = store.snapshots(&ids).await?;
+        let trips = run.scope.store().await?;
+        for (driver, accepted) in &expected.accepted {
+            let last = snapshots
+                .get(driver)
+                .and_then(|s| s.last.as_ref())
+                .with_context(|| format!("{driver} has no stored position"))?;
+            ensure!(
+                Some(&last.ping_id) == accepted.last(),
+                "{driver}: stored {} instead of {:?}",
+                last.ping_id,
+                accepted.last()
+            );
+            let trip: Vec<EventId> = trips
+                .trip(&order_of(driver))
+                .await?
+                .into_iter()
+                .map(|p| p.ping_id)
+                .collect();
+            ensure!(
+                &trip == accepted,
+                "{driver}: trip of {} points instead of {}",
+                trip.len(),
+                accepted.len()
+            );
+        }
+        Ok(report)
+    })
+    .await
+}
