@@ -1099,6 +1099,25 @@ impl<'a> CrashRun<'a> {
         });
     }
 
+    /// The notification ids the push provider has received so far.
+    pub fn pushed(&self) -> BTreeSet<String> {
+        self.scope
+            .fcm
+            .messages()
+            .iter()
+            .filter_map(|m| m.data.get("notification_id").cloned())
+            .collect()
+    }
+
+    /// Counts as in flight every notification first pushed between `before` (taken ahead of
+    /// the pending claims, before the fault) and `after` (taken as soon as the fault ended):
+    /// pushed while the fault cut the ledger off, its `mark_sent` may have been lost, so it
+    /// may be pushed once more (the ledger's documented window). A third copy still fails.
+    pub fn note_pushed_between(&mut self, before: &BTreeSet<String>, after: &BTreeSet<String>) {
+        self.in_flight
+            .extend(after.difference(before).cloned().collect::<Vec<_>>());
+    }
+
     /// Notes pushes in flight before a fault that may cut a push mid-send (Redis restart).
     ///
     /// # Errors
@@ -1181,6 +1200,27 @@ pub fn seed(name: &str) -> u64 {
         });
     eprintln!("{name}: seed {seed} ({SEED_VAR}={seed} draws the same fault points)");
     seed
+}
+
+/// The number of kills of a kill-trial test: `var` when it holds a number (at least 1),
+/// else `default` (`scripts/soak` raises them).
+pub fn kills_from_env(var: &str, default: u32) -> u32 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+        .max(1)
+}
+
+/// `kills` increasing points in 5–90 % of a stream, one drawn in each of as many slices.
+pub fn fault_points(rng: &mut doorstep_pipelines::simulate::SplitMix, kills: u32) -> Vec<f64> {
+    let slice = 0.85 / f64::from(kills);
+    (0..kills)
+        .map(|i| {
+            let lo = 0.05 + slice * f64::from(i);
+            rng.fraction(lo, lo + slice * 0.9)
+        })
+        .collect()
 }
 
 /// Where the processes of `scope` log.

@@ -26,7 +26,7 @@ use doorstep_pipelines::shutdown;
 use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{RejectedRecord, topics};
 use doorstep_schemas::model::{OrderStatus, Timestamp};
-use doorstep_tests::crash_kit::{CrashRun, log_path, reported, seed};
+use doorstep_tests::crash_kit::{CrashRun, fault_points, kills_from_env, log_path, reported, seed};
 use doorstep_tests::order_events::OrderScript;
 use doorstep_tests::pipeline_harness::Scope;
 use doorstep_tests::private_services::{Blackout, PrivateBroker, PrivateRedis};
@@ -55,11 +55,7 @@ async fn ten_kill_9s_of_status_and_notify_at_random_points_lose_and_duplicate_no
 -> anyhow::Result<()> {
     let name = "kill_trials";
     let seed = seed(name);
-    let kills: u32 = std::env::var(KILLS_VAR)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10)
-        .max(1);
+    let kills = kills_from_env(KILLS_VAR, 10);
     let scope = Scope::new(name, &settings(&[])).await?;
     let log = log_path(&scope);
     reported(name, seed, &log, async {
@@ -69,15 +65,7 @@ async fn ten_kill_9s_of_status_and_notify_at_random_points_lose_and_duplicate_no
         let span = Duration::from_secs(12) * kills;
         let mut run =
             CrashRun::start_paced(&scope, &["status", "notify"], orders, seed, &log, span).await?;
-        // Increasing points in 5–90 % of the stream, one per slice.
-        let slice = 0.85 / f64::from(kills);
-        let points: Vec<f64> = (0..kills)
-            .map(|i| {
-                let lo = 0.05 + slice * f64::from(i);
-                run.rng.fraction(lo, lo + slice * 0.9)
-            })
-            .collect();
-        for point in points {
+        for point in fault_points(&mut run.rng, kills) {
             run.reach(point).await?;
             let victim = usize::try_from(run.rng.below(2)).unwrap_or(0);
             run.kill(victim, true).await?;
@@ -99,11 +87,17 @@ async fn redis_killed_and_restarted_mid_run_loses_nothing() -> anyhow::Result<()
         let mut run = CrashRun::start(&scope, &["status", "notify"], 1_200, seed, &log).await?;
         let point = run.rng.fraction(0.25, 0.5);
         run.reach(point).await?;
+        // In this order: a push claimed after the pending claims are read was sent after
+        // `pushed` was taken.
+        let pushed = run.pushed();
         run.before_push_fault().await?;
         run.note_fault("redis restart (3 s down)");
         redis.restart(Duration::from_secs(3)).await?;
-        // Claims restored from the append-only file are the ones cut mid-send.
+        let during = run.pushed();
+        // Claims restored from the append-only file are the ones cut mid-send; pushes sent
+        // while Redis went down may have lost their `mark_sent`.
         run.before_push_fault().await?;
+        run.note_pushed_between(&pushed, &during);
         run.finish().await
     })
     .await

@@ -20,7 +20,9 @@ use doorstep_pipelines::simulate::SplitMix;
 use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{LocationPing, RejectedRecord, topics};
 use doorstep_schemas::model::{DriverId, EventId, GeoPoint, OrderId, Timestamp, TrackingUpdate};
-use doorstep_tests::crash_kit::{DEADLINE, GroupProbe, TopicLog, follow, log_path, reported, seed};
+use doorstep_tests::crash_kit::{
+    DEADLINE, GroupProbe, TopicLog, fault_points, follow, kills_from_env, log_path, reported, seed,
+};
 use doorstep_tests::pipeline_harness::Scope;
 use doorstep_tests::process::DoorstepProcess;
 use std::collections::{BTreeMap, BTreeSet};
@@ -225,11 +227,7 @@ async fn kill_9s_of_the_location_pipeline_lose_nothing_and_refuse_nothing_twice(
 -> anyhow::Result<()> {
     let name = "location_kills";
     let seed = seed(name);
-    let kills: u32 = std::env::var(KILLS_VAR)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4)
-        .max(1);
+    let kills = kills_from_env(KILLS_VAR, 4);
     let scope = Scope::new(name, &[]).await?;
     let log = log_path(&scope);
     reported(name, seed, &log, async {
@@ -275,10 +273,7 @@ async fn kill_9s_of_the_location_pipeline_lose_nothing_and_refuse_nothing_twice(
             rejected: expected.rejected.len(),
             ..Report::default()
         };
-        let slice = 0.85 / f64::from(kills);
-        for i in 0..kills {
-            let lo = 0.05 + slice * f64::from(i);
-            let point = rng.fraction(lo, lo + slice * 0.9);
+        for point in fault_points(&mut rng, kills) {
             run.reach((point * total as f64) as usize).await?;
             let seen = run.tracking.distinct();
             ensure!(seen < total, "the kill came after the whole stream");
