@@ -932,6 +932,16 @@ fn check_dashboard(dashboard: &Json, ds_uid: &str, catalogue: &Catalogue) {
     );
 }
 
+/// The index just past the quoted PromQL string that starts at `chars[i]` (backslash escapes).
+fn skip_quoted(chars: &[char], mut i: usize) -> usize {
+    let quote = chars[i];
+    i += 1;
+    while i < chars.len() && chars[i] != quote {
+        i += if chars[i] == '\\' { 2 } else { 1 };
+    }
+    i + 1
+}
+
 /// The label names a PromQL expression filters by (`{label="..."}`) or groups by
 /// (`by (...)`, `without (...)`, `on (...)`, `ignoring (...)`).
 fn label_names(expr: &str) -> BTreeSet<String> {
@@ -942,20 +952,11 @@ fn label_names(expr: &str) -> BTreeSet<String> {
             .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
             .collect()
     };
-    // Index just past the quoted string starting at `i`.
-    let skip_quoted = |mut i: usize| -> usize {
-        let quote = chars[i];
-        i += 1;
-        while i < chars.len() && chars[i] != quote {
-            i += if chars[i] == '\\' { 2 } else { 1 };
-        }
-        i + 1
-    };
     let mut labels = BTreeSet::new();
     let mut i = 0;
     while i < chars.len() {
         match chars[i] {
-            '"' | '\'' | '`' => i = skip_quoted(i),
+            '"' | '\'' | '`' => i = skip_quoted(&chars, i),
             '{' => {
                 // Matchers: `label op "value"`, comma separated.
                 i += 1;
@@ -972,7 +973,7 @@ fn label_names(expr: &str) -> BTreeSet<String> {
                         i += 1;
                     }
                     if i < chars.len() && chars[i] != '}' {
-                        i = skip_quoted(i);
+                        i = skip_quoted(&chars, i);
                     }
                 }
                 i += 1;
@@ -1044,13 +1045,7 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
     while i < chars.len() {
         let c = chars[i];
         match c {
-            '"' | '\'' | '`' => {
-                i += 1;
-                while i < chars.len() && chars[i] != c {
-                    i += if chars[i] == '\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
+            '"' | '\'' | '`' => i = skip_quoted(&chars, i),
             '{' | '[' => {
                 let close = if c == '{' { '}' } else { ']' };
                 while i < chars.len() && chars[i] != close {

@@ -9,7 +9,8 @@ use doorstep_connectors::live_feed::LiveFeed;
 use doorstep_connectors::location_store::LocationStore;
 use doorstep_operators::location::region_of;
 use doorstep_pipelines::assemble::{self, LocationOptions};
-use doorstep_pipelines::runtime::RuntimeConfig;
+use doorstep_pipelines::config::Config;
+use doorstep_pipelines::runtime::{RuntimeConfig, RuntimeError};
 use doorstep_pipelines::shutdown;
 use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{LocationPing, RejectedRecord, topics};
@@ -50,6 +51,51 @@ fn ping(
     }
 }
 
+/// A location pipeline running in this process.
+struct Running {
+    registry: prometheus::Registry,
+    trigger: shutdown::Trigger,
+    task: tokio::task::JoinHandle<Result<(), RuntimeError>>,
+}
+
+impl Running {
+    async fn start(config: &Config, options: LocationOptions) -> anyhow::Result<Self> {
+        let registry = prometheus::Registry::new();
+        let (trigger, signal) = shutdown::channel();
+        let (rt, stage) = assemble::location_pipeline(config, options, &registry).await?;
+        let task = tokio::spawn(async move { rt.run(stage, signal).await });
+        Ok(Self {
+            registry,
+            trigger,
+            task,
+        })
+    }
+
+    /// Asks it to stop (finish the batch, commit) and waits.
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.trigger.send(true);
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// Produces `pings` to the scope's `drivers.locations.v1` in order, each keyed by its driver.
+async fn produce<'a>(
+    scope: &Scope,
+    pings: impl IntoIterator<Item = &'a LocationPing>,
+) -> anyhow::Result<()> {
+    let catalog = Catalog::embedded()?;
+    let producer = Producer::new(&assemble::kafka_config(&scope.config, "doorstep-tests"))?;
+    let source = scope.topic(topics::DRIVER_LOCATIONS);
+    for p in pings {
+        let key = p.driver_id.as_str().as_bytes();
+        producer
+            .send(&source, key, &catalog.encode(p)?, &[])
+            .await?;
+    }
+    Ok(())
+}
+
 async fn pings_are_filtered_stored_published_and_tracked(
     name: &str,
     extra: &[(&str, &str)],
@@ -64,8 +110,6 @@ async fn pings_are_filtered_stored_published_and_tracked(
     let live = LiveFeed::new(redis.clone(), config.redis_key_prefix.clone());
     let mut channel = redis.subscribe(&live.channel(&order)).await?;
 
-    let registry = prometheus::Registry::new();
-    let (trigger, signal) = shutdown::channel();
     let options = LocationOptions {
         cell_deg: CELL_DEG,
         runtime: RuntimeConfig {
@@ -74,8 +118,7 @@ async fn pings_are_filtered_stored_published_and_tracked(
         },
         ..LocationOptions::default()
     };
-    let (rt, stage) = assemble::location_pipeline(config, options, &registry).await?;
-    let task = tokio::spawn(async move { rt.run(stage, signal).await });
+    let running = Running::start(config, options).await?;
 
     let t = Timestamp::now().as_millis();
     let (lat, lng) = (60.1699, 24.9384);
@@ -104,21 +147,14 @@ async fn pings_are_filtered_stored_published_and_tracked(
         // Another driver's fix taken 5 minutes before the gateway got it.
         (ping("s1", "drv-2", lat, lng, t - 300_000, t), "stale"),
     ];
-    let catalog = Catalog::embedded()?;
-    let producer = Producer::new(&assemble::kafka_config(config, "doorstep-tests"))?;
-    let source = scope.topic(topics::DRIVER_LOCATIONS);
-    for p in good.iter().chain(bad.iter().map(|(p, _)| p)) {
-        producer
-            .send(
-                &source,
-                p.driver_id.as_str().as_bytes(),
-                &catalog.encode(p)?,
-                &[],
-            )
-            .await?;
-    }
-    producer
-        .send(&source, b"drv-1", b"\x00\x00\x00\x00\x01not a ping", &[])
+    produce(&scope, good.iter().chain(bad.iter().map(|(p, _)| p))).await?;
+    Producer::new(&assemble::kafka_config(config, "doorstep-tests"))?
+        .send(
+            &scope.topic(topics::DRIVER_LOCATIONS),
+            b"drv-1",
+            b"\x00\x00\x00\x00\x01not a ping",
+            &[],
+        )
         .await?;
 
     let brokers = &config.endpoints.kafka_brokers;
@@ -198,31 +234,22 @@ async fn pings_are_filtered_stored_published_and_tracked(
     assert_eq!(last.ping_id, EventId::new("p3"));
     assert_eq!(last.region.as_deref(), Some(at(&good[2]).as_str()));
 
-    let metrics = prometheus::TextEncoder::new().encode_to_string(&registry.gather())?;
+    let metrics = prometheus::TextEncoder::new().encode_to_string(&running.registry.gather())?;
     assert!(
         metrics.contains("doorstep_location_pings_total{result=\"accepted\"} 3"),
         "{metrics}"
     );
     assert!(metrics.contains("doorstep_location_pings_total{result=\"stale\"} 1"));
-
-    let _ = trigger.send(true);
-    task.await??;
+    running.stop().await?;
 
     // A new process knows nothing in memory: the last accepted ping comes from Redis, so a
     // resend of p3 is still a duplicate and the next plausible ping is accepted.
-    let (trigger, signal) = shutdown::channel();
-    let registry = prometheus::Registry::new();
-    let (rt, stage) = assemble::location_pipeline(config, options, &registry).await?;
-    let task = tokio::spawn(async move { rt.run(stage, signal).await });
+    let running = Running::start(config, options).await?;
     let after = [
         ping("p3", "drv-1", lat + 0.002, lng, t + 10_000, t + 20_000),
         ping("p5", "drv-1", lat + 0.0025, lng, t + 20_000, t + 20_050),
     ];
-    for p in &after {
-        producer
-            .send(&source, b"drv-1", &catalog.encode(p)?, &[])
-            .await?;
-    }
+    produce(&scope, &after).await?;
     let rejects =
         read_topic::<RejectedRecord>(brokers, &scope.topic(topics::ORDER_REJECTED), 6, WAIT)
             .await?;
@@ -238,9 +265,7 @@ async fn pings_are_filtered_stored_published_and_tracked(
     })
     .await;
     assert!(moved.is_some(), "p5 stored");
-    let _ = trigger.send(true);
-    task.await??;
-    Ok(())
+    running.stop().await
 }
 
 #[tokio::test]
@@ -284,8 +309,6 @@ async fn idle_drivers_leave_memory_and_are_judged_from_redis_on_their_next_ping(
     let config = &scope.config;
     let redis = assemble::redis(config).await?;
     let store = LocationStore::new(redis.clone(), config.redis_key_prefix.clone());
-    let registry = prometheus::Registry::new();
-    let (trigger, signal) = shutdown::channel();
     // Fixes up to an hour old are believable here, so a fix older than the 15-minute idle
     // limit is accepted and its driver is idle at the very next tick.
     let options = LocationOptions {
@@ -299,23 +322,15 @@ async fn idle_drivers_leave_memory_and_are_judged_from_redis_on_their_next_ping(
             ..RuntimeConfig::default()
         },
     };
-    let (rt, stage) = assemble::location_pipeline(config, options, &registry).await?;
-    let task = tokio::spawn(async move { rt.run(stage, signal).await });
+    let running = Running::start(config, options).await?;
+    let registry = &running.registry;
 
     let now = Timestamp::now().as_millis();
     let old = now - 20 * 60 * 1000;
     let (lat, lng) = (60.1699, 24.9384);
     let fresh = ping("f1", "drv-fresh", lat, lng, now, now + 10);
     let idle = ping("i1", "drv-idle", lat, lng, old, now);
-    let catalog = Catalog::embedded()?;
-    let producer = Producer::new(&assemble::kafka_config(config, "doorstep-tests"))?;
-    let source = scope.topic(topics::DRIVER_LOCATIONS);
-    for p in [&fresh, &idle] {
-        let key = p.driver_id.as_str().as_bytes();
-        producer
-            .send(&source, key, &catalog.encode(p)?, &[])
-            .await?;
-    }
+    produce(&scope, [&fresh, &idle]).await?;
     let at = region_of(idle.location, CELL_DEG);
     let stored = Scope::eventually(WAIT, || async {
         store.position(&at, &idle.driver_id).await.ok().flatten()
@@ -324,15 +339,15 @@ async fn idle_drivers_leave_memory_and_are_judged_from_redis_on_their_next_ping(
     assert!(stored.is_some(), "the idle driver's fix reached Redis");
     // The idle driver leaves memory at a tick; the fresh one stays.
     let evicted = Scope::eventually(WAIT, || async {
-        (sample(&registry, "doorstep_location_drivers_evicted_total") >= 1.0).then_some(())
+        (sample(registry, "doorstep_location_drivers_evicted_total") >= 1.0).then_some(())
     })
     .await;
     assert!(evicted.is_some(), "no idle driver was evicted");
     assert_eq!(
-        sample(&registry, "doorstep_location_drivers_evicted_total"),
+        sample(registry, "doorstep_location_drivers_evicted_total"),
         1.0
     );
-    assert_eq!(sample(&registry, "doorstep_location_drivers_cached"), 1.0);
+    assert_eq!(sample(registry, "doorstep_location_drivers_cached"), 1.0);
 
     // Its next pings are judged against the last fix read back from Redis: a resend of i1 is
     // a duplicate, a fix older than i1 is out of order, and a fix 5 s after i1 but 11 km
@@ -343,11 +358,7 @@ async fn idle_drivers_leave_memory_and_are_judged_from_redis_on_their_next_ping(
         ping("i9", "drv-idle", lat + 0.1, lng, old + 5_000, now + 300),
         ping("i2", "drv-idle", lat + 0.0002, lng, old + 10_000, now + 400),
     ];
-    for p in &after {
-        producer
-            .send(&source, b"drv-idle", &catalog.encode(p)?, &[])
-            .await?;
-    }
+    produce(&scope, &after).await?;
     let brokers = &config.endpoints.kafka_brokers;
     let rejects =
         read_topic::<RejectedRecord>(brokers, &scope.topic(topics::ORDER_REJECTED), 3, WAIT)
@@ -368,8 +379,7 @@ async fn idle_drivers_leave_memory_and_are_judged_from_redis_on_their_next_ping(
     })
     .await;
     assert!(moved.is_some(), "i2 accepted after the read-back");
-    let _ = trigger.send(true);
-    task.await??;
+    running.stop().await?;
     Ok(())
 }
 
@@ -382,7 +392,7 @@ async fn pings_reread_after_their_positions_were_stored_are_skipped_not_refused(
     let drivers = DriverState::new(redis.clone(), config.redis_key_prefix.clone());
     let (driver, order) = (DriverId::new("drv-r"), OrderId::new("ord-r"));
     drivers.occupy(&driver, &order).await?;
-    let options = || LocationOptions {
+    let options = LocationOptions {
         runtime: RuntimeConfig {
             tick: Duration::from_millis(200),
             ..RuntimeConfig::default()
@@ -398,25 +408,11 @@ async fn pings_reread_after_their_positions_were_stored_are_skipped_not_refused(
         ping("r2", "drv-r", lat + 0.0002, lng, t + 5_000, t + 5_090), // resend
         ping("r3", "drv-r", lat + 0.0004, lng, t + 10_000, t + 10_050),
     ];
-    let catalog = Catalog::embedded()?;
-    let producer = Producer::new(&assemble::kafka_config(config, "doorstep-tests"))?;
-    let source = scope.topic(topics::DRIVER_LOCATIONS);
-    for p in &pings {
-        producer
-            .send(&source, b"drv-r", &catalog.encode(p)?, &[])
-            .await?;
-    }
+    produce(&scope, &pings).await?;
     let brokers = &config.endpoints.kafka_brokers;
-    let run = |config: doorstep_pipelines::config::Config| async move {
-        let registry = prometheus::Registry::new();
-        let (trigger, signal) = shutdown::channel();
-        let (rt, stage) = assemble::location_pipeline(&config, options(), &registry).await?;
-        let task = tokio::spawn(async move { rt.run(stage, signal).await });
-        anyhow::Ok((registry, trigger, task))
-    };
 
     // The first process handles the stream: three accepted, the resend refused.
-    let (_, trigger, task) = run(config.clone()).await?;
+    let running = Running::start(config, options).await?;
     let tracking =
         read_topic::<TrackingUpdate>(brokers, &scope.topic(topics::ORDER_TRACKING), 3, WAIT)
             .await?;
@@ -432,26 +428,24 @@ async fn pings_reread_after_their_positions_were_stored_are_skipped_not_refused(
     .await
     .expect("r3 stored");
     assert_eq!(stored.source.map(|s| s.offset), Some(3), "{stored:?}");
-    let _ = trigger.send(true);
-    task.await??;
+    running.stop().await?;
 
     // A crash after the positions were written and before the offsets were committed makes
     // a new process read the same records again: a process in another consumer group does
     // exactly that. They are skipped as processed: nothing is refused or produced again.
     let mut again = config.clone();
     again.group_prefix = format!("{}-after-crash", again.group_prefix);
-    let (registry, trigger, task) = run(again).await?;
+    let running = Running::start(&again, options).await?;
     let skipped = Scope::eventually(WAIT, || async {
         let text = prometheus::TextEncoder::new()
-            .encode_to_string(&registry.gather())
+            .encode_to_string(&running.registry.gather())
             .ok()?;
         text.contains("doorstep_location_pings_total{result=\"redelivered\"} 4")
             .then_some(text)
     })
     .await;
     assert!(skipped.is_some(), "the four records were not skipped");
-    let _ = trigger.send(true);
-    task.await??;
+    running.stop().await?;
     let rejects =
         read_topic::<RejectedRecord>(brokers, &scope.topic(topics::ORDER_REJECTED), 2, QUIET)
             .await?;

@@ -70,13 +70,11 @@ pub fn gather(
             out.redelivered += 1;
             continue;
         }
-        seen.insert(
-            driver.clone(),
-            SourceOffset {
-                partition: meta.partition,
-                offset: meta.offset,
-            },
-        );
+        let source = SourceOffset {
+            partition: meta.partition,
+            offset: meta.offset,
+        };
+        seen.insert(driver.clone(), source);
         let last = out
             .last
             .get(driver)
@@ -113,10 +111,7 @@ pub fn gather(
                     previous_region: snapshot
                         .and_then(|s| s.last.as_ref())
                         .and_then(|p| p.region.clone()),
-                    source: SourceOffset {
-                        partition: meta.partition,
-                        offset: meta.offset,
-                    },
+                    source,
                 };
                 match moved.get(driver) {
                     Some(&i) => out.writes[i] = write,
