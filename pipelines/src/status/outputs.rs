@@ -91,13 +91,7 @@ impl Outputs {
                 .history
                 .iter()
                 .filter(|entry| &entry.event_id == event_id)
-                .map(|entry| {
-                    LiveEvent::Status(LiveStatus {
-                        order_id: order_id.clone(),
-                        status: entry.to,
-                        entry: entry.clone(),
-                    })
-                }),
+                .map(|entry| live_status(order_id, entry)),
         );
     }
 
@@ -109,11 +103,7 @@ impl Outputs {
             _ => None,
         });
         for entry in &a.entries {
-            self.live.push(LiveEvent::Status(LiveStatus {
-                order_id: order.order_id.clone(),
-                status: entry.to,
-                entry: entry.clone(),
-            }));
+            self.live.push(live_status(&order.order_id, entry));
             if let Some(seconds) = prep_seconds(&a.state.history, entry) {
                 self.prep_times.push(PrepTimeObservation::new(
                     order.restaurant_id.clone(),
@@ -262,6 +252,15 @@ fn prep_seconds(history: &[StatusHistoryEntry], entry: &StatusHistoryEntry) -> O
     let since = preparing_since(history, entry)?;
     let ms = entry.at.as_millis() - since.as_millis();
     (ms >= 0).then_some(ms / 1000)
+}
+
+/// The live frame of a timeline entry.
+fn live_status(order_id: &OrderId, entry: &StatusHistoryEntry) -> LiveEvent {
+    LiveEvent::Status(LiveStatus {
+        order_id: order_id.clone(),
+        status: entry.to,
+        entry: entry.clone(),
+    })
 }
 
 #[cfg(test)]
