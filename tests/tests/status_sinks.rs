@@ -875,3 +875,26 @@ async fn refund_refusals_are_permanent() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_claim_racing_this_workers_mark_sent_never_sends_again() -> Result<()> {
+    // The claim's script may read our own `pending` before the mark lands and look at this
+    // worker's in-flight sends after it finished: that is not a leftover to send again.
+    let ledger = ledger().await?;
+    for i in 0..50 {
+        let id = format!("race-{i}");
+        ensure!(matches!(ledger.claim(&id).await?, push::Claim::Claimed));
+        let (again, marked) = tokio::join!(ledger.claim(&id), ledger.mark_sent(&id, "m"));
+        marked?;
+        let again = again?;
+        ensure!(
+            !matches!(again, push::Claim::Claimed),
+            "notification {id} claimed a second time while its mark was in flight"
+        );
+        ensure!(matches!(
+            ledger.claim(&id).await?,
+            push::Claim::AlreadySent { .. }
+        ));
+    }
+    Ok(())
+}

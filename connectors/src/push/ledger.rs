@@ -237,12 +237,31 @@ impl SentLedger {
             return Ok(Claim::Claimed);
         }
         if value == self.pending_value() && self.sending().insert(notification_id.to_owned()) {
-            // Our own claim, but no send of ours is in flight: a leftover (see `sending`).
-            tracing::info!(
-                notification_id,
-                "re-claiming a push claim left by a failed ledger write of this worker"
-            );
-            return Ok(Claim::Claimed);
+            // Our own claim, and no send of ours is in flight now: a leftover (see
+            // `sending`), unless a send of ours finished since the script read it. So take it
+            // again only if it still is our `pending` (compare-and-set).
+            let still_ours: i64 = self
+                .takeover
+                .key(self.key(notification_id))
+                .arg(&value)
+                .arg(self.pending_value())
+                .arg(millis(self.claim_ttl))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|source| crate::redis::Error::Command {
+                    command: "EVALSHA",
+                    source,
+                })?;
+            if still_ours == 1 {
+                tracing::info!(
+                    notification_id,
+                    "re-claiming a push claim left by a failed ledger write of this worker"
+                );
+                return Ok(Claim::Claimed);
+            }
+            // Marked sent meanwhile: the next claim reads the mark.
+            self.sending().remove(notification_id);
+            return Ok(Claim::HeldElsewhere { expires_in: None });
         }
         if let Some(name) = value.strip_prefix("sent:") {
             return Ok(Claim::AlreadySent {
@@ -280,10 +299,13 @@ impl SentLedger {
     }
 
     /// Records that FCM accepted `notification_id` as `message_name` (replacing the claim).
+    ///
+    /// The send stays "in flight" in this worker until the mark has landed (or failed): a
+    /// concurrent claim of the same notification that still sees our `pending` claim must not
+    /// take it for a leftover and send again.
     pub async fn mark_sent(&self, notification_id: &str, message_name: &str) -> Result<(), Error> {
-        self.sending().remove(notification_id);
         let mut conn = self.redis.clone();
-        redis::cmd("SET")
+        let marked = redis::cmd("SET")
             .arg(self.key(notification_id))
             .arg(format!("sent:{message_name}"))
             .arg("PX")
@@ -293,27 +315,32 @@ impl SentLedger {
             .map_err(|source| crate::redis::Error::Command {
                 command: "SET",
                 source,
-            })?;
-        Ok(())
+            });
+        self.sending().remove(notification_id);
+        Ok(marked?)
     }
 
     /// Gives up this worker's claim on `notification_id` so it can be sent again (after a
     /// failed send). Returns whether a claim of this worker was removed; another worker's
     /// claim or a `sent` mark is left alone.
     pub async fn release_claim(&self, notification_id: &str) -> Result<bool, Error> {
-        self.sending().remove(notification_id);
         let mut conn = self.redis.clone();
-        let removed: i64 = self
+        let removed: Result<i64, Error> = self
             .release
             .key(self.key(notification_id))
             .arg(self.pending_value())
             .invoke_async(&mut conn)
             .await
-            .map_err(|source| crate::redis::Error::Command {
-                command: "EVALSHA",
-                source,
-            })?;
-        Ok(removed == 1)
+            .map_err(|source| {
+                crate::redis::Error::Command {
+                    command: "EVALSHA",
+                    source,
+                }
+                .into()
+            });
+        // Only now: until the claim is gone, our own `pending` is not a leftover.
+        self.sending().remove(notification_id);
+        Ok(removed? == 1)
     }
 }
 
