@@ -645,6 +645,17 @@ async fn the_30_s_timers_survive_a_restart() -> anyhow::Result<()> {
         e.prep_remaining_s > 0.0 && e.pickup_travel_s > 0.0
     })
     .await?;
+    // That ETA may come before PREPARING was read: stop only once all four status records
+    // (PLACED, CONFIRMED, DRIVER_ASSIGNED, PREPARING) were, so none is left for the new
+    // process (stopping finishes and commits the batch in hand).
+    let read = Scope::eventually(Duration::from_secs(60), || async {
+        (first.metric("doorstep_pipeline_records_in_total") >= 4.0).then_some(())
+    })
+    .await;
+    assert!(
+        read.is_some(),
+        "the first process read the four status records"
+    );
     first.stop().await?;
 
     // A new process with nothing in memory: the order's next ETA comes from its durable
