@@ -1137,6 +1137,77 @@ impl<'a> CrashRun<'a> {
         }
     }
 
+    /// Says where the expected changes the follower never read are: whether a second reader
+    /// of `orders.status.v1` from the beginning finds them (a reader's fault, not the
+    /// pipeline's), what the order rows hold, and whether any change read so far differs
+    /// from the expected one (a sequence number given to another change).
+    async fn explain_missing(&self) -> String {
+        let seen = lock(&self.status_log.distinct).clone();
+        let missing: Vec<&StatusChange> = self
+            .expected
+            .changes
+            .iter()
+            .filter(|((o, s), _)| !seen.contains(&(o.to_string(), *s)))
+            .map(|(_, c)| c)
+            .take(5)
+            .collect();
+        let mut said = String::new();
+        let brokers = &self.scope.config.endpoints.kafka_brokers;
+        let topic = self.scope.topic(topics::ORDER_STATUS);
+        let reread = match follow::<StatusChange>(brokers, &topic) {
+            Ok(fresh) => {
+                let end = Instant::now() + Duration::from_secs(30);
+                while fresh.distinct() < seen.len() + missing.len() && Instant::now() < end {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                // Whatever else is there arrives within this.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                fresh.task.abort();
+                Some(lock(&fresh.distinct).clone())
+            }
+            Err(e) => {
+                said.push_str(&format!("\n  a second reader could not start: {e:#}"));
+                None
+            }
+        };
+        let store = self.scope.store().await;
+        for c in missing {
+            let id = (c.order_id.to_string(), c.seq);
+            let on_topic = match &reread {
+                Some(r) if r.contains(&id) => "a second reader finds it on the topic",
+                Some(_) => "a second reader does not find it either",
+                None => "not re-read",
+            };
+            let stored = match &store {
+                Ok(store) => match store.load(&c.order_id).await {
+                    Ok(Some(state)) => {
+                        describe_difference(&c.order_id, &state, &self.expected.states[&c.order_id])
+                    }
+                    Ok(None) => "order not stored".to_owned(),
+                    Err(e) => format!("order row unreadable: {e}"),
+                },
+                Err(e) => format!("store unreachable: {e:#}"),
+            };
+            said.push_str(&format!(
+                "\n  missing {}#{} {:?}→{:?} (event {}): {on_topic}; {stored}",
+                c.order_id, c.seq, c.from, c.to, c.event_id
+            ));
+        }
+        let wrong: Vec<String> = lock(&self.status_log.records)
+            .iter()
+            .filter(|(_, c)| {
+                self.expected
+                    .changes
+                    .get(&(c.order_id.clone(), c.seq))
+                    .is_some_and(|want| want != c)
+            })
+            .take(5)
+            .map(|(_, c)| format!("\n  read {c:?}, which differs from the expected change"))
+            .collect();
+        said.extend(wrong);
+        said
+    }
+
     /// Waits for the end of the stream (every event and notification committed, every
     /// change out), stops the processes and runs every check against the expected outcome.
     ///
@@ -1157,8 +1228,13 @@ impl<'a> CrashRun<'a> {
             self.alive()?;
             if Instant::now() >= end {
                 let pending = pending_claims(&self.ledger, &self.expected).await?;
+                let missing = if distinct < self.total() {
+                    self.explain_missing().await
+                } else {
+                    String::new()
+                };
                 bail!(
-                    "not done within {:?}: status lag {status}, notify lag {notify}, {distinct}/{} changes; {} pushes claimed but never marked sent: {:?}",
+                    "not done within {:?}: status lag {status}, notify lag {notify}, {distinct}/{} changes; {} pushes claimed but never marked sent: {:?}{missing}",
                     DEADLINE * 2,
                     self.total(),
                     pending.len(),

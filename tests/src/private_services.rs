@@ -8,6 +8,7 @@
 //! killed when dropped. The shared services other tests use are never touched.
 
 use anyhow::{Context, bail};
+use doorstep_connectors::redis::driver as redis;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -84,12 +85,12 @@ impl PrivateRedis {
     pub async fn start() -> anyhow::Result<Self> {
         let port = free_port()?;
         let dir = scratch_dir("redis")?;
-        let child = Self::spawn(port, &dir).await?;
+        let child = Self::spawn(port, &dir, &[]).await?;
         Ok(Self { port, dir, child })
     }
 
-    async fn spawn(port: u16, dir: &Path) -> anyhow::Result<Child> {
-        let args: Vec<String> = [
+    async fn spawn(port: u16, dir: &Path, extra: &[String]) -> anyhow::Result<Child> {
+        let mut args: Vec<String> = [
             "--port",
             &port.to_string(),
             "--bind",
@@ -106,6 +107,7 @@ impl PrivateRedis {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+        args.extend_from_slice(extra);
         let child = spawn_logged(Path::new("redis-server"), &args, &dir.join("redis.log"))
             .context("redis-server must be on PATH (scripts/services up installs it)")?;
         await_port(
@@ -122,15 +124,86 @@ impl PrivateRedis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Kills it (SIGKILL) and starts it again on the same port and files after `down`.
+    async fn connection(&self) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+        let client = redis::Client::open(self.url())?;
+        Ok(client.get_multiplexed_async_connection().await?)
+    }
+
+    /// Kills it (SIGKILL) and starts it again on the same port and files after `down`, like
+    /// a crashed server that had rewritten its append-only file into a snapshot: it then
+    /// reads its data back spread over about `load`, answering `LOADING` meanwhile (the
+    /// window in which a client must wait rather than give up). Returns once it listens;
+    /// [`until_loaded`](Self::until_loaded) waits for the end of the load.
     ///
     /// # Errors
-    /// When it cannot be killed or restarted.
-    pub async fn restart(&mut self, down: Duration) -> anyhow::Result<()> {
+    /// When it cannot be killed or restarted, or the rewrite fails.
+    pub async fn restart(&mut self, down: Duration, load: Duration) -> anyhow::Result<()> {
+        let mut conn = self.connection().await?;
+        let keys: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await?;
+        let _: () = redis::cmd("BGREWRITEAOF").query_async(&mut conn).await?;
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            let info: String = redis::cmd("INFO")
+                .arg("persistence")
+                .query_async(&mut conn)
+                .await?;
+            let done = ["aof_rewrite_in_progress:0", "aof_rewrite_scheduled:0"]
+                .iter()
+                .all(|flag| info.contains(flag));
+            if done {
+                break;
+            }
+            if Instant::now() >= end {
+                bail!("redis-server did not rewrite its append-only file within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         kill(&mut self.child).await?;
         tokio::time::sleep(down).await;
-        self.child = Self::spawn(self.port, &self.dir).await?;
+        // The server sleeps this long after each key it loads, and answers clients every
+        // 1 KiB it reads.
+        let per_key_us = (load.as_micros() / u128::from(keys.max(1))).max(1);
+        let slow = [
+            "--key-load-delay".to_owned(),
+            per_key_us.to_string(),
+            "--loading-process-events-interval-bytes".to_owned(),
+            "1024".to_owned(),
+        ];
+        self.child = Self::spawn(self.port, &self.dir, &slow).await?;
         Ok(())
+    }
+
+    /// Waits until it has read its data back and serves commands; returns how many
+    /// `LOADING` answers it gave this waiter meanwhile.
+    ///
+    /// # Errors
+    /// When it does not serve within 60 s.
+    pub async fn until_loaded(&self) -> anyhow::Result<u32> {
+        let end = Instant::now() + Duration::from_secs(60);
+        let mut loading = 0;
+        let mut conn = self.connection().await?;
+        loop {
+            match redis::cmd("SET")
+                .arg("private-redis:probe")
+                .arg(1)
+                .query_async::<()>(&mut conn)
+                .await
+            {
+                Ok(()) => return Ok(loading),
+                Err(e)
+                    if e.kind()
+                        == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading) =>
+                {
+                    loading += 1;
+                }
+                Err(e) if Instant::now() >= end => bail!("redis-server does not serve: {e}"),
+                Err(_) => conn = self.connection().await?,
+            }
+            if Instant::now() >= end {
+                bail!("redis-server still loading after 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 //!
 //! - kill -9 trials: ten kills of the status or the notify pipeline at random points (more
 //!   in `scripts/soak`);
-//! - Redis (a private instance with an append-only file) killed and restarted mid-run;
+//! - Redis (a private instance with an append-only file) killed and restarted mid-run, then
+//!   answering `LOADING` for a while as it reads its data back;
 //! - the broker (a private nisshi on SQLite storage) killed and restarted mid-run;
 //! - the CQL server unreachable for a while (a proxy in front of it cuts every connection);
 //! - poison records: undecodable records on the events and notifications topics, and a
@@ -18,6 +19,8 @@
 
 use anyhow::{Context, ensure};
 use doorstep_connectors::kafka::{ConsumerBuilder, Producer};
+use doorstep_connectors::redis::driver as redis;
+use doorstep_connectors::redis::{Redis, RedisOptions, RedisTarget};
 use doorstep_pipelines::runtime::{
     POISON_REASON, PoisonRejects, Runtime, RuntimeConfig, RuntimeMetrics, SourceRecord, Stage,
     StageError,
@@ -91,8 +94,15 @@ async fn redis_killed_and_restarted_mid_run_loses_nothing() -> anyhow::Result<()
         // `pushed` was taken.
         let pushed = run.pushed();
         run.before_push_fault().await?;
-        run.note_fault("redis restart (3 s down)");
-        redis.restart(Duration::from_secs(3)).await?;
+        run.note_fault("redis restart (3 s down, then 2 s answering LOADING)");
+        redis
+            .restart(Duration::from_secs(3), Duration::from_secs(2))
+            .await?;
+        let loading = redis.until_loaded().await?;
+        ensure!(
+            loading > 0,
+            "the restarted Redis never answered LOADING: the run missed the window it is about"
+        );
         let during = run.pushed();
         // Claims restored from the append-only file are the ones cut mid-send; pushes sent
         // while Redis went down may have lost their `mark_sent`.
@@ -101,6 +111,56 @@ async fn redis_killed_and_restarted_mid_run_loses_nothing() -> anyhow::Result<()
         run.finish().await
     })
     .await
+}
+
+/// A Redis reading its data back after a restart answers `LOADING` for a while. That is a
+/// reason to wait, not a wrong request: taken for one, the status pipeline once sent an
+/// event to the reject topic as poison and its status change was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_still_loading_its_data_is_waited_for_not_taken_for_a_wrong_request()
+-> anyhow::Result<()> {
+    let mut private = PrivateRedis::start().await?;
+    let options = RedisOptions::default().with_connect_timeout(Duration::from_secs(3));
+    let mut conn = Redis::connect(RedisTarget::Single(private.url()), options).await?;
+    // Many keys, so the slow load answers clients between them.
+    let mut fill = redis::pipe();
+    for i in 0..2_000 {
+        fill.cmd("SET").arg(format!("filler:{i}")).arg(i).ignore();
+    }
+    let _: () = fill.query_async(&mut conn).await?;
+    let key = "drivers:{hel}:geo";
+    conn.geo_add(key, &[(24.9384, 60.1699, "d1")]).await?;
+
+    private
+        .restart(Duration::from_millis(200), Duration::from_secs(3))
+        .await?;
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    let mut loading = 0;
+    loop {
+        match conn.geo_add(key, &[(24.9458, 60.1718, "d2")]).await {
+            Ok(_) => break,
+            Err(e) => {
+                ensure!(e.is_retriable(), "taken for a wrong request: {e}");
+                if e.to_string().to_lowercase().contains("loading") {
+                    loading += 1;
+                }
+            }
+        }
+        ensure!(
+            std::time::Instant::now() < end,
+            "Redis did not serve within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ensure!(
+        loading > 0,
+        "the connector never met a LOADING answer: the restart missed the window"
+    );
+    ensure!(
+        conn.geo_pos(key, "d1").await?.is_some(),
+        "d1 was lost over the restart"
+    );
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,6 @@
 //! Errors of the Redis connector.
 
-use redis::RedisError;
+use redis::{ErrorKind, RedisError, RetryMethod};
 use std::time::Duration;
 
 /// What went wrong talking to Redis.
@@ -65,19 +65,84 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether retrying later can succeed (connection refused, dropped or timed out), as
-    /// opposed to a wrong request.
+    /// Whether retrying later can succeed, as opposed to a wrong request: a refused, dropped
+    /// or timed-out connection, and the server's own "wait and retry" answers (see
+    /// [`transient`]).
     pub fn is_retriable(&self) -> bool {
         match self {
             Error::ConnectTimeout { .. } | Error::Connect { .. } => true,
             Error::InvalidUrl { .. } | Error::InvalidCoordinate { .. } => false,
-            Error::Command { source, .. } | Error::Subscribe { source, .. } => {
-                source.is_io_error()
-                    || source.is_timeout()
-                    || source.is_connection_dropped()
-                    || source.is_connection_refusal()
-                    || source.is_cluster_error()
-            }
+            Error::Command { source, .. } | Error::Subscribe { source, .. } => transient(source),
         }
+    }
+}
+
+/// Whether the server may answer `e`'s request differently later.
+///
+/// Besides connection trouble this covers the replies a healthy server gives while it cannot
+/// serve yet: `LOADING` (it is reading its data back after a restart; a pipeline that took
+/// this for a wrong request sent an event to the reject topic as poison), `TRYAGAIN`,
+/// `MASTERDOWN`, `CLUSTERDOWN`, `READONLY` after a failover, and cluster redirects. A refused
+/// authentication, a missing permission, a wrong command or a wrong type is not transient.
+fn transient(e: &RedisError) -> bool {
+    if e.kind() == ErrorKind::AuthenticationFailed {
+        return false;
+    }
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_cluster_error()
+        || !matches!(e.retry_method(), RetryMethod::NoRetry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::ServerErrorKind;
+
+    fn command(source: RedisError) -> Error {
+        Error::Command {
+            command: "HSET",
+            source,
+        }
+    }
+
+    #[test]
+    fn a_server_that_cannot_serve_yet_is_waited_for() {
+        for kind in [
+            ServerErrorKind::BusyLoading,
+            ServerErrorKind::TryAgain,
+            ServerErrorKind::MasterDown,
+            ServerErrorKind::ClusterDown,
+            ServerErrorKind::ReadOnly,
+            ServerErrorKind::Moved,
+        ] {
+            assert!(
+                command(RedisError::from((ErrorKind::Server(kind), "reply"))).is_retriable(),
+                "{kind:?}"
+            );
+        }
+        let dropped = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(command(RedisError::from(dropped)).is_retriable());
+    }
+
+    #[test]
+    fn a_wrong_request_is_not_retried() {
+        for kind in [
+            ServerErrorKind::ResponseError,
+            ServerErrorKind::NoScript,
+            ServerErrorKind::CrossSlot,
+            ServerErrorKind::NoPerm,
+        ] {
+            assert!(
+                !command(RedisError::from((ErrorKind::Server(kind), "reply"))).is_retriable(),
+                "{kind:?}"
+            );
+        }
+        let auth = RedisError::from((ErrorKind::AuthenticationFailed, "WRONGPASS"));
+        assert!(!command(auth).is_retriable());
+        let wrong_type = RedisError::from((ErrorKind::UnexpectedReturnType, "not a hash"));
+        assert!(!command(wrong_type).is_retriable());
     }
 }
