@@ -1139,8 +1139,9 @@ impl<'a> CrashRun<'a> {
 
     /// Says where the expected changes the follower never read are: whether a second reader
     /// of `orders.status.v1` from the beginning finds them (a reader's fault, not the
-    /// pipeline's), what the order rows hold, and whether any change read so far differs
-    /// from the expected one (a sequence number given to another change).
+    /// pipeline's), what the order rows hold, whether any change read so far differs from
+    /// the expected one (a sequence number given to another change), and the rejects the run
+    /// without a fault does not have (an event refused as poison).
     async fn explain_missing(&self) -> String {
         let seen = lock(&self.status_log.distinct).clone();
         let missing: Vec<&StatusChange> = self
@@ -1205,6 +1206,22 @@ impl<'a> CrashRun<'a> {
             .map(|(_, c)| format!("\n  read {c:?}, which differs from the expected change"))
             .collect();
         said.extend(wrong);
+        let unexpected: Vec<String> = lock(&self.reject_log.records)
+            .iter()
+            .filter(|(_, r)| {
+                r.event_id
+                    .as_ref()
+                    .is_none_or(|id| self.expected.rejects.get(id) != Some(&r.reason_code))
+            })
+            .take(5)
+            .map(|(_, r)| {
+                format!(
+                    "\n  unexpected reject of {:?} ({}) by {}: {}",
+                    r.event_id, r.reason_code, r.rejected_by, r.message
+                )
+            })
+            .collect();
+        said.extend(unexpected);
         said
     }
 
