@@ -7,6 +7,7 @@
 //! script. [`CrashRun`] drives one run: pipelines as real `doorstep` processes, the stream
 //! produced in the background, faults injected at points of the stream, then every check.
 
+use crate::eta_watch::{EtaReport, EtaWatch};
 use crate::order_events::OrderScript;
 use crate::pipeline_harness::{Scope, TEST_PARTITIONS};
 use crate::process::DoorstepProcess;
@@ -61,6 +62,8 @@ pub struct Report {
     pub refunds: usize,
     pub refund_requests: usize,
     pub refund_replays: usize,
+    /// The ETA pipeline's end state, when the run had one.
+    pub eta: Option<EtaReport>,
 }
 
 #[derive(Debug, Default)]
@@ -73,8 +76,9 @@ pub struct KillReport {
     pub backlog: i64,
     /// Restart → the first offset commit of the status group.
     pub first_commit: Option<Duration>,
-    /// Restart → the first record the restarted process wrote to `orders.status.v1` (by
-    /// producer timestamp: a replayed duplicate counts, it is the first sign of work).
+    /// Restart → the first record the restarted process wrote to `orders.status.v1` (or
+    /// `orders.eta.v1` for the ETA pipeline), by producer timestamp: a replayed duplicate
+    /// counts, it is the first sign of work.
     pub first_output: Option<Duration>,
 }
 
@@ -92,7 +96,7 @@ impl std::fmt::Display for Report {
         for (i, k) in self.kills.iter().enumerate() {
             writeln!(
                 f,
-                "  {} {} at {}/{} changes ({:.0}%), {} events uncommitted: restart → first status record {}, → first commit {}",
+                "  {} {} at {}/{} changes ({:.0}%), {} events uncommitted: restart → first output record {}, → first commit {}",
                 k.what,
                 i + 1,
                 k.at_changes,
@@ -128,7 +132,15 @@ impl std::fmt::Display for Report {
             f,
             "  refunds: {} created once each ({} requests, {} idempotent replays)",
             self.refunds, self.refund_requests, self.refund_replays
-        )
+        )?;
+        if let Some(eta) = &self.eta {
+            write!(
+                f,
+                "\n  ETAs: {} records; {} active orders recomputed after the last restart, each with its timer; {} finished without timer or current ETA",
+                eta.records, eta.active, eta.finished
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -850,6 +862,8 @@ pub struct CrashRun<'a> {
     outbox_log: TopicLog<Notification>,
     status_group: GroupProbe,
     notify_group: GroupProbe,
+    /// The ETA pipeline, when the run has one.
+    eta: Option<EtaWatch>,
     ledger: Ledger,
     processes: Vec<(String, Option<DoorstepProcess>)>,
     spawned: usize,
@@ -925,6 +939,11 @@ impl<'a> CrashRun<'a> {
                 &scope.config.group_id("notify"),
                 &scope.topic(topics::NOTIFICATIONS),
             )?,
+            eta: if processes.contains(&"eta") {
+                Some(EtaWatch::new(scope, eta_interval(&scope.env))?)
+            } else {
+                None
+            },
             ledger: Ledger {
                 keys: SentLedger::new(redis.clone(), scope.config.redis_key_prefix.clone()),
                 redis,
@@ -968,7 +987,12 @@ impl<'a> CrashRun<'a> {
         Ok(self.processes.len() - 1)
     }
 
-    fn spawn(&self, what: &str) -> anyhow::Result<DoorstepProcess> {
+    fn spawn(&mut self, what: &str) -> anyhow::Result<DoorstepProcess> {
+        if what == "eta"
+            && let Some(eta) = &mut self.eta
+        {
+            eta.started_ms = Timestamp::now().as_millis();
+        }
         append_marker(
             &self.log,
             &format!("=== doorstep pipeline {what}, process {} ===", self.spawned),
@@ -1037,13 +1061,8 @@ impl<'a> CrashRun<'a> {
         if what != "status" {
             self.note_in_flight().await?;
         }
-        let group = if what == "notify" {
-            &self.notify_group
-        } else {
-            &self.status_group
-        };
-        let committed_at_kill = group.committed().await?;
-        let backlog = group.lag().await?;
+        let committed_at_kill = self.group(&what).committed().await?;
+        let backlog = self.group(&what).lag().await?;
         let mut kill = KillReport {
             what: format!("kill -9 {what}"),
             at_changes,
@@ -1068,18 +1087,19 @@ impl<'a> CrashRun<'a> {
                     "no progress within {DEADLINE:?} of restarting {what}"
                 );
                 self.alive()?;
+                let output = match &self.eta {
+                    Some(eta) if what == "eta" => eta.log.first_stamp_since(restarted_ms),
+                    _ => self.status_log.first_stamp_since(restarted_ms),
+                };
                 if kill.first_output.is_none()
-                    && let Some(at) = self.status_log.first_stamp_since(restarted_ms)
+                    && let Some(at) = output
                 {
                     let ms = u64::try_from(at - restarted_ms).unwrap_or_default();
                     kill.first_output = Some(Duration::from_millis(ms));
                 }
-                let group = if what == "notify" {
-                    &self.notify_group
-                } else {
-                    &self.status_group
-                };
-                if kill.first_commit.is_none() && group.committed().await? > committed_at_kill {
+                if kill.first_commit.is_none()
+                    && self.group(&what).committed().await? > committed_at_kill
+                {
                     kill.first_commit = Some(restarted.elapsed());
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -1087,6 +1107,15 @@ impl<'a> CrashRun<'a> {
         }
         self.report.kills.push(kill);
         Ok(())
+    }
+
+    /// The consumer group of pipeline `what`.
+    fn group(&self, what: &str) -> &GroupProbe {
+        match (what, &self.eta) {
+            ("notify", _) => &self.notify_group,
+            ("eta", Some(eta)) => &eta.group,
+            _ => &self.status_group,
+        }
     }
 
     /// Records a fault other than a kill (a service restart, an outage) in the report.
@@ -1238,8 +1267,12 @@ impl<'a> CrashRun<'a> {
         loop {
             let status = self.status_group.lag().await?;
             let notify = self.notify_group.lag().await?;
+            let eta = match &self.eta {
+                Some(eta) => eta.group.lag().await?,
+                None => 0,
+            };
             let distinct = self.changes();
-            if status == 0 && notify == 0 && distinct == self.total() {
+            if status == 0 && notify == 0 && eta == 0 && distinct == self.total() {
                 break;
             }
             self.alive()?;
@@ -1251,7 +1284,7 @@ impl<'a> CrashRun<'a> {
                     String::new()
                 };
                 bail!(
-                    "not done within {:?}: status lag {status}, notify lag {notify}, {distinct}/{} changes; {} pushes claimed but never marked sent: {:?}{missing}",
+                    "not done within {:?}: status lag {status}, notify lag {notify}, ETA lag {eta}, {distinct}/{} changes; {} pushes claimed but never marked sent: {:?}{missing}",
                     DEADLINE * 2,
                     self.total(),
                     pending.len(),
@@ -1262,6 +1295,10 @@ impl<'a> CrashRun<'a> {
         }
         // Stragglers (a duplicate push, a late record) would arrive within this.
         tokio::time::sleep(Duration::from_secs(1)).await;
+        // While the processes still run: the ETA timers must fire after the last restart.
+        if let Some(eta) = &self.eta {
+            self.report.eta = Some(eta.check(self.scope, &self.expected).await?);
+        }
         self.report.total = self.started.elapsed();
         for (_, p) in &mut self.processes {
             if let Some(p) = p.take() {
@@ -1279,6 +1316,16 @@ impl<'a> CrashRun<'a> {
         check_drivers(scope, &self.expected).await?;
         Ok(report)
     }
+}
+
+/// The ETA recomputation period the processes of a run use (`DOORSTEP_ETA_RECOMPUTE_INTERVAL_S`
+/// in `env`, else the default 30 s).
+fn eta_interval(env: &BTreeMap<String, String>) -> Duration {
+    let secs = env
+        .get("DOORSTEP_ETA_RECOMPUTE_INTERVAL_S")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    Duration::from_secs(secs)
 }
 
 /// The seed of a run: `CRASH_TEST_SEED` when set, else drawn from the clock (printed, so a
