@@ -124,9 +124,9 @@ impl PrivateRedis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    async fn connection(&self) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    async fn connection(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
         let client = redis::Client::open(self.url())?;
-        Ok(client.get_multiplexed_async_connection().await?)
+        client.get_multiplexed_async_connection().await
     }
 
     /// Kills it (SIGKILL) and starts it again on the same port and files after `down`, like
@@ -181,14 +181,18 @@ impl PrivateRedis {
     pub async fn until_loaded(&self) -> anyhow::Result<u32> {
         let end = Instant::now() + Duration::from_secs(60);
         let mut loading = 0;
-        let mut conn = self.connection().await?;
         loop {
-            match redis::cmd("SET")
-                .arg("private-redis:probe")
-                .arg(1)
-                .query_async::<()>(&mut conn)
-                .await
-            {
+            // A fresh connection each time: setting one up may meet LOADING too.
+            let answer = async {
+                let mut conn = self.connection().await?;
+                redis::cmd("SET")
+                    .arg("private-redis:probe")
+                    .arg(1)
+                    .query_async::<()>(&mut conn)
+                    .await
+            }
+            .await;
+            match answer {
                 Ok(()) => return Ok(loading),
                 Err(e)
                     if e.kind()
@@ -197,7 +201,7 @@ impl PrivateRedis {
                     loading += 1;
                 }
                 Err(e) if Instant::now() >= end => bail!("redis-server does not serve: {e}"),
-                Err(_) => conn = self.connection().await?,
+                Err(_) => {}
             }
             if Instant::now() >= end {
                 bail!("redis-server still loading after 60 s");
