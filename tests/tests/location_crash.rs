@@ -7,6 +7,10 @@
 //! stored position the last accepted ping. Kafka records may repeat (at least once); what
 //! they say may not differ.
 //!
+//! The same comparison follows a restart of the pipeline's Redis mid-stream (a private
+//! instance with an append-only file, answering `LOADING` for a while as it reads its data
+//! back): the pipeline waits and resumes by itself.
+//!
 //! `LOCATION_KILLS` sets the number of kills (default 4; `scripts/soak` raises it),
 //! `CRASH_TEST_SEED` draws the same kill points again.
 
@@ -24,6 +28,7 @@ use doorstep_tests::crash_kit::{
     DEADLINE, GroupProbe, TopicLog, fault_points, follow, kills_from_env, log_path, reported, seed,
 };
 use doorstep_tests::pipeline_harness::Scope;
+use doorstep_tests::private_services::PrivateRedis;
 use doorstep_tests::process::DoorstepProcess;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -119,7 +124,8 @@ struct Report {
     rejected: usize,
     tracking_records: usize,
     reject_records: usize,
-    /// Per kill: accepted pings seen before it, and restart → first new tracking record.
+    /// Per fault: accepted pings seen before it, and restart (of the pipeline, or of Redis
+    /// once it serves again) → first new tracking record.
     kills: Vec<(usize, Option<Duration>)>,
 }
 
@@ -128,7 +134,7 @@ impl fmt::Display for Report {
         write!(
             f,
             "{} pings ({} accepted, {} refused); orders.tracking.v1 {} records, \
-             orders.rejected.v1 {} records; kills (accepted seen, restart → first output):",
+             orders.rejected.v1 {} records; faults (accepted seen, restart → first output):",
             self.pings, self.accepted, self.rejected, self.tracking_records, self.reject_records
         )?;
         for (at, first) in &self.kills {
@@ -222,14 +228,38 @@ impl Run<'_> {
     }
 }
 
+/// The fault a run injects mid-stream.
+enum Fault<'a> {
+    /// This many kill -9s of the pipeline, each followed by a restart.
+    Kills(u32),
+    /// One restart of the pipeline's (private) Redis, which then answers `LOADING` a while.
+    RedisRestart(&'a mut PrivateRedis),
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9s_of_the_location_pipeline_lose_nothing_and_refuse_nothing_twice()
 -> anyhow::Result<()> {
     let name = "location_kills";
-    let seed = seed(name);
-    let kills = kills_from_env(KILLS_VAR, 4);
     let scope = Scope::new(name, &[]).await?;
-    let log = log_path(&scope);
+    let kills = kills_from_env(KILLS_VAR, 4);
+    location_run(name, &scope, Fault::Kills(kills)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_under_the_location_pipeline_loses_nothing_and_refuses_nothing_twice()
+-> anyhow::Result<()> {
+    let name = "location_redis_restart";
+    let mut redis = PrivateRedis::start().await?;
+    let url = redis.url();
+    let scope = Scope::new(name, &[("DOORSTEP_REDIS_URL", &url)]).await?;
+    location_run(name, &scope, Fault::RedisRestart(&mut redis)).await
+}
+
+/// Streams the fleet's pings through `doorstep pipeline location`, injects `fault` and
+/// compares the end state with the run without a fault (see the module docs).
+async fn location_run(name: &str, scope: &Scope, mut fault: Fault<'_>) -> anyhow::Result<()> {
+    let seed = seed(name);
+    let log = log_path(scope);
     reported(name, seed, &log, async {
         let config = &scope.config;
         // Rounds start on a multiple of 5 s, so `produce` can group a round's pings.
@@ -247,7 +277,7 @@ async fn kill_9s_of_the_location_pipeline_lose_nothing_and_refuse_nothing_twice(
         env.insert("DOORSTEP_OPS_LISTEN".into(), "127.0.0.1:0".into());
         env.insert("DOORSTEP_LOG".into(), "info,scylla=off".into());
         let mut run = Run {
-            scope: &scope,
+            scope,
             env,
             log: log.clone(),
             process: None,
@@ -263,7 +293,10 @@ async fn kill_9s_of_the_location_pipeline_lose_nothing_and_refuse_nothing_twice(
         run.spawn()?;
         // A restart waits out the dead member's consumer session (10 s): the stream must
         // outlast the kills.
-        let span = Duration::from_secs(12) * kills;
+        let span = match &fault {
+            Fault::Kills(kills) => Duration::from_secs(12) * *kills,
+            Fault::RedisRestart(_) => Duration::from_secs(20),
+        };
         let producer = tokio::spawn(produce(config.clone(), expected.pings.clone(), span));
 
         let mut rng = SplitMix(seed);
@@ -273,20 +306,41 @@ async fn kill_9s_of_the_location_pipeline_lose_nothing_and_refuse_nothing_twice(
             rejected: expected.rejected.len(),
             ..Report::default()
         };
-        for point in fault_points(&mut rng, kills) {
-            run.reach((point * total as f64) as usize).await?;
-            let seen = run.tracking.distinct();
-            ensure!(seen < total, "the kill came after the whole stream");
-            run.process
-                .take()
-                .context("the pipeline is running")?
-                .kill9()
-                .await?;
-            tokio::time::sleep(Duration::from_millis(rng.below(500))).await;
-            run.spawn()?;
-            let restarted = Instant::now();
-            run.reach(run.tracking.distinct() + 1).await?;
-            report.kills.push((seen, Some(restarted.elapsed())));
+        match &mut fault {
+            Fault::Kills(kills) => {
+                for point in fault_points(&mut rng, *kills) {
+                    run.reach((point * total as f64) as usize).await?;
+                    let seen = run.tracking.distinct();
+                    ensure!(seen < total, "the kill came after the whole stream");
+                    run.process
+                        .take()
+                        .context("the pipeline is running")?
+                        .kill9()
+                        .await?;
+                    tokio::time::sleep(Duration::from_millis(rng.below(500))).await;
+                    run.spawn()?;
+                    let restarted = Instant::now();
+                    run.reach(run.tracking.distinct() + 1).await?;
+                    report.kills.push((seen, Some(restarted.elapsed())));
+                }
+            }
+            Fault::RedisRestart(redis) => {
+                run.reach((rng.fraction(0.25, 0.5) * total as f64) as usize)
+                    .await?;
+                let seen = run.tracking.distinct();
+                ensure!(seen < total, "the restart came after the whole stream");
+                redis
+                    .restart(Duration::from_secs(3), Duration::from_secs(2))
+                    .await?;
+                let loading = redis.until_loaded().await?;
+                ensure!(
+                    loading > 0,
+                    "the restarted Redis never answered LOADING: the run missed the window"
+                );
+                let back = Instant::now();
+                run.reach(seen + 1).await?;
+                report.kills.push((seen, Some(back.elapsed())));
+            }
         }
         producer.await??;
         run.reach(total).await?;
@@ -353,6 +407,9 @@ async fn kill_9s_of_the_location_pipeline_lose_nothing_and_refuse_nothing_twice(
         );
 
         // Redis: each driver's last accepted ping. ScyllaDB: each order's whole trip.
+        // A fresh connection: the first command on one opened before a Redis restart fails.
+        drop(redis);
+        let redis = assemble::redis(config).await?;
         let store = LocationStore::new(redis, config.redis_key_prefix.clone());
         let ids: Vec<DriverId> = expected.accepted.keys().cloned().collect();
         let snapshots = store.snapshots(&ids).await?;
