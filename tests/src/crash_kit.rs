@@ -715,14 +715,15 @@ pub fn describe_difference(id: &OrderId, got: &OrderState, want: &OrderState) ->
     )
 }
 
-/// Every expected push sent, to the right recipient with the right text, exactly once; a
-/// second copy is tolerated only for a push that was in flight when a process was killed
-/// (claimed in the sent-ledger, not yet marked sent: FCM has no idempotency key, so whether
-/// it had accepted the first copy is unknowable — the window the ledger documents).
+/// Every expected push sent, to the right recipient with the right text, exactly once; one
+/// more copy is tolerated per fault that cut the push in flight (claimed in the sent-ledger,
+/// not yet marked sent: FCM has no idempotency key, so whether it had accepted the copy
+/// being sent is unknowable — the window the ledger documents). A push whose takeover is
+/// killed mid-send again was cut twice and may arrive three times.
 pub fn check_pushes(
     scope: &Scope,
     expected: &Expected,
-    in_flight: &BTreeSet<String>,
+    in_flight: &BTreeMap<String, u32>,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let messages = scope.fcm.messages();
@@ -738,7 +739,7 @@ pub fn check_pushes(
     }
     let twice: Vec<_> = by_id
         .iter()
-        .filter(|(k, v)| v.len() > 2 || (v.len() == 2 && !in_flight.contains(*k)))
+        .filter(|(k, v)| v.len() > 1 + in_flight.get(*k).copied().unwrap_or(0) as usize)
         .map(|(k, v)| format!("{k} ×{}", v.len()))
         .collect();
     ensure!(
@@ -868,7 +869,8 @@ pub struct CrashRun<'a> {
     processes: Vec<(String, Option<DoorstepProcess>)>,
     spawned: usize,
     producer: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    in_flight: BTreeSet<String>,
+    /// Pushes a fault may have cut between FCM and the ledger, with the number of such faults.
+    in_flight: BTreeMap<String, u32>,
     /// What was measured so far.
     pub report: Report,
     started: Instant,
@@ -951,7 +953,7 @@ impl<'a> CrashRun<'a> {
             processes: Vec::new(),
             spawned: 0,
             producer: None,
-            in_flight: BTreeSet::new(),
+            in_flight: BTreeMap::new(),
             started,
             rng: doorstep_pipelines::simulate::SplitMix(seed),
         };
@@ -1039,8 +1041,17 @@ impl<'a> CrashRun<'a> {
     /// pushes is cut off: a second copy of those is the ledger's documented window.
     async fn note_in_flight(&mut self) -> anyhow::Result<()> {
         let pending = pending_claims(&self.ledger, &self.expected).await?;
-        self.in_flight.extend(pending);
+        self.note_cut(pending.into_iter().collect());
         Ok(())
+    }
+
+    /// Notes the pushes one fault may have cut between FCM and the ledger: each may be pushed
+    /// once more than before. A push cut by two faults (a takeover killed mid-send again) may
+    /// have three copies; one copy more than its faults allow still fails.
+    pub fn note_cut(&mut self, pushes: BTreeSet<String>) {
+        for id in pushes {
+            *self.in_flight.entry(id).or_default() += 1;
+        }
     }
 
     /// Kills process `index` with SIGKILL; with `restart`, starts the same pipeline again
@@ -1138,24 +1149,17 @@ impl<'a> CrashRun<'a> {
             .collect()
     }
 
-    /// Counts as in flight every notification first pushed between `before` (taken ahead of
-    /// the pending claims, before the fault) and `after` (taken as soon as the fault ended):
-    /// pushed while the fault cut the ledger off, its `mark_sent` may have been lost, so it
-    /// may be pushed once more (the ledger's documented window). A third copy still fails.
-    pub fn note_pushed_between(&mut self, before: &BTreeSet<String>, after: &BTreeSet<String>) {
-        self.in_flight
-            .extend(after.difference(before).cloned().collect::<Vec<_>>());
-    }
-
-    /// Notes pushes in flight before a fault that may cut a push mid-send (Redis restart).
+    /// The pushes claimed in the sent-ledger and not marked sent, i.e. in flight (for a
+    /// fault that may cut a push mid-send, such as a Redis restart: pass what it cut to
+    /// [`note_cut`](Self::note_cut) once).
     ///
     /// # Errors
-    /// When Redis cannot be read.
-    pub async fn before_push_fault(&mut self) -> anyhow::Result<()> {
+    /// When Redis cannot be read within 30 s.
+    pub async fn pending_pushes(&self) -> anyhow::Result<BTreeSet<String>> {
         let end = Instant::now() + Duration::from_secs(30);
         loop {
-            match self.note_in_flight().await {
-                Ok(()) => return Ok(()),
+            match pending_claims(&self.ledger, &self.expected).await {
+                Ok(pending) => return Ok(pending.into_iter().collect()),
                 // Right after a Redis restart the first commands may fail.
                 Err(e) if Instant::now() < end => {
                     tracing::warn!(error = %e, "reading the push ledger; retrying");

@@ -93,7 +93,7 @@ async fn redis_killed_and_restarted_mid_run_loses_nothing() -> anyhow::Result<()
         // In this order: a push claimed after the pending claims are read was sent after
         // `pushed` was taken.
         let pushed = run.pushed();
-        run.before_push_fault().await?;
+        let mut cut = run.pending_pushes().await?;
         run.note_fault("redis restart (3 s down, then 2 s answering LOADING)");
         redis
             .restart(Duration::from_secs(3), Duration::from_secs(2))
@@ -106,8 +106,9 @@ async fn redis_killed_and_restarted_mid_run_loses_nothing() -> anyhow::Result<()
         let during = run.pushed();
         // Claims restored from the append-only file are the ones cut mid-send; pushes sent
         // while Redis went down may have lost their `mark_sent`.
-        run.before_push_fault().await?;
-        run.note_pushed_between(&pushed, &during);
+        cut.extend(run.pending_pushes().await?);
+        cut.extend(during.difference(&pushed).cloned());
+        run.note_cut(cut);
         run.finish().await
     })
     .await
@@ -210,7 +211,8 @@ async fn broker_killed_and_restarted_mid_run_loses_nothing() -> anyhow::Result<(
         let mut run = CrashRun::start(&scope, &["status", "notify"], 1_200, seed, &log).await?;
         let point = run.rng.fraction(0.25, 0.5);
         run.reach(point).await?;
-        run.before_push_fault().await?;
+        let cut = run.pending_pushes().await?;
+        run.note_cut(cut);
         run.note_fault("broker restart (3 s down)");
         broker.restart(Duration::from_secs(3)).await?;
         run.finish().await
