@@ -288,8 +288,9 @@ impl PushClient {
 
     /// Sends `message` at most once across replays, restarts and workers, through `ledger`:
     /// claims the notification id, sends (with retries), marks it sent; on failure releases
-    /// the claim and returns the error, so a later retry can send it. See [`SentLedger`]
-    /// for the window this leaves.
+    /// the claim and returns the error, so a later retry can send it. When the send went
+    /// through but the mark failed, the error is returned and a later call only marks it.
+    /// See [`SentLedger`] for the window this leaves.
     pub async fn send_once(
         &self,
         ledger: &SentLedger,
@@ -297,6 +298,11 @@ impl PushClient {
     ) -> Result<Delivery, Error> {
         message.validate()?;
         let id = message.notification_id.as_str();
+        // Sent before, but the mark did not land (Redis was away): only mark it.
+        if let Some(message_name) = ledger.unmarked(id) {
+            ledger.mark_sent(id, &message_name).await?;
+            return Ok(Delivery::AlreadySent { message_name });
+        }
         match ledger.claim(id).await? {
             Claim::Claimed => {}
             Claim::AlreadySent { message_name } => {

@@ -23,10 +23,15 @@
 //! The heartbeat and the claim are different keys (different Redis Cluster slots), so the
 //! check and the takeover are two steps; the compare-and-set makes that safe.
 //!
+//! A `mark_sent` that fails (Redis unreachable or restarting) after FCM accepted the message
+//! is remembered by the worker: the next attempt for that notification only writes the mark
+//! again ([`SentLedger::unmarked`]) and never sends it a second time.
+//!
 //! What this guarantees, and the window it leaves: a replay, a redelivery after a restart or
 //! a second worker never sends a notification that was marked sent, and never sends one
-//! while a live worker holds its claim. A duplicate push is still possible when a worker
-//! crashes (or loses Redis) after FCM accepted the message but before `mark_sent` landed, and
+//! while a live worker holds its claim; a Redis outage alone sends nothing twice. A duplicate
+//! push is still possible when a worker crashes after FCM accepted the message but before
+//! `mark_sent` landed, and
 //! when FCM accepted a request whose answer was lost (a timeout), and when a live worker is
 //! stalled longer than the heartbeat TTL mid-send: the claim is taken over and the
 //! notification is sent again. Pushes carry the order id as collapse key (`android.collapse_key`,
@@ -107,6 +112,9 @@ pub struct SentLedger {
     /// `release_claim` failed (Redis was unreachable): it is claimed again rather than
     /// waited out for the whole lease.
     sending: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Notifications FCM accepted whose `sent` mark did not land, with FCM's message name:
+    /// marked again before anything else is done with them, never sent again.
+    unmarked: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 impl SentLedger {
@@ -133,6 +141,7 @@ impl SentLedger {
             takeover: Arc::new(redis::Script::new(TAKEOVER_SCRIPT)),
             heartbeat: Arc::new(OnceCell::new()),
             sending: Arc::default(),
+            unmarked: Arc::default(),
         }
     }
 
@@ -140,6 +149,20 @@ impl SentLedger {
         self.sending
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn unmarked_sends(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, String>> {
+        self.unmarked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// FCM's message name for `notification_id` when this worker sent it but could not mark
+    /// it sent: the caller must [`mark_sent`](Self::mark_sent) it again instead of sending.
+    pub fn unmarked(&self, notification_id: &str) -> Option<String> {
+        self.unmarked_sends().get(notification_id).cloned()
     }
 
     /// Sets the owner heartbeat's lifetime (at least 30 ms; refreshed every third of it).
@@ -316,6 +339,12 @@ impl SentLedger {
                 command: "SET",
                 source,
             });
+        match &marked {
+            Ok(()) => self.unmarked_sends().remove(notification_id),
+            Err(_) => self
+                .unmarked_sends()
+                .insert(notification_id.to_owned(), message_name.to_owned()),
+        };
         self.sending().remove(notification_id);
         Ok(marked?)
     }
