@@ -44,6 +44,8 @@ pub struct RuntimeMetrics {
     pub sink_unavailable: IntGaugeVec,
     /// Records the stage failed on for good, written to the reject topic by the runtime.
     pub poison_records: IntCounter,
+    /// Queued records of partitions that moved to another process, left for it to read.
+    pub records_left_to_new_owner: IntCounter,
 }
 
 impl RuntimeMetrics {
@@ -132,6 +134,10 @@ impl RuntimeMetrics {
                 "doorstep_pipeline_poison_records_total",
                 "Records the stage failed on for good, written to the reject topic by the runtime",
             ))?,
+            records_left_to_new_owner: IntCounter::with_opts(opts(
+                "doorstep_pipeline_records_left_to_new_owner_total",
+                "Queued records of partitions that moved to another process, left for it to read",
+            ))?,
         };
         m.register_in(registry)?;
         Ok(m)
@@ -146,6 +152,7 @@ impl MetricSet for RuntimeMetrics {
             Box::new(self.sink_wait_seconds.clone()),
             Box::new(self.sink_unavailable.clone()),
             Box::new(self.poison_records.clone()),
+            Box::new(self.records_left_to_new_owner.clone()),
             Box::new(self.consumer_lag.clone()),
             Box::new(self.records_in.clone()),
             Box::new(self.batches.clone()),

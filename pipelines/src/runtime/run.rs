@@ -165,7 +165,29 @@ impl Runtime {
                     if gathering.is_empty() {
                         break Ok(());
                     }
-                    let batch = std::mem::take(&mut gathering);
+                    let mut batch = std::mem::take(&mut gathering);
+                    // Partitions move whenever a process joins or leaves. Take note now, not
+                    // at the next tick, and drop the records of partitions this process no
+                    // longer owns: their new owner reads them again from the last commit,
+                    // and processing them here too would race it (a late write of ours
+                    // landing after its newer one).
+                    match self.check_assignment(&mut stage, &mut owned, &mut offsets, &mut shutdown).await {
+                        Ok(true) => {
+                            let before = batch.len();
+                            batch.retain(|r| owned.contains(&r.partition));
+                            let dropped = before - batch.len();
+                            if dropped > 0 {
+                                self.metrics.records_left_to_new_owner.inc_by(dropped as u64);
+                                tracing::info!(dropped, "records of partitions now owned elsewhere left to their new owner");
+                            }
+                            if batch.is_empty() {
+                                continue;
+                            }
+                        }
+                        // The assignment could not be read: process as before.
+                        Ok(false) => {}
+                        Err(e) => break Err(e),
+                    }
                     self.metrics.queue_depth.set(i64::try_from(rx.len()).unwrap_or(i64::MAX));
                     self.metrics.records_in.inc_by(batch.len() as u64);
                     self.metrics.uncommitted_records.add(i64::try_from(batch.len()).unwrap_or(i64::MAX));
@@ -335,15 +357,18 @@ impl Runtime {
         });
     }
 
+    /// Brings `owned` up to the consumer's assignment, telling the stage what moved.
+    /// `Ok(true)` when `owned` is the current assignment, `Ok(false)` when the assignment
+    /// could not be read (or the stage's hand-over was cut by shutdown).
     async fn check_assignment<S: Stage>(
         &self,
         stage: &mut S,
         owned: &mut BTreeSet<i32>,
         offsets: &mut OffsetTracker,
         shutdown: &mut Signal,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<bool, RuntimeError> {
         let Ok(list) = self.consumer.inner().assignment() else {
-            return Ok(());
+            return Ok(false);
         };
         let now: BTreeSet<i32> = list
             .elements()
@@ -352,7 +377,7 @@ impl Runtime {
             .map(|e| e.partition())
             .collect();
         if now == *owned {
-            return Ok(());
+            return Ok(true);
         }
         let assigned: Vec<i32> = now.difference(owned).copied().collect();
         let revoked: Vec<i32> = owned.difference(&now).copied().collect();
@@ -367,6 +392,6 @@ impl Runtime {
         if ok {
             *owned = now;
         }
-        Ok(())
+        Ok(ok)
     }
 }
