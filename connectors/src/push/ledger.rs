@@ -263,19 +263,8 @@ impl SentLedger {
             // Our own claim, and no send of ours is in flight now: a leftover (see
             // `sending`), unless a send of ours finished since the script read it. So take it
             // again only if it still is our `pending` (compare-and-set).
-            let still_ours: i64 = self
-                .takeover
-                .key(self.key(notification_id))
-                .arg(&value)
-                .arg(self.pending_value())
-                .arg(millis(self.claim_ttl))
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|source| crate::redis::Error::Command {
-                    command: "EVALSHA",
-                    source,
-                })?;
-            if still_ours == 1 {
+            let still_ours = self.take_if_still(notification_id, &value).await?;
+            if still_ours {
                 tracing::info!(
                     notification_id,
                     "re-claiming a push claim left by a failed ledger write of this worker"
@@ -295,19 +284,8 @@ impl SentLedger {
             && owner != &*self.owner
             && !self.owner_alive(owner).await?
         {
-            let taken: i64 = self
-                .takeover
-                .key(self.key(notification_id))
-                .arg(&value)
-                .arg(self.pending_value())
-                .arg(millis(self.claim_ttl))
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|source| crate::redis::Error::Command {
-                    command: "EVALSHA",
-                    source,
-                })?;
-            if taken == 1 {
+            let taken = self.take_if_still(notification_id, &value).await?;
+            if taken {
                 self.sending().insert(notification_id.to_owned());
                 tracing::info!(
                     notification_id,
@@ -319,6 +297,25 @@ impl SentLedger {
         }
         let expires_in = u64::try_from(pttl).ok().map(Duration::from_millis);
         Ok(Claim::HeldElsewhere { expires_in })
+    }
+
+    /// Compare-and-set: claims `notification_id` for this worker only if its key still holds
+    /// `expected` (a claim read just before); whether it did.
+    async fn take_if_still(&self, notification_id: &str, expected: &str) -> Result<bool, Error> {
+        let mut conn = self.redis.clone();
+        let taken: i64 = self
+            .takeover
+            .key(self.key(notification_id))
+            .arg(expected)
+            .arg(self.pending_value())
+            .arg(millis(self.claim_ttl))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|source| crate::redis::Error::Command {
+                command: "EVALSHA",
+                source,
+            })?;
+        Ok(taken == 1)
     }
 
     /// Records that FCM accepted `notification_id` as `message_name` (replacing the claim).
