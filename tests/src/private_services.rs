@@ -173,6 +173,21 @@ impl PrivateRedis {
         Ok(())
     }
 
+    /// The fault the Redis-restart tests inject: [`restart`](Self::restart) with `down`
+    /// seconds down and about 2 s of `LOADING`, then waits until it serves again.
+    ///
+    /// # Errors
+    /// When the restart fails, or no `LOADING` answer was seen (the run would have missed
+    /// the window it is about).
+    pub async fn restart_through_loading(&mut self, down: Duration) -> anyhow::Result<()> {
+        self.restart(down, Duration::from_secs(2)).await?;
+        let loading = self.until_loaded().await?;
+        if loading == 0 {
+            bail!("the restarted Redis never answered LOADING: the run missed the window");
+        }
+        Ok(())
+    }
+
     /// Waits until it has read its data back and serves commands; returns how many
     /// `LOADING` answers it gave this waiter meanwhile.
     ///
