@@ -7,11 +7,6 @@
 
 use std::fmt;
 
-pub use crate::scylla::CqlFlavor;
-
-/// The variable that says which CQL server [`ServiceEndpoints::cql_nodes`] points at.
-pub const CQL_FLAVOR_VAR: &str = "DOORSTEP_CQL_FLAVOR";
-
 /// One external service Doorstep talks to, with the environment variable that locates it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -22,7 +17,7 @@ pub enum Service {
     RedisCluster,
     /// Kafka-protocol brokers.
     Kafka,
-    /// CQL nodes (ScyllaDB, or kassandra in tests).
+    /// CQL nodes (ScyllaDB in production, Apache Cassandra in development and tests).
     Cql,
     /// Confluent-compatible schema registry.
     SchemaRegistry,
@@ -120,9 +115,6 @@ pub struct ServiceEndpoints {
     pub kafka_brokers: String,
     /// `DOORSTEP_CQL_NODES`: `host:port` contact points.
     pub cql_nodes: Vec<String>,
-    /// `DOORSTEP_CQL_FLAVOR`: `scylla` or `kassandra` (the default, matching the loopback
-    /// default node); decides the driver settings, see [`CqlFlavor`].
-    pub cql_flavor: CqlFlavor,
     /// `DOORSTEP_SCHEMA_REGISTRY_URL`: base URL of the registry.
     pub schema_registry_url: String,
     /// `DOORSTEP_OSRM_URL`: base URL of the OSRM server.
@@ -137,7 +129,6 @@ impl Default for ServiceEndpoints {
             redis_cluster_urls: split_list(Service::RedisCluster.default_value()),
             kafka_brokers: Service::Kafka.default_value().to_owned(),
             cql_nodes: split_list(Service::Cql.default_value()),
-            cql_flavor: CqlFlavor::Kassandra,
             schema_registry_url: Service::SchemaRegistry.default_value().to_owned(),
             osrm_url: Service::Osrm.default_value().to_owned(),
         }
@@ -161,7 +152,6 @@ impl ServiceEndpoints {
     where
         F: FnMut(&'static str) -> Result<Option<String>, ConfigError>,
     {
-        let flavor_raw = lookup(CQL_FLAVOR_VAR)?;
         let mut get = |service: Service| -> Result<String, ConfigError> {
             Ok(lookup(service.env_var())?
                 .map(|v| v.trim().to_owned())
@@ -200,18 +190,6 @@ impl ServiceEndpoints {
             validate_host_port(Service::Cql, &cql_raw, node)?;
         }
 
-        let cql_flavor = match flavor_raw
-            .map(|v| v.trim().to_ascii_lowercase())
-            .filter(|v| !v.is_empty())
-        {
-            None => CqlFlavor::Kassandra,
-            Some(v) => v.parse().map_err(|reason: String| ConfigError::Invalid {
-                var: CQL_FLAVOR_VAR,
-                value: v.clone(),
-                reason,
-            })?,
-        };
-
         let schema_registry_url = get(Service::SchemaRegistry)?;
         validate_http_url(Service::SchemaRegistry, &schema_registry_url)?;
 
@@ -223,7 +201,6 @@ impl ServiceEndpoints {
             redis_cluster_urls,
             kafka_brokers,
             cql_nodes,
-            cql_flavor,
             schema_registry_url,
             osrm_url,
         })
@@ -340,15 +317,6 @@ mod tests {
         assert_eq!(e.kafka_brokers, "a:1,b:2");
         assert_eq!(e.cql_nodes.len(), 2);
         assert_eq!(e.redis_url, "redis://127.0.0.1:6379");
-    }
-
-    #[test]
-    fn cql_flavor_defaults_to_kassandra_and_parses() {
-        assert_eq!(with(&[]).unwrap().cql_flavor, CqlFlavor::Kassandra);
-        let e = with(&[("DOORSTEP_CQL_FLAVOR", "ScyllaDB")]).unwrap();
-        assert_eq!(e.cql_flavor, CqlFlavor::ScyllaDb);
-        let err = with(&[("DOORSTEP_CQL_FLAVOR", "mongo")]).unwrap_err();
-        assert!(err.to_string().starts_with("DOORSTEP_CQL_FLAVOR"), "{err}");
     }
 
     #[test]

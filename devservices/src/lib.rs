@@ -1,11 +1,8 @@
 //! Local stand-ins for services that cannot be installed on a development machine.
 //!
-//! Production runs ScyllaDB and a Confluent Schema Registry; on a dev or CI machine without
-//! Docker this crate provides protocol-compatible replacements, each behind a thin binary:
+//! Production runs a Confluent Schema Registry and calls FCM and Stripe; on a dev or CI machine
+//! this crate provides protocol-compatible replacements, each behind a thin binary:
 //!
-//! - [`cql`] serves the in-memory `kassandra` CQL v4 engine on a TCP port
-//!   (`doorstep-cql-server`), hardened so that a panic in the engine answers one request with a
-//!   server error instead of taking the process down.
 //! - [`registry`] implements the subset of the Confluent Schema Registry REST API that
 //!   `schema_registry_converter` and the tests use (`doorstep-schema-registry`), with Avro
 //!   BACKWARD compatibility checks.
@@ -19,7 +16,6 @@
 
 #![warn(missing_docs)]
 
-pub mod cql;
 pub mod fakes;
 pub mod probe;
 pub mod registry;

@@ -20,10 +20,11 @@ if [[ -z "${DOORSTEP_REDIS_CLUSTER_URLS:-}" ]]; then
   DOORSTEP_REDIS_CLUSTER_URLS=${DOORSTEP_REDIS_CLUSTER_URLS%,}
 fi
 : "${DOORSTEP_KAFKA_BROKERS:=127.0.0.1:19092}"
-: "${DOORSTEP_KAFKA_STORAGE:=sqlite:///$DOORSTEP_STATE_DIR/kafka/nisshi.db}"
-: "${DOORSTEP_KAFKA_GROUP_REBALANCE_DELAY:=100ms}"
-: "${DOORSTEP_NISSHI_VERSION:=0.8.1}"
+: "${DOORSTEP_KAFKA_CONTROLLER_PORT:=19093}"
+: "${DOORSTEP_KAFKA_HEAP:=512m}"
 : "${DOORSTEP_CQL_NODES:=127.0.0.1:19042}"
+: "${DOORSTEP_CASSANDRA_STORAGE_PORT:=19070}"
+: "${DOORSTEP_CASSANDRA_HEAP:=1g}"
 : "${DOORSTEP_SCHEMA_REGISTRY_URL:=http://127.0.0.1:18081}"
 # Registry persistence file; set to empty to keep the registry in memory only.
 : "${DOORSTEP_SCHEMA_REGISTRY_DATA=$DOORSTEP_STATE_DIR/schema-registry/registry.json}"
@@ -203,7 +204,7 @@ target_bin_dir() {
   fi
 }
 
-DEVSERVICES_BINS=(doorstep-cql-server doorstep-schema-registry doorstep-wait)
+DEVSERVICES_BINS=(doorstep-schema-registry doorstep-wait)
 
 # Builds the devservices binaries (debug profile) when missing or older than their sources.
 # Skipping the no-op cargo call keeps a warm `up` fast even while cargo's lock is held.
@@ -235,8 +236,6 @@ ensure_devservices() {
   # Used by the service modules sourced beside this file.
   # shellcheck disable=SC2034
   WAIT_BIN="$dir/doorstep-wait"
-  # shellcheck disable=SC2034
-  CQL_BIN="$dir/doorstep-cql-server"
   # shellcheck disable=SC2034
   REGISTRY_BIN="$dir/doorstep-schema-registry"
 }

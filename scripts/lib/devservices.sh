@@ -1,13 +1,14 @@
 # shellcheck shell=bash
-# The workspace's own stand-ins: doorstep-cql-server (kassandra) and doorstep-schema-registry.
+# Starting, stopping and probing one long-running service, and the workspace's own stand-in
+# schema registry (doorstep-schema-registry).
 
-# Generic up for a devservices binary. Usage:
-#   devservice_up NAME ADDRESS_SHOWN HOST PORT PROBE_ARGS -- CMD...
+# Generic up for a service this script may start. PROGRAM is a word of the running
+# process's command line (how a pid file is checked against pid reuse). Usage:
+#   devservice_up NAME ADDRESS_SHOWN HOST PORT PROBE_ARGS PROGRAM -- CMD...
 devservice_up() {
-  local name=$1 shown=$2 host=$3 port=$4 probe=$5 program t0 pid
-  shift 5
+  local name=$1 shown=$2 host=$3 port=$4 probe=$5 program=$6 t0 pid
+  shift 6
   [[ $1 == -- ]] && shift
-  program=$(basename "$1")
   t0=$(now_ms)
   if pid=$(our_pid "$name" "$program"); then
     # shellcheck disable=SC2086 # probe args are words
@@ -26,9 +27,11 @@ devservice_up() {
   is_local_host "$host" || die "$name does not answer at $shown and it is not local, so it cannot be started here"
   spawn "$name" "$DOORSTEP_STATE_DIR/$name" "$@"
   # shellcheck disable=SC2086
-  if ! await_ready "$name" "$program" "$DOORSTEP_SERVICES_TIMEOUT" probe_once $probe; then
+  if ! await_ready "$name" "$program" "${SERVICE_TIMEOUT:-$DOORSTEP_SERVICES_TIMEOUT}" probe_once $probe; then
     log_tail "$name"
-    die "$program did not become ready on $host:$port within ${DOORSTEP_SERVICES_TIMEOUT}s (log: $LOG_DIR/$name.log)"
+    # Nothing half-started is left behind.
+    stop_ours "$name" "$program" >/dev/null || true
+    die "$name did not become ready on $host:$port within ${SERVICE_TIMEOUT:-$DOORSTEP_SERVICES_TIMEOUT}s and was stopped (log: $LOG_DIR/$name.log)"
   fi
   report "$name" "$shown" "started (pid $(our_pid "$name" "$program" || echo '?'))" "$(elapsed "$t0")"
 }
@@ -59,18 +62,6 @@ devservice_status() {
   fi
 }
 
-cql_addr() { read -r CQL_HOST CQL_PORT <<<"$(host_port "${DOORSTEP_CQL_NODES%%,*}")"; }
-
-cql_up() {
-  cql_addr
-  ensure_devservices
-  devservice_up cql "$DOORSTEP_CQL_NODES" "$CQL_HOST" "$CQL_PORT" "cql $CQL_HOST:$CQL_PORT" \
-    -- "$CQL_BIN" --listen "$CQL_HOST:$CQL_PORT"
-}
-cql_down() { cql_addr && devservice_down cql "$DOORSTEP_CQL_NODES" doorstep-cql-server "$CQL_HOST" "$CQL_PORT"; }
-cql_status() { cql_addr && devservice_status cql "$DOORSTEP_CQL_NODES" doorstep-cql-server "cql $CQL_HOST:$CQL_PORT"; }
-cql_clean() { rm -rf "$DOORSTEP_STATE_DIR/cql"; }
-
 registry_addr() { read -r REG_HOST REG_PORT <<<"$(host_port "$DOORSTEP_SCHEMA_REGISTRY_URL")"; }
 
 schema_registry_up() {
@@ -82,7 +73,7 @@ schema_registry_up() {
     data=(--data "$DOORSTEP_SCHEMA_REGISTRY_DATA")
   fi
   devservice_up schema-registry "$DOORSTEP_SCHEMA_REGISTRY_URL" "$REG_HOST" "$REG_PORT" \
-    "http ${DOORSTEP_SCHEMA_REGISTRY_URL%/}/subjects" \
+    "http ${DOORSTEP_SCHEMA_REGISTRY_URL%/}/subjects" doorstep-schema-registry \
     -- "$REGISTRY_BIN" --listen "$REG_HOST:$REG_PORT" "${data[@]}"
 }
 schema_registry_down() {

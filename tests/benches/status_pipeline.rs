@@ -180,11 +180,7 @@ struct Raw {
 
 async fn raw_inserts(scope: &Scope, n: usize, concurrency: usize) -> anyhow::Result<Raw> {
     let config = &scope.config;
-    let session = cql::connect(&ScyllaConfig::new(
-        config.endpoints.cql_nodes.clone(),
-        config.endpoints.cql_flavor,
-    ))
-    .await?;
+    let session = cql::connect(&ScyllaConfig::new(config.endpoints.cql_nodes.clone())).await?;
     let ks = &config.cql_keyspace;
     cql::create_keyspace(
         &session,
@@ -562,13 +558,9 @@ async fn one_configuration(
     let events = orders * EVENTS_PER_ORDER;
     let tag = format!("{layout},batch={batch_max}");
     println!("\n## status_pipeline [{tag}]");
-    let endpoints = doorstep_tests::endpoints();
-    let flavor = endpoints.cql_flavor.to_string();
     let scope = Scope::new(
         "bench_status",
         &[
-            // The scope does not carry the flavor over by itself.
-            ("DOORSTEP_CQL_FLAVOR", flavor.as_str()),
             // No auto-confirm fires during the run (timer rows are still written).
             ("DOORSTEP_AUTO_CONFIRM_AFTER_MS", "3600000"),
         ],

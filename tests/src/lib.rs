@@ -46,7 +46,6 @@ pub fn service_env() -> std::collections::BTreeMap<String, String> {
             e.redis_cluster_urls.join(","),
         ),
         ("DOORSTEP_CQL_NODES", e.cql_nodes.join(",")),
-        ("DOORSTEP_CQL_FLAVOR", e.cql_flavor.to_string()),
         (
             "DOORSTEP_SCHEMA_REGISTRY_URL",
             e.schema_registry_url.clone(),

@@ -1,8 +1,6 @@
-//! Private service instances for tests that restart or cut a service: a `redis-server`
-//! with an append-only file (its data survives a restart), a nisshi broker on SQLite storage
-//! (its topics and committed offsets survive a restart), and a TCP proxy that makes any
-//! service unreachable for a while without losing its data (the CQL server keeps its data
-//! in memory only, so it is cut off rather than stopped).
+//! Private service instances for tests that kill and restart a service: a `redis-server`
+//! with an append-only file, an Apache Kafka node and an Apache Cassandra node (both through
+//! the launchers `scripts/services` uses), each keeping its data over a restart.
 //!
 //! Each runs on a free loopback port with its files in a fresh temporary directory, and is
 //! killed when dropped. The shared services other tests use are never touched.
@@ -12,12 +10,10 @@ use doorstep_connectors::redis::driver as redis;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
-use tokio::sync::watch;
 
 /// A loopback port nobody listens on right now.
 ///
@@ -47,13 +43,19 @@ async fn await_port(addr: SocketAddr, timeout: Duration, what: &str) -> anyhow::
     bail!("{what} did not listen on {addr} within {timeout:?}")
 }
 
-fn spawn_logged(program: &Path, args: &[String], log: &Path) -> anyhow::Result<Child> {
+fn spawn_logged(
+    program: &Path,
+    args: &[String],
+    log: &Path,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Child> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)?;
     Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(file.try_clone()?)
         .stderr(file)
@@ -108,8 +110,13 @@ impl PrivateRedis {
         .map(|s| (*s).to_owned())
         .collect();
         args.extend_from_slice(extra);
-        let child = spawn_logged(Path::new("redis-server"), &args, &dir.join("redis.log"))
-            .context("redis-server must be on PATH (scripts/services up installs it)")?;
+        let child = spawn_logged(
+            Path::new("redis-server"),
+            &args,
+            &dir.join("redis.log"),
+            &[],
+        )
+        .context("redis-server must be on PATH (scripts/services up installs it)")?;
         await_port(
             SocketAddr::from(([127, 0, 0, 1], port)),
             Duration::from_secs(10),
@@ -226,70 +233,100 @@ impl PrivateRedis {
     }
 }
 
-/// The nisshi binary: `DOORSTEP_NISSHI_BIN`, `nisshi` on PATH, or `~/.cargo/bin/nisshi`.
-fn nisshi_binary() -> anyhow::Result<PathBuf> {
-    if let Some(p) = std::env::var_os("DOORSTEP_NISSHI_BIN") {
-        return Ok(PathBuf::from(p));
-    }
-    let candidates = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("nisshi"))
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default()
-        .into_iter()
-        .chain(std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin/nisshi")));
-    for c in candidates {
-        if c.is_file() {
-            return Ok(c);
-        }
-    }
-    bail!("no nisshi binary (scripts/services up installs it; or set DOORSTEP_NISSHI_BIN)")
+/// The launcher of a JVM service beside `scripts/services` (`scripts/lib/<name>/node`).
+fn node_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts/lib")
+        .join(name)
+        .join("node")
 }
 
-/// A private nisshi broker with SQLite storage.
+/// Runs `probe` every 200 ms until it succeeds, the child exits, or `timeout` passes.
+async fn await_probe<F, Fut>(
+    child: &mut Child,
+    timeout: Duration,
+    what: &str,
+    log: &Path,
+    mut probe: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let end = Instant::now() + timeout;
+    loop {
+        let last = match probe().await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "{what} exited during start-up ({status}); log tail:\n{}",
+                crate::process::log_tail(log, 20)
+            );
+        }
+        if Instant::now() >= end {
+            bail!(
+                "{what} not ready within {timeout:?} ({last:#}); log tail:\n{}",
+                crate::process::log_tail(log, 20)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A private Apache Kafka node (KRaft, `scripts/lib/kafka/node`) whose log directories
+/// survive a restart, like a broker host that crashed.
 pub struct PrivateBroker {
     port: u16,
+    controller_port: u16,
     dir: PathBuf,
     child: Child,
 }
 
 impl PrivateBroker {
-    /// Starts one on a free port.
+    /// Starts one on free ports; returns once it answers Kafka requests.
     ///
     /// # Errors
-    /// When nisshi is missing or does not start.
+    /// When Java or the Kafka runtime is missing (`scripts/services up` fetches it), or the
+    /// node does not become ready within 90 s.
     pub async fn start() -> anyhow::Result<Self> {
-        let port = free_port()?;
-        let dir = scratch_dir("nisshi")?;
-        let child = Self::spawn(port, &dir).await?;
-        Ok(Self { port, dir, child })
+        let (port, controller_port) = (free_port()?, free_port()?);
+        let dir = scratch_dir("kafka")?;
+        let child = Self::spawn(port, controller_port, &dir).await?;
+        Ok(Self {
+            port,
+            controller_port,
+            dir,
+            child,
+        })
     }
 
-    async fn spawn(port: u16, dir: &Path) -> anyhow::Result<Child> {
-        let url = format!("tcp://127.0.0.1:{port}");
-        // Four slashes: an absolute path (see SERVICES.md).
-        let storage = format!("sqlite:///{}", dir.join("nisshi.db").display());
-        let args: Vec<String> = [
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-            "--storage-engine",
-            &storage,
-            "--group-initial-rebalance-delay",
-            "100ms",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        let child = spawn_logged(&nisshi_binary()?, &args, &dir.join("nisshi.log"))?;
-        await_port(
-            SocketAddr::from(([127, 0, 0, 1], port)),
-            Duration::from_secs(30),
-            "nisshi",
+    async fn spawn(port: u16, controller_port: u16, dir: &Path) -> anyhow::Result<Child> {
+        let log = dir.join("kafka.log");
+        let args = [
+            "run".to_owned(),
+            dir.display().to_string(),
+            port.to_string(),
+            controller_port.to_string(),
+        ];
+        let mut child = spawn_logged(
+            &node_script("kafka"),
+            &args,
+            &log,
+            &[("DOORSTEP_KAFKA_HEAP", "256m")],
+        )?;
+        let addr = format!("127.0.0.1:{port}");
+        await_probe(
+            &mut child,
+            Duration::from_secs(90),
+            "kafka",
+            &log,
+            || async {
+                doorstep_devservices::probe::kafka::probe(&addr)
+                    .await
+                    .map(|_| ())
+            },
         )
         .await?;
         Ok(child)
@@ -300,96 +337,96 @@ impl PrivateBroker {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Kills it (SIGKILL) and starts it again on the same port and storage after `down`.
+    /// Kills it (SIGKILL) and starts it again on the same ports and log directories after
+    /// `down`; returns once it answers again.
     ///
     /// # Errors
     /// When it cannot be killed or restarted.
     pub async fn restart(&mut self, down: Duration) -> anyhow::Result<()> {
         kill(&mut self.child).await?;
         tokio::time::sleep(down).await;
-        self.child = Self::spawn(self.port, &self.dir).await?;
+        self.child = Self::spawn(self.port, self.controller_port, &self.dir).await?;
         Ok(())
     }
 
     /// The last lines of its log.
     pub fn log_tail(&self, lines: usize) -> String {
-        crate::process::log_tail(&self.dir.join("nisshi.log"), lines)
+        crate::process::log_tail(&self.dir.join("kafka.log"), lines)
     }
 }
 
-/// A TCP proxy in front of a service: [`cut`](Self::cut) closes every connection and
-/// refuses new ones (the service looks unreachable), [`restore`](Self::restore) lets them
-/// through again.
-pub struct Blackout {
-    addr: SocketAddr,
-    open: Arc<AtomicBool>,
-    generation: watch::Sender<u64>,
-    task: tokio::task::JoinHandle<()>,
+/// A private Apache Cassandra node (`scripts/lib/cassandra/node`) whose data and commit log
+/// survive a restart, like a database host that crashed.
+pub struct PrivateCassandra {
+    port: u16,
+    storage_port: u16,
+    dir: PathBuf,
+    child: Child,
 }
 
-impl Drop for Blackout {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Blackout {
-    /// A proxy on a free port forwarding to `target` (`host:port`).
+impl PrivateCassandra {
+    /// Starts one on free ports; returns once it answers CQL.
     ///
     /// # Errors
-    /// When it cannot listen.
-    pub async fn start(target: &str) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let open = Arc::new(AtomicBool::new(true));
-        let (generation, _) = watch::channel(0u64);
-        let (o, g, target) = (open.clone(), generation.clone(), target.to_owned());
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((inbound, _)) = listener.accept().await else {
-                    continue;
-                };
-                if !o.load(Ordering::SeqCst) {
-                    drop(inbound);
-                    continue;
-                }
-                let mut cut = g.subscribe();
-                let target = target.clone();
-                tokio::spawn(async move {
-                    let Ok(outbound) = TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    let (mut ri, mut wi) = inbound.into_split();
-                    let (mut ro, mut wo) = outbound.into_split();
-                    tokio::select! {
-                        _ = tokio::io::copy(&mut ri, &mut wo) => {}
-                        _ = tokio::io::copy(&mut ro, &mut wi) => {}
-                        _ = cut.changed() => {}
-                    }
-                });
-            }
-        });
+    /// When Java or the Cassandra runtime is missing (`scripts/services up` fetches it), or
+    /// the node does not become ready within 120 s.
+    pub async fn start() -> anyhow::Result<Self> {
+        let (port, storage_port) = (free_port()?, free_port()?);
+        let dir = scratch_dir("cassandra")?;
+        let child = Self::spawn(port, storage_port, &dir).await?;
         Ok(Self {
-            addr,
-            open,
-            generation,
-            task,
+            port,
+            storage_port,
+            dir,
+            child,
         })
     }
 
-    /// `127.0.0.1:<port>` of the proxy.
-    pub fn addr(&self) -> String {
-        self.addr.to_string()
+    async fn spawn(port: u16, storage_port: u16, dir: &Path) -> anyhow::Result<Child> {
+        let log = dir.join("cassandra.log");
+        let args = [
+            "run".to_owned(),
+            dir.display().to_string(),
+            port.to_string(),
+            storage_port.to_string(),
+        ];
+        let mut child = spawn_logged(
+            &node_script("cassandra"),
+            &args,
+            &log,
+            &[("DOORSTEP_CASSANDRA_HEAP", "512m")],
+        )?;
+        let addr = format!("127.0.0.1:{port}");
+        await_probe(
+            &mut child,
+            Duration::from_secs(120),
+            "cassandra",
+            &log,
+            || doorstep_devservices::probe::cql::probe(&addr),
+        )
+        .await?;
+        Ok(child)
     }
 
-    /// Closes every open connection and refuses new ones.
-    pub fn cut(&self) {
-        self.open.store(false, Ordering::SeqCst);
-        self.generation.send_modify(|g| *g += 1);
+    /// `127.0.0.1:<port>` (its native transport).
+    pub fn nodes(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
     }
 
-    /// Lets connections through again.
-    pub fn restore(&self) {
-        self.open.store(true, Ordering::SeqCst);
+    /// Kills it (SIGKILL) and starts it again on the same ports and data after `down`;
+    /// returns once it answers CQL again (it replays its commit log first).
+    ///
+    /// # Errors
+    /// When it cannot be killed or restarted.
+    pub async fn restart(&mut self, down: Duration) -> anyhow::Result<()> {
+        kill(&mut self.child).await?;
+        tokio::time::sleep(down).await;
+        self.child = Self::spawn(self.port, self.storage_port, &self.dir).await?;
+        Ok(())
+    }
+
+    /// The last lines of its log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        crate::process::log_tail(&self.dir.join("cassandra.log"), lines)
     }
 }

@@ -29,7 +29,7 @@ const DOORSTEP_SERVICES: [(&str, &[&str]); 5] = [
 ];
 
 /// What every Doorstep process must be told, and the value on the compose network.
-const REQUIRED_ENV: [(&str, &str); 7] = [
+const REQUIRED_ENV: [(&str, &str); 6] = [
     ("DOORSTEP_KAFKA_BROKERS", "kafka:9092"),
     (
         "DOORSTEP_SCHEMA_REGISTRY_URL",
@@ -37,7 +37,6 @@ const REQUIRED_ENV: [(&str, &str); 7] = [
     ),
     ("DOORSTEP_REDIS_URL", "redis://redis:6379"),
     ("DOORSTEP_CQL_NODES", "scylla:9042"),
-    ("DOORSTEP_CQL_FLAVOR", "scylla"),
     ("DOORSTEP_OSRM_URL", "http://osrm:5000"),
     // Containers must listen beyond loopback, or neither Prometheus nor the health check
     // reaches /metrics and /healthz.

@@ -654,7 +654,7 @@ async fn reading_an_order_comes_from_the_order_store() -> Result<()> {
     let e = endpoints();
     // The order the status pipeline would have saved: placed, then confirmed.
     let keyspace = unique_ident("gw");
-    let session = cql::connect(&ScyllaConfig::new(e.cql_nodes.clone(), e.cql_flavor))
+    let session = cql::connect(&ScyllaConfig::new(e.cql_nodes.clone()))
         .await
         .or_service_down(Service::Cql, &e)?;
     cql::create_keyspace(&session, &keyspace, &Replication::Simple(1)).await?;

@@ -231,7 +231,7 @@ async fn redis_cluster_geo_and_pubsub_on_hash_tags() -> Result<()> {
 #[tokio::test]
 async fn cql_keyspace_table_prepared_insert_and_partition_read() -> Result<()> {
     let e = endpoints();
-    let cfg = ScyllaConfig::new(e.cql_nodes.clone(), e.cql_flavor).with_connect_timeout(CONNECT);
+    let cfg = ScyllaConfig::new(e.cql_nodes.clone()).with_connect_timeout(CONNECT);
     let session = scylla::connect(&cfg)
         .await
         .or_service_down(Service::Cql, &e)?;

@@ -40,7 +40,7 @@ const T0: i64 = 1_700_000_000_000;
 
 async fn store() -> Result<OrderStore> {
     let e = endpoints();
-    let cfg = ScyllaConfig::new(e.cql_nodes.clone(), e.cql_flavor).with_connect_timeout(CONNECT);
+    let cfg = ScyllaConfig::new(e.cql_nodes.clone()).with_connect_timeout(CONNECT);
     let session = scylla::connect(&cfg)
         .await
         .or_service_down(Service::Cql, &e)?;

@@ -1,12 +1,12 @@
 //! The order store: order rows, status history, the per-partition index of active orders,
-//! durable timers, prep-time observations and trip points, in ScyllaDB (kassandra in tests).
+//! durable timers, prep-time observations and trip points, in ScyllaDB (Apache Cassandra in
+//! development and tests).
 //!
 //! [`OrderStore::save`] is the status pipeline's state write: one logged batch upserts the
 //! order row, inserts the new history entries (keyed by `(order_id, seq)`) and adds the order
 //! to, or removes it from, `active_orders_by_partition`. Every statement is an upsert or a
 //! delete by full primary key, so applying the same call twice leaves the same rows, and the
-//! logged batch means a reader never sees the row without its history entries (on ScyllaDB;
-//! kassandra applies a batch under one lock).
+//! logged batch means a reader never sees the row without its history entries.
 //!
 //! [`OrderStore::load`] reads the order's row and its whole history partition, sorts the
 //! history by `seq` client-side and checks it against the row's `last_seq`, returning
@@ -16,7 +16,7 @@
 //! `save` never writes it, so a status change cannot erase a fresher ETA. Everything else in
 //! the row belongs to the status pipeline.
 //!
-//! The CQL is in [`schema`]; see there for the kassandra-compatible subset it sticks to.
+//! The CQL is in [`schema`].
 
 mod error;
 mod rows;
@@ -277,12 +277,6 @@ impl OrderStore {
             keyspace: keyspace.to_owned(),
             statements: Arc::new(statements),
         };
-        // kassandra refuses a DELETE on a table it has never stored or read a row of ("Table
-        // does not exist"), and reading a partition is what creates its storage for the
-        // table. Read one partition of each table the store deletes from, so the first
-        // delete of a fresh keyspace works. A no-op on ScyllaDB.
-        store.active_order_ids(0).await?;
-        store.timers(0).await?;
         Ok(store)
     }
 
@@ -492,7 +486,8 @@ impl OrderStore {
 
     /// Sets the order's ETA point estimate. For orders that exist: on an order never saved,
     /// this creates a partial row that [`load`](Self::load) reports as [`Error::Corrupt`]
-    /// (CQL cannot guard an UPDATE without LWT, which kassandra lacks).
+    /// (guarding the UPDATE with `IF EXISTS` would make every ETA write a Paxos round, four
+    /// round trips, for a case the ETA pipeline never produces: it only tracks saved orders).
     pub async fn set_eta(
         &self,
         order_id: &OrderId,

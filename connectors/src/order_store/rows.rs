@@ -157,14 +157,9 @@ pub(super) fn order_write(
         order_id: o.order_id.to_string(),
         customer_id: o.customer_id.to_string(),
         restaurant_id: o.restaurant_id.to_string(),
-        // Written as "" (not NULL) when no driver is assigned: a driver who hands the order
-        // back must clear the column, and kassandra ignores a NULL in an upsert.
-        driver_id: Some(
-            o.driver_id
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-        ),
+        // NULL when no driver is assigned: the upsert clears the column of a driver who
+        // handed the order back.
+        driver_id: o.driver_id.as_ref().map(ToString::to_string),
         items,
         total_cents: o.total_cents,
         status: o.status.as_str().to_owned(),
@@ -246,6 +241,7 @@ pub(super) fn order_from_row(row: OrderRead) -> Result<(Order, i32), Error> {
             .restaurant_id
             .ok_or_else(|| missing("restaurant_id"))?
             .into(),
+        // Rows written before driver_id was a real NULL hold "" for "no driver".
         driver_id: row.driver_id.filter(|d| !d.is_empty()).map(DriverId::new),
         items: items
             .into_iter()

@@ -1,19 +1,16 @@
-//! CQL: session builder and keyspace helpers for ScyllaDB (production) and kassandra (tests).
+//! CQL: session builder and keyspace helpers for ScyllaDB (production) and Apache Cassandra
+//! (development and tests), with the plain `scylla` driver [`Session`] re-exported here so
+//! callers use one version.
 //!
-//! The two servers need different driver settings (see [`CqlFlavor`]); everything else is the
-//! plain `scylla` driver [`Session`], re-exported here so callers use one version.
-//!
-//! Rules the pipeline follows so that both servers give the same answers: bind every value
-//! with `?` (never format values into CQL text), write upserts keyed by the event, and read
-//! whole partitions (`WHERE pk = ?`), sorting clustering rows client-side when order matters.
+//! Both servers get the same driver settings and the same statements: only CQL both accept
+//! (no Scylla-only or Cassandra-only extensions). Every value is bound with `?` (never
+//! formatted into CQL text) and writes are upserts keyed by the event.
 
 mod error;
 mod session;
 
 pub use error::Error;
-pub use session::{
-    CqlFlavor, Replication, ScyllaConfig, connect, create_keyspace, validate_identifier,
-};
+pub use session::{Replication, ScyllaConfig, connect, create_keyspace, validate_identifier};
 
 /// The `scylla` driver this module is built on.
 pub use scylla as driver;

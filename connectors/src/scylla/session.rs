@@ -4,45 +4,7 @@ use super::Error;
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
-
-/// Which CQL server is on the other end; decides the driver settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum CqlFlavor {
-    /// ScyllaDB (or Cassandra): full schema metadata (token- and tablet-aware routing) and
-    /// automatic schema agreement after DDL.
-    ScyllaDb,
-    /// kassandra, the in-memory CQL server used for tests and demos. It cannot serve the
-    /// schema metadata queries or the schema-agreement check, so both are turned off.
-    #[default]
-    Kassandra,
-}
-
-impl FromStr for CqlFlavor {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "scylla" | "scylladb" | "cassandra" => Ok(CqlFlavor::ScyllaDb),
-            "kassandra" => Ok(CqlFlavor::Kassandra),
-            other => Err(format!(
-                "unknown CQL flavor {other:?}; expected \"scylla\" or \"kassandra\""
-            )),
-        }
-    }
-}
-
-impl fmt::Display for CqlFlavor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            CqlFlavor::ScyllaDb => "scylla",
-            CqlFlavor::Kassandra => "kassandra",
-        })
-    }
-}
 
 /// How to reach the CQL cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,8 +12,6 @@ impl fmt::Display for CqlFlavor {
 pub struct ScyllaConfig {
     /// `host:port` contact points.
     pub nodes: Vec<String>,
-    /// Which server this is.
-    pub flavor: CqlFlavor,
     /// Bound on opening the session (each connection, and the whole build).
     pub connect_timeout: Duration,
     /// Bound on one request, retries included.
@@ -60,10 +20,9 @@ pub struct ScyllaConfig {
 
 impl ScyllaConfig {
     /// Settings for `nodes` with 5 s connect and 10 s request timeouts.
-    pub fn new(nodes: Vec<String>, flavor: CqlFlavor) -> Self {
+    pub fn new(nodes: Vec<String>) -> Self {
         Self {
             nodes,
-            flavor,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
         }
@@ -89,17 +48,10 @@ pub async fn connect(config: &ScyllaConfig) -> Result<Session, Error> {
         .request_timeout(Some(config.request_timeout))
         .build()
         .into_handle();
-    let mut builder = SessionBuilder::new()
+    let builder = SessionBuilder::new()
         .known_nodes(&config.nodes)
         .connection_timeout(config.connect_timeout)
         .default_execution_profile_handle(profile);
-    if config.flavor == CqlFlavor::Kassandra {
-        builder = builder
-            .fetch_schema_metadata(false)
-            .fetch_full_schema_metadata(false)
-            .auto_await_schema_agreement(false)
-            .refresh_metadata_on_auto_schema_agreement(false);
-    }
     let session = tokio::time::timeout(config.connect_timeout, builder.build())
         .await
         .map_err(|_| Error::ConnectTimeout {
@@ -110,7 +62,7 @@ pub async fn connect(config: &ScyllaConfig) -> Result<Session, Error> {
             nodes: nodes.clone(),
             source: Box::new(source),
         })?;
-    tracing::info!(%nodes, flavor = %config.flavor, "CQL session open");
+    tracing::info!(%nodes, "CQL session open");
     Ok(session)
 }
 
@@ -237,15 +189,5 @@ mod tests {
                 .to_cql()
                 .is_err()
         );
-    }
-
-    #[test]
-    fn flavors_parse() {
-        assert_eq!("scylla".parse::<CqlFlavor>().unwrap(), CqlFlavor::ScyllaDb);
-        assert_eq!(
-            " Kassandra ".parse::<CqlFlavor>().unwrap(),
-            CqlFlavor::Kassandra
-        );
-        assert!("postgres".parse::<CqlFlavor>().is_err());
     }
 }

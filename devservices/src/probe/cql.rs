@@ -63,22 +63,21 @@ async fn exchange(stream: &mut TcpStream, opcode: u8, id: i16, body: &[u8]) -> a
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cql::{Engine, serve};
 
+    /// Probes the real CQL node `scripts/services` started (`DOORSTEP_CQL_NODES`), then a
+    /// port nothing listens on.
     #[tokio::test]
-    async fn probes_our_own_cql_server() -> anyhow::Result<()> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?.to_string();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, Engine::new(), async {
-            let _ = stopped.await;
-        }));
-        probe(&addr).await?;
-        let _ = stop.send(());
-        server.await??;
+    async fn probes_the_real_cql_node_and_fails_on_a_closed_port() -> anyhow::Result<()> {
+        let nodes =
+            std::env::var("DOORSTEP_CQL_NODES").unwrap_or_else(|_| "127.0.0.1:19042".into());
+        let first = nodes.split(',').next().unwrap_or_default().to_string();
+        probe(&first).await?;
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = closed.local_addr()?.to_string();
+        drop(closed);
         assert!(
             probe(&addr).await.is_err(),
-            "server still answers after shutdown"
+            "a closed port answered the probe"
         );
         Ok(())
     }

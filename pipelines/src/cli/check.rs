@@ -32,7 +32,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     };
     report("redis", &e.redis_url, redis.await);
     let cql = async {
-        let cfg = ScyllaConfig::new(e.cql_nodes.clone(), e.cql_flavor);
+        let cfg = ScyllaConfig::new(e.cql_nodes.clone());
         cql::connect(&cfg)
             .await
             .map(|_| ())

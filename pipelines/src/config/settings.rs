@@ -26,8 +26,7 @@ settings! {
     "services.kafka_brokers", "DOORSTEP_KAFKA_BROKERS", "127.0.0.1:19092", "Kafka bootstrap servers, comma separated";
     "services.redis_url", "DOORSTEP_REDIS_URL", "redis://127.0.0.1:6379", "Redis URL (single node)";
     "services.redis_cluster_urls", "DOORSTEP_REDIS_CLUSTER_URLS", "", "Redis Cluster seed URLs, comma separated (used when redis.mode is `cluster`)";
-    "services.cql_nodes", "DOORSTEP_CQL_NODES", "127.0.0.1:19042", "ScyllaDB (CQL) contact points, comma separated";
-    "services.cql_flavor", "DOORSTEP_CQL_FLAVOR", "kassandra", "`scylla` in production, `kassandra` for the in-memory test server";
+    "services.cql_nodes", "DOORSTEP_CQL_NODES", "127.0.0.1:19042", "CQL contact points, comma separated (ScyllaDB in production, Apache Cassandra here)";
     "services.schema_registry_url", "DOORSTEP_SCHEMA_REGISTRY_URL", "http://127.0.0.1:18081", "Confluent-compatible schema registry";
     "services.osrm_url", "DOORSTEP_OSRM_URL", "http://127.0.0.1:15000", "OSRM-shaped routing API";
     "kafka.topic_prefix", "DOORSTEP_TOPIC_PREFIX", "", "Prefix for every topic name (tests use it to isolate runs)";

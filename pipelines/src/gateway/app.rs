@@ -86,12 +86,9 @@ impl Gateway {
     /// Serves `GET /v1/orders/{order_id}` from `config`'s order store (CQL nodes and
     /// keyspace), connected on first use so that a store outage never stops order intake.
     pub fn with_order_store(mut self, config: &Config) -> Self {
-        let cql = ScyllaConfig::new(
-            config.endpoints.cql_nodes.clone(),
-            config.endpoints.cql_flavor,
-        )
-        .with_connect_timeout(Duration::from_secs(2))
-        .with_request_timeout(Duration::from_secs(2));
+        let cql = ScyllaConfig::new(config.endpoints.cql_nodes.clone())
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_request_timeout(Duration::from_secs(2));
         let reader = LazyOrderStore::new(cql, &config.cql_keyspace);
         self.state = self.state.with_orders(Arc::new(reader));
         self
