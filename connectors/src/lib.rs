@@ -8,11 +8,11 @@
 //! - [`kafka`] — idempotent producer, manually committed consumer, topic admin (`rdkafka`).
 //! - [`redis`] — one connection type for a single node or a Redis Cluster; GEO helpers and
 //!   pub/sub (`redis` 1.x).
-//! - [`scylla`] — CQL session builder (ScyllaDB in production, kassandra in tests) and keyspace
-//!   helpers (`scylla` 1.x).
+//! - [`scylla`] — CQL session builder (ScyllaDB in production, Apache Cassandra in development
+//!   and tests) and keyspace helpers (`scylla` 1.x).
 //! - [`registry`] — Confluent-compatible schema registry client (`schema_registry_converter`).
 //! - [`routing`] — OSRM HTTP client for travel time and distance (`reqwest`).
-//! - [`order_store`] — order rows, status history, active orders per partition, durable
+//! - [`order_store`] — orders with their timelines, active orders per partition, durable
 //!   timers and prep-time observations in ScyllaDB (`scylla` 1.x).
 //! - [`driver_state`] — driver availability (`AVAILABLE` / `ON_DELIVERY`) in Redis, with an
 //!   atomic compare-and-release.

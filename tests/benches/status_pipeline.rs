@@ -28,9 +28,8 @@
 //! `BENCH name=... value=... unit=... limit_name=... limit_value=... ratio=...` (`-` where a
 //! field does not apply). Figures: transitions/s and events/s against the raw insert rate;
 //! Kafka records written per second against the rate the backlog was produced at (a rough
-//! broker limit: 512 in flight, one producer); CQL statements per transition (on kassandra a
-//! logged batch of three inserts costs about as much as three single inserts, so raw rate /
-//! statements per transition is what CQL alone could carry).
+//! broker limit: 512 in flight, one producer); CQL statements per transition (raw rate /
+//! statements per transition is roughly what CQL alone could carry).
 //!
 //! Settings (environment): `DOORSTEP_BENCH_ORDERS` [3000], `DOORSTEP_BENCH_RAW_INSERTS`
 //! [20000], `DOORSTEP_BENCH_RAW_CONCURRENCY` [64], `DOORSTEP_BENCH_BATCH_MAX` [the runtime's
@@ -48,6 +47,7 @@ use doorstep_pipelines::shutdown;
 use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{OrderEvent, topics};
 use doorstep_schemas::model::Timestamp;
+use doorstep_tests::bench_kit::init_bench_tracing;
 use doorstep_tests::order_events::OrderScript;
 use doorstep_tests::pipeline_harness::{Scope, TEST_PARTITIONS};
 use futures::{StreamExt, TryStreamExt};
@@ -712,22 +712,10 @@ async fn one_configuration(
     Ok(())
 }
 
-/// Logs to stderr (`RUST_LOG`; default `warn`, without the CQL driver's complaints that
-/// kassandra has no `system.peers`, repeated every second by every session).
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,scylla::cluster::metadata=off")
-    });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench` (and any filter); this binary has a single benchmark.
-    init_tracing();
+    init_bench_tracing();
     let settings = Settings::from_env()?;
     println!(
         "status_pipeline: {} orders, raw {} inserts x {} in flight, batch.max {:?}, layout {:?}, \

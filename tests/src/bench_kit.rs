@@ -53,12 +53,10 @@ pub fn bench_line(name: &str, value: f64, unit: &str, limit: Option<(&str, f64)>
     }
 }
 
-/// Logs to stderr (`RUST_LOG`; default `warn`, without the CQL driver's complaints that
-/// kassandra has no `system.peers`).
+/// Logs to stderr (`RUST_LOG`; default `warn`).
 pub fn init_bench_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,scylla::cluster::metadata=off")
-    });
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -270,5 +268,151 @@ mod tests {
     fn own_rss_is_read() {
         let rss = rss_bytes(std::process::id()).unwrap();
         assert!(rss > 1024 * 1024, "{rss}");
+    }
+}
+
+/// CPU time of processes and of the machine, from `/proc` (Linux; empty elsewhere).
+pub mod cpu {
+    use std::collections::BTreeMap;
+
+    /// Clock ticks per second of `/proc`'s CPU times.
+    pub fn ticks_per_second() -> f64 {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    }
+
+    /// User + system ticks in a `/proc/.../stat` file.
+    fn stat_ticks(path: &std::path::Path) -> Option<u64> {
+        let stat = std::fs::read_to_string(path).ok()?;
+        // After the command name (which may hold spaces) in parentheses: field 3 onwards.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 of `rest`.
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    }
+
+    /// User + system ticks of process `pid` (all its threads), and of each thread.
+    pub fn process_ticks(pid: u32) -> Option<Ticks> {
+        let dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+        let total = stat_ticks(&dir.join("stat"))?;
+        let threads = std::fs::read_dir(dir.join("task"))
+            .map(|tasks| {
+                tasks
+                    .flatten()
+                    .filter_map(|t| {
+                        let tid = t.file_name().to_str()?.parse::<u32>().ok()?;
+                        Some((tid, stat_ticks(&t.path().join("stat"))?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Ticks { total, threads })
+    }
+
+    /// CPU ticks of one process.
+    #[derive(Debug, Clone, Default)]
+    pub struct Ticks {
+        pub total: u64,
+        pub threads: BTreeMap<u32, u64>,
+    }
+
+    impl Ticks {
+        /// Ticks since `earlier`: of the process, and of its busiest thread.
+        pub fn since(&self, earlier: &Self) -> (u64, u64) {
+            let busiest = self
+                .threads
+                .iter()
+                .map(|(tid, t)| t.saturating_sub(earlier.threads.get(tid).copied().unwrap_or(0)))
+                .max()
+                .unwrap_or(0);
+            (self.total.saturating_sub(earlier.total), busiest)
+        }
+    }
+
+    /// (busy, total) ticks of all CPUs since boot.
+    pub fn machine_ticks() -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        if v.len() < 8 {
+            return None;
+        }
+        let idle = v[3] + v[4];
+        let total: u64 = v.iter().sum();
+        Some((total - idle, total))
+    }
+
+    /// The process listening on TCP `port` (any address), if it is on this machine and
+    /// visible to this user.
+    pub fn listener(port: u16) -> Option<u32> {
+        let mut inodes = Vec::new();
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            let Ok(text) = std::fs::read_to_string(table) else {
+                continue;
+            };
+            for line in text.lines().skip(1) {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                let listening = f.get(3) == Some(&"0A");
+                let local_port = f
+                    .get(1)
+                    .and_then(|a| a.rsplit(':').next())
+                    .and_then(|p| u16::from_str_radix(p, 16).ok());
+                if listening
+                    && local_port == Some(port)
+                    && let Some(inode) = f.get(9)
+                {
+                    inodes.push(format!("socket:[{inode}]"));
+                }
+            }
+        }
+        if inodes.is_empty() {
+            return None;
+        }
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+                continue;
+            };
+            for fd in fds.flatten() {
+                if let Ok(target) = std::fs::read_link(fd.path())
+                    && inodes.iter().any(|i| target.as_os_str() == i.as_str())
+                {
+                    return Some(pid);
+                }
+            }
+        }
+        None
+    }
+
+    /// One reading: ticks per named process, and of the machine.
+    #[derive(Debug, Clone, Default)]
+    pub struct Sample {
+        pub processes: BTreeMap<String, Ticks>,
+        pub machine: Option<(u64, u64)>,
+    }
+
+    pub fn sample(named: &[(String, u32)]) -> Sample {
+        Sample {
+            processes: named
+                .iter()
+                .filter_map(|(name, pid)| Some((name.clone(), process_ticks(*pid)?)))
+                .collect(),
+            machine: machine_ticks(),
+        }
     }
 }

@@ -1258,6 +1258,17 @@ impl<'a> CrashRun<'a> {
         said
     }
 
+    /// The lag of the status, notify and ETA (0 when not run) groups.
+    async fn lags(&self) -> anyhow::Result<(i64, i64, i64)> {
+        let status = self.status_group.lag().await?;
+        let notify = self.notify_group.lag().await?;
+        let eta = match &self.eta {
+            Some(eta) => eta.group.lag().await?,
+            None => 0,
+        };
+        Ok((status, notify, eta))
+    }
+
     /// Waits for the end of the stream (every event and notification committed, every
     /// change out), stops the processes and runs every check against the expected outcome.
     ///
@@ -1269,11 +1280,16 @@ impl<'a> CrashRun<'a> {
         }
         let end = Instant::now() + DEADLINE * 2;
         loop {
-            let status = self.status_group.lag().await?;
-            let notify = self.notify_group.lag().await?;
-            let eta = match &self.eta {
-                Some(eta) => eta.group.lag().await?,
-                None => 0,
+            // A broker that was just restarted answers metadata before its group coordinator
+            // has loaded the committed offsets: asking again is all there is to do.
+            let (status, notify, eta) = match self.lags().await {
+                Ok(lags) => lags,
+                Err(e) if Instant::now() < end => {
+                    tracing::warn!(error = %e, "cannot read the groups' lag yet");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                Err(e) => return Err(e.context("reading the groups' lag")),
             };
             let distinct = self.changes();
             if status == 0 && notify == 0 && eta == 0 && distinct == self.total() {

@@ -394,7 +394,11 @@ impl PrivateCassandra {
             &node_script("cassandra"),
             &args,
             &log,
-            &[("DOORSTEP_CASSANDRA_HEAP", "512m")],
+            // Its schema must survive a kill -9 (see scripts/lib/cassandra/node).
+            &[
+                ("DOORSTEP_CASSANDRA_HEAP", "512m"),
+                ("DOORSTEP_CASSANDRA_FAST_SCHEMA", "0"),
+            ],
         )?;
         let addr = format!("127.0.0.1:{port}");
         await_probe(
@@ -402,7 +406,11 @@ impl PrivateCassandra {
             Duration::from_secs(120),
             "cassandra",
             &log,
-            || doorstep_devservices::probe::cql::probe(&addr),
+            || async {
+                doorstep_devservices::probe::cql::probe(&addr)
+                    .await
+                    .map(|_| ())
+            },
         )
         .await?;
         Ok(child)

@@ -51,7 +51,7 @@ pub async fn read_all<T: TopicRecord>(
     let consumer = ConsumerBuilder::new(&config, crate::unique("reader")).subscribe(&[topic])?;
     let catalog = Catalog::embedded()?;
     let mut out = Vec::new();
-    // The first record may take a group join (~a few hundred ms on nisshi).
+    // The first record may take a group join.
     let mut wait = settle.max(Duration::from_secs(5));
     while let Ok(next) = tokio::time::timeout(wait, consumer.recv()).await {
         out.push(decode(catalog, topic, next?).await?);

@@ -5,7 +5,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
 
-/// Creates topics. The broker must allow it (nisshi does; so does Kafka with default ACLs).
+/// Creates topics. The broker must allow it (Kafka does with its default ACLs).
 pub struct Admin {
     inner: AdminClient<TracingContext>,
     replication_factor: i32,

@@ -62,15 +62,15 @@ pub struct KafkaConfig {
     /// Consumer group session timeout (`session.timeout.ms`).
     pub session_timeout: Duration,
     /// Longest a consumer's fetch waits for records at the broker (`fetch.wait.max.ms`).
-    /// A broker answers as soon as records arrive, but one that only answers when the wait
-    /// ends adds up to this much latency to every record; it is kept short for that reason.
+    /// Kafka answers a fetch as soon as one record is there (`fetch.min.bytes` 1), so this
+    /// adds no latency; it only sets how often an idle consumer asks again.
     pub fetch_wait: Duration,
     /// Raw librdkafka properties, applied after everything above.
     pub overrides: BTreeMap<String, String>,
 }
 
-/// Default consumer fetch wait, ms (librdkafka's own default is 500).
-pub const DEFAULT_FETCH_WAIT_MS: u64 = 100;
+/// Default consumer fetch wait, ms (librdkafka's own default).
+pub const DEFAULT_FETCH_WAIT_MS: u64 = 500;
 
 impl KafkaConfig {
     /// Settings for `brokers` with defaults suited to a low-latency pipeline.
@@ -215,7 +215,7 @@ mod tests {
         assert_eq!(c.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(c.get("group.id"), Some("g"));
         assert_eq!(c.get("auto.offset.reset"), Some("earliest"));
-        assert_eq!(c.get("fetch.wait.max.ms"), Some("100"));
+        assert_eq!(c.get("fetch.wait.max.ms"), Some("500"));
         let c = cfg
             .with_fetch_wait(Duration::from_millis(10))
             .consumer("g", OffsetReset::Latest);

@@ -6,8 +6,7 @@
 //!
 //! Delivery semantics follow the design: the producer is idempotent with `acks=all`; the
 //! consumer never auto-commits, the caller commits the offsets it has fully processed with
-//! [`Consumer::commit`]. Kafka transactions are deliberately not used (the local broker,
-//! nisshi, refuses them; the pipeline is at-least-once with idempotent effects).
+//! [`Consumer::commit`]; the pipeline is at-least-once with idempotent effects.
 
 mod admin;
 mod config;

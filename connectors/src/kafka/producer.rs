@@ -67,6 +67,32 @@ impl Producer {
         })
     }
 
+    /// The brokers the cluster advertises, as `id@host:port`, sorted by id: what
+    /// `doorstep check` shows (the Kafka protocol does not tell a client the broker's
+    /// software version).
+    pub async fn brokers(&self) -> Result<Vec<String>, Error> {
+        let producer = self.inner.clone();
+        let timeout = self.connect_timeout;
+        let result = tokio::task::spawn_blocking(move || {
+            producer.client().fetch_metadata(None, timeout).map(|m| {
+                let mut brokers: Vec<(i32, String)> = m
+                    .brokers()
+                    .iter()
+                    .map(|b| (b.id(), format!("{}@{}:{}", b.id(), b.host(), b.port())))
+                    .collect();
+                brokers.sort();
+                brokers.into_iter().map(|(_, b)| b).collect::<Vec<_>>()
+            })
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?;
+        result.map_err(|source| Error::Unreachable {
+            brokers: self.brokers.clone(),
+            timeout,
+            source,
+        })
+    }
+
     /// Sends one record and waits for the broker's acknowledgement.
     ///
     /// `headers` are `(name, value)` pairs. Fails after the configured delivery timeout if the

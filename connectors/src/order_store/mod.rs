@@ -2,15 +2,19 @@
 //! durable timers, prep-time observations and trip points, in ScyllaDB (Apache Cassandra in
 //! development and tests).
 //!
-//! [`OrderStore::save`] is the status pipeline's state write: one logged batch upserts the
-//! order row, inserts the new history entries (keyed by `(order_id, seq)`) and adds the order
-//! to, or removes it from, `active_orders_by_partition`. Every statement is an upsert or a
-//! delete by full primary key, so applying the same call twice leaves the same rows, and the
-//! logged batch means a reader never sees the row without its history entries.
+//! An order is one partition of `orders`: its current fields in static columns, its timeline
+//! as clustering rows (see [`schema`]). [`OrderStore::save`] is the status pipeline's state
+//! write: one single-partition batch upserts the current fields and the new timeline entries,
+//! which the server applies atomically and in isolation, so applying the same call twice
+//! leaves the same rows and a reader never sees the current fields without their entries.
+//! The active-order index of the order's source partition is written when the order is
+//! placed (before the order) and removed when it ends (after it), so a crash in between
+//! leaves at most an index entry of a final order, which [`OrderStore::active_orders`] skips
+//! and removes.
 //!
-//! [`OrderStore::load`] reads the order's row and its whole history partition, sorts the
-//! history by `seq` client-side and checks it against the row's `last_seq`, returning
-//! [`Error::Corrupt`] rather than a state the state machine would misjudge.
+//! [`OrderStore::load`] reads the order's partition once and checks the timeline against the
+//! current `last_seq`, returning [`Error::Corrupt`] rather than a state the state machine
+//! would misjudge.
 //!
 //! Column ownership: `estimated_delivery_at` belongs to the ETA pipeline ([`OrderStore::set_eta`]);
 //! `save` never writes it, so a status change cannot erase a fresher ETA. Everything else in
@@ -31,7 +35,7 @@ use crate::scylla::{Session, validate_identifier};
 use doorstep_operators::order::OrderState;
 use doorstep_schemas::model::{OrderId, RestaurantId, StatusHistoryEntry, Timestamp};
 use futures::{StreamExt, TryStreamExt};
-use rows::{HistoryRow, OrderRead};
+use rows::{HistoryRow, PartitionRow};
 use scylla::deserialize::row::DeserializeRow;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
@@ -100,7 +104,6 @@ struct Statements {
     insert_active: PreparedStatement,
     delete_active: PreparedStatement,
     select_order: PreparedStatement,
-    select_history: PreparedStatement,
     select_active: PreparedStatement,
     insert_timer: PreparedStatement,
     delete_timer: PreparedStatement,
@@ -165,7 +168,7 @@ impl OrderStore {
             insert_history: prepare(
                 "insert history",
                 format!(
-                    "INSERT INTO {ks}.order_status_history ({}) VALUES ({history_values})",
+                    "INSERT INTO {ks}.orders ({}) VALUES ({history_values})",
                     rows::HISTORY_COLUMNS
                 ),
             )
@@ -190,15 +193,7 @@ impl OrderStore {
                 "select order",
                 format!(
                     "SELECT {} FROM {ks}.orders WHERE order_id = ?",
-                    rows::ORDER_READ_COLUMNS
-                ),
-            )
-            .await?,
-            select_history: prepare(
-                "select history",
-                format!(
-                    "SELECT {} FROM {ks}.order_status_history WHERE order_id = ?",
-                    rows::HISTORY_COLUMNS
+                    rows::PARTITION_READ_COLUMNS
                 ),
             )
             .await?,
@@ -285,10 +280,12 @@ impl OrderStore {
         &self.keyspace
     }
 
-    /// Persists `state` after a change: upserts the order row, inserts `new_entries` (the
-    /// history entries appended since the last save; entries already stored may be repeated)
-    /// and keeps `active_orders_by_partition` of `source_partition` in step (present while
-    /// the order is active, removed once it is final). One logged batch; idempotent.
+    /// Persists `state` after a change: upserts the order's current fields and inserts
+    /// `new_entries` (the timeline entries appended since the last save; entries already
+    /// stored may be repeated) in one single-partition batch, and keeps
+    /// `active_orders_by_partition` of `source_partition` in step: added (first) when
+    /// `new_entries` holds the order's first entry while it is active, removed (last) once it
+    /// is final. Idempotent.
     ///
     /// `estimated_delivery_at` is not written (see the module docs).
     pub async fn save(
@@ -333,29 +330,35 @@ impl OrderStore {
             }
         }
         let s = &self.statements;
-        let mut batch = Batch::new(BatchType::Logged);
-        batch.set_is_idempotent(true);
-        let mut values: Vec<Row> = Vec::with_capacity(new_entries.len() + 2);
         let order_id = order.order_id.clone();
-        let status = order.status.clone();
-        let updated_at = order.updated_at;
+        let active = state.order.status.is_active();
+        if active && new_entries.iter().any(|e| e.seq == 0) {
+            self.session
+                .execute_unpaged(
+                    &s.insert_active,
+                    (source_partition, &order_id, &order.status, order.updated_at),
+                )
+                .await
+                .map_err(Error::execute("index active order"))?;
+        }
+        // One partition: the server applies the batch as one mutation, atomically and in
+        // isolation, without the batch log a multi-partition batch needs.
+        let mut batch = Batch::new(BatchType::Unlogged);
+        batch.set_is_idempotent(true);
+        let mut values: Vec<Row> = Vec::with_capacity(new_entries.len() + 1);
         batch.append_statement(s.insert_order.clone());
         values.push(Box::new(order));
         for entry in new_entries {
             batch.append_statement(s.insert_history.clone());
             values.push(Box::new(rows::history_write(entry)?));
         }
-        if state.order.status.is_active() {
-            batch.append_statement(s.insert_active.clone());
-            values.push(Box::new((source_partition, order_id, status, updated_at)));
-        } else {
-            batch.append_statement(s.delete_active.clone());
-            values.push(Box::new((source_partition, order_id)));
-        }
         self.session
             .batch(&batch, values)
             .await
             .map_err(Error::execute("save"))?;
+        if !active {
+            self.unindex(source_partition, &order_id).await?;
+        }
         tracing::trace!(order_id = %state.order.order_id, entries = new_entries.len(), "order saved");
         Ok(())
     }
@@ -371,24 +374,28 @@ impl OrderStore {
         &self,
         order_id: &OrderId,
     ) -> Result<Option<(OrderState, i64)>, Error> {
-        let s = &self.statements;
         let id = order_id.as_str();
-        let mut found: Vec<OrderRead> = self.read(&s.select_order, (id,), "load order").await?;
-        found.retain(|r| r.order_id == id);
-        let Some(row) = found.into_iter().next() else {
+        let found: Vec<PartitionRow> = self
+            .read(&self.statements.select_order, (id,), "load order")
+            .await?;
+        let Some(first) = found.first() else {
             return Ok(None);
         };
-        let offset = row.last_source_offset.unwrap_or(-1);
-        let (order, last_seq) = rows::order_from_row(row)?;
-        let mut history: Vec<HistoryRow> =
-            self.read(&s.select_history, (id,), "load history").await?;
-        history.retain(|r| r.order_id == id);
+        let current = first.order();
+        let offset = current.last_source_offset.unwrap_or(-1);
+        let (order, last_seq) = rows::order_from_row(current)?;
+        let mut history: Vec<HistoryRow> = Vec::with_capacity(found.len());
+        for row in found {
+            history.extend(row.entry()?);
+        }
         rows::assemble(order, last_seq, history).map(|state| Some((state, offset)))
     }
 
     /// The states of the active orders of `source_partition`, sorted by order id: what a
-    /// pipeline instance needs when it is assigned that partition. Orders that turn out to be
-    /// final or missing (an index entry outliving its order) are skipped.
+    /// pipeline instance needs when it is assigned that partition. Orders that are missing
+    /// (indexed, then the process died before saving them) are skipped; orders that are
+    /// final (saved, then the process died before removing the index entry) are skipped and
+    /// their index entry removed.
     pub async fn active_orders(&self, source_partition: i32) -> Result<Vec<OrderState>, Error> {
         let ids = self.active_order_ids(source_partition).await?;
         let loaded: Vec<Option<OrderState>> = futures::stream::iter(ids)
@@ -396,13 +403,26 @@ impl OrderStore {
             .buffer_unordered(LOAD_CONCURRENCY)
             .try_collect()
             .await?;
-        let mut states: Vec<OrderState> = loaded
-            .into_iter()
-            .flatten()
-            .filter(|s| s.order.status.is_active())
-            .collect();
+        let mut states = Vec::with_capacity(loaded.len());
+        for state in loaded.into_iter().flatten() {
+            if state.order.status.is_active() {
+                states.push(state);
+            } else {
+                self.unindex(source_partition, state.order.order_id.as_str())
+                    .await?;
+            }
+        }
         states.sort_by(|a, b| a.order.order_id.cmp(&b.order.order_id));
         Ok(states)
+    }
+
+    /// Removes `order_id` from the active-order index of `source_partition`.
+    async fn unindex(&self, source_partition: i32, order_id: &str) -> Result<(), Error> {
+        self.session
+            .execute_unpaged(&self.statements.delete_active, (source_partition, order_id))
+            .await
+            .map_err(Error::execute("unindex active order"))?;
+        Ok(())
     }
 
     /// The ids in `active_orders_by_partition` for `source_partition`, sorted.

@@ -11,8 +11,8 @@ use doorstep_schemas::model::{
 use scylla::value::CqlTimestamp;
 use serde::{Deserialize, Serialize};
 
-/// The columns of `orders` that [`save`](super::OrderStore::save) writes, in the order of
-/// the INSERT statement. `estimated_delivery_at` is not among them: the ETA pipeline owns it
+/// The static columns of `orders` (the order's current fields) that
+/// [`save`](super::OrderStore::save) writes, in the order of the INSERT statement. `estimated_delivery_at` is not among them: the ETA pipeline owns it
 /// ([`set_eta`](super::OrderStore::set_eta)), so a status save never overwrites a fresh ETA.
 #[derive(Debug, Clone, PartialEq, scylla::SerializeRow)]
 #[scylla(flavor = "enforce_order", skip_name_checks)]
@@ -45,10 +45,11 @@ pub(super) const ORDER_WRITE_COLUMNS: &str = "order_id, customer_id, restaurant_
     delivery_lat, delivery_lng, cancellation_reason, cancelled_by, cancelled_at, refund_cents, \
     preparing_since, last_seq, last_source_offset";
 
-/// One `orders` row as read. Every column but the key is optional here so that a partial
-/// row (written by `set_eta` for an order that was never saved) is reported as
-/// [`Error::Corrupt`] naming the column instead of as a driver type error.
-#[derive(Debug, Clone, PartialEq, scylla::DeserializeRow)]
+/// The order's current fields (the static columns of its partition). Every column but the
+/// key is optional here so that a partial row (written by `set_eta` for an order that was
+/// never saved) is reported as [`Error::Corrupt`] naming the column instead of as a driver
+/// type error.
+#[derive(Debug, Clone, PartialEq)]
 pub(super) struct OrderRead {
     pub order_id: String,
     pub customer_id: Option<String>,
@@ -73,14 +74,108 @@ pub(super) struct OrderRead {
     pub last_source_offset: Option<i64>,
 }
 
-/// The column list of [`OrderRead`], for the SELECT.
-pub(super) const ORDER_READ_COLUMNS: &str = "order_id, customer_id, restaurant_id, driver_id, \
-    items, total_cents, status, placed_at, updated_at, estimated_delivery_at, restaurant_lat, \
-    restaurant_lng, delivery_lat, delivery_lng, cancellation_reason, cancelled_by, cancelled_at, \
-    refund_cents, preparing_since, last_seq, last_source_offset";
+/// One row of an order's partition as read: the static columns (repeated on every row) and
+/// one timeline entry, whose columns are all NULL on the one row of a partition that has
+/// static columns only.
+#[derive(Debug, Clone, PartialEq, scylla::DeserializeRow)]
+pub(super) struct PartitionRow {
+    pub order_id: String,
+    pub customer_id: Option<String>,
+    pub restaurant_id: Option<String>,
+    pub driver_id: Option<String>,
+    pub items: Option<String>,
+    pub total_cents: Option<i64>,
+    pub status: Option<String>,
+    pub placed_at: Option<CqlTimestamp>,
+    pub updated_at: Option<CqlTimestamp>,
+    pub estimated_delivery_at: Option<CqlTimestamp>,
+    pub restaurant_lat: Option<f64>,
+    pub restaurant_lng: Option<f64>,
+    pub delivery_lat: Option<f64>,
+    pub delivery_lng: Option<f64>,
+    pub cancellation_reason: Option<String>,
+    pub cancelled_by: Option<String>,
+    pub cancelled_at: Option<CqlTimestamp>,
+    pub refund_cents: Option<i64>,
+    pub preparing_since: Option<CqlTimestamp>,
+    pub last_seq: Option<i32>,
+    pub last_source_offset: Option<i64>,
+    pub seq: Option<i32>,
+    pub event_id: Option<String>,
+    pub kind: Option<String>,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub actor_kind: Option<String>,
+    pub actor_id: Option<String>,
+    pub reason: Option<String>,
+    pub entry_driver_id: Option<String>,
+    pub at: Option<CqlTimestamp>,
+}
 
-/// One `order_status_history` row, both ways.
-#[derive(Debug, Clone, PartialEq, scylla::SerializeRow, scylla::DeserializeRow)]
+/// The column list of [`PartitionRow`], for the SELECT.
+pub(super) const PARTITION_READ_COLUMNS: &str = "order_id, customer_id, restaurant_id, \
+    driver_id, items, total_cents, status, placed_at, updated_at, estimated_delivery_at, \
+    restaurant_lat, restaurant_lng, delivery_lat, delivery_lng, cancellation_reason, \
+    cancelled_by, cancelled_at, refund_cents, preparing_since, last_seq, last_source_offset, \
+    seq, event_id, kind, from_status, to_status, actor_kind, actor_id, reason, entry_driver_id, \
+    at";
+
+impl PartitionRow {
+    /// The order's current fields.
+    pub(super) fn order(&self) -> OrderRead {
+        OrderRead {
+            order_id: self.order_id.clone(),
+            customer_id: self.customer_id.clone(),
+            restaurant_id: self.restaurant_id.clone(),
+            driver_id: self.driver_id.clone(),
+            items: self.items.clone(),
+            total_cents: self.total_cents,
+            status: self.status.clone(),
+            placed_at: self.placed_at,
+            updated_at: self.updated_at,
+            estimated_delivery_at: self.estimated_delivery_at,
+            restaurant_lat: self.restaurant_lat,
+            restaurant_lng: self.restaurant_lng,
+            delivery_lat: self.delivery_lat,
+            delivery_lng: self.delivery_lng,
+            cancellation_reason: self.cancellation_reason.clone(),
+            cancelled_by: self.cancelled_by.clone(),
+            cancelled_at: self.cancelled_at,
+            refund_cents: self.refund_cents,
+            preparing_since: self.preparing_since,
+            last_seq: self.last_seq,
+            last_source_offset: self.last_source_offset,
+        }
+    }
+
+    /// The timeline entry of this row: `None` on a static-only row, an error when the entry
+    /// is only partly there.
+    pub(super) fn entry(self) -> Result<Option<HistoryRow>, Error> {
+        let Some(seq) = self.seq else {
+            return Ok(None);
+        };
+        let id = self.order_id.clone();
+        let missing = |column: &str| {
+            Error::corrupt(&id, format!("history entry {seq}: column {column} is null"))
+        };
+        Ok(Some(HistoryRow {
+            seq,
+            event_id: self.event_id.ok_or_else(|| missing("event_id"))?,
+            kind: self.kind.ok_or_else(|| missing("kind"))?,
+            from_status: self.from_status,
+            to_status: self.to_status.ok_or_else(|| missing("to_status"))?,
+            actor_kind: self.actor_kind.ok_or_else(|| missing("actor_kind"))?,
+            actor_id: self.actor_id.ok_or_else(|| missing("actor_id"))?,
+            reason: self.reason,
+            driver_id: self.entry_driver_id,
+            at: self.at.ok_or_else(|| missing("at"))?,
+            order_id: self.order_id,
+        }))
+    }
+}
+
+/// One timeline entry (a clustering row of `orders`), as written.
+#[derive(Debug, Clone, PartialEq, scylla::SerializeRow)]
 #[scylla(flavor = "enforce_order", skip_name_checks)]
 pub(super) struct HistoryRow {
     pub order_id: String,
@@ -96,8 +191,9 @@ pub(super) struct HistoryRow {
     pub at: CqlTimestamp,
 }
 
-/// The column list of [`HistoryRow`].
-pub(super) const HISTORY_COLUMNS: &str = "order_id, seq, event_id, kind, from_status, to_status, actor_kind, actor_id, reason, driver_id, at";
+/// The column list of [`HistoryRow`], for the INSERT (the entry's driver is `entry_driver_id`,
+/// beside the order's static `driver_id`).
+pub(super) const HISTORY_COLUMNS: &str = "order_id, seq, event_id, kind, from_status, to_status, actor_kind, actor_id, reason, entry_driver_id, at";
 
 /// An order item as stored in the `items` JSON, independent of the model's serde attributes
 /// so that a change there cannot silently change what is on disk.

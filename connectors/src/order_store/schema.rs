@@ -1,22 +1,19 @@
 //! The CQL schema of the order store.
 //!
-//! Every table is read by whole partition only (`WHERE <partition key> = ?`) and sorted
-//! client-side, so the same statements give the same answers on ScyllaDB and on kassandra
-//! (which mishandles `WHERE pk = ? AND ck = ?`, clustering ranges and `ORDER BY`). Only types
-//! both servers handle are used: `text`, `int`, `bigint`, `double`, `timestamp` (no
-//! `timeuuid`, `smallint` or `tinyint`). Nothing relies on TTL or lightweight transactions.
+//! Only CQL that both ScyllaDB (production) and Apache Cassandra (development, tests) accept,
+//! and only types both handle. Every access path is one partition read or write.
 //!
 //! | table | partition | clustering | what |
 //! |---|---|---|---|
-//! | `orders` | `order_id` | – | the current order row (`last_seq` = seq of its last history entry; `last_source_offset` = offset of the last event processed for it, so a re-read after a crash is recognised even when that event was rejected) |
-//! | `order_status_history` | `order_id` | `seq` | the audit trail / customer timeline |
-//! | `active_orders_by_partition` | `source_partition` | `order_id` | non-final orders per Kafka partition of `orders.events.v1`, so a pipeline rebuilds the keyed state of an assigned partition with one partition read |
+//! | `orders` | `order_id` | `seq` | the order: its current fields are **static** columns (one copy per partition) and each clustering row is one timeline entry (the audit trail / customer timeline). A status change writes the current fields and the new entries in one single-partition batch, which both servers apply atomically and in isolation, and a load is one partition read: a reader never sees a current row that disagrees with its timeline. `last_seq` = seq of the last entry; `last_source_offset` = offset of the last event processed for the order, so a re-read after a crash is recognised even when that event was rejected |
+//! | `active_orders_by_partition` | `source_partition` | `order_id` | non-final orders per Kafka partition of `orders.events.v1`, so a pipeline rebuilds the keyed state of an assigned partition with one partition read; written when an order is placed and removed when it ends, not on every change |
 //! | `timers_by_partition` | `source_partition` | `order_id`, `kind` | durable timers (`due_at`), e.g. the 2-minute auto-confirm |
 //! | `prep_time_observations` | `restaurant_id`, `hour_of_day` | `order_id` | how long preparation took, for the ETA's prep-time model |
 //! | `trip_points` | `order_id` | `at`, `ping_id` | the driver's accepted positions while delivering the order (the location pipeline), for the trip's replay and analytics |
 //!
 //! `items` is JSON text (an array of `{item_id, name, quantity, unit_price_cents}`): read and
-//! written as a whole with the order, never queried, and readable by any CQL tool.
+//! written as a whole with the order, never queried, and readable by any CQL tool. Absent
+//! values are real NULLs.
 
 use super::Error;
 use crate::scylla::{Session, validate_identifier};
@@ -27,39 +24,32 @@ struct Table {
     definition: &'static str,
 }
 
-const TABLES: [Table; 6] = [
+const TABLES: [Table; 5] = [
     Table {
         name: "orders",
         definition: "(
             order_id text,
-            customer_id text,
-            restaurant_id text,
-            driver_id text,
-            items text,
-            total_cents bigint,
-            status text,
-            placed_at timestamp,
-            updated_at timestamp,
-            estimated_delivery_at timestamp,
-            restaurant_lat double,
-            restaurant_lng double,
-            delivery_lat double,
-            delivery_lng double,
-            cancellation_reason text,
-            cancelled_by text,
-            cancelled_at timestamp,
-            refund_cents bigint,
-            preparing_since timestamp,
-            last_seq int,
-            last_source_offset bigint,
-            PRIMARY KEY ((order_id))
-        )",
-    },
-    Table {
-        name: "order_status_history",
-        definition: "(
-            order_id text,
             seq int,
+            customer_id text static,
+            restaurant_id text static,
+            driver_id text static,
+            items text static,
+            total_cents bigint static,
+            status text static,
+            placed_at timestamp static,
+            updated_at timestamp static,
+            estimated_delivery_at timestamp static,
+            restaurant_lat double static,
+            restaurant_lng double static,
+            delivery_lat double static,
+            delivery_lng double static,
+            cancellation_reason text static,
+            cancelled_by text static,
+            cancelled_at timestamp static,
+            refund_cents bigint static,
+            preparing_since timestamp static,
+            last_seq int static,
+            last_source_offset bigint static,
             event_id text,
             kind text,
             from_status text,
@@ -67,7 +57,7 @@ const TABLES: [Table; 6] = [
             actor_kind text,
             actor_id text,
             reason text,
-            driver_id text,
+            entry_driver_id text,
             at timestamp,
             PRIMARY KEY ((order_id), seq)
         )",
@@ -118,13 +108,12 @@ const TABLES: [Table; 6] = [
 ];
 
 /// The names of the store's tables.
-pub const TABLE_NAMES: [&str; 6] = [
+pub const TABLE_NAMES: [&str; 5] = [
     TABLES[0].name,
     TABLES[1].name,
     TABLES[2].name,
     TABLES[3].name,
     TABLES[4].name,
-    TABLES[5].name,
 ];
 
 /// The `CREATE TABLE IF NOT EXISTS` statements for `keyspace`, in creation order.
@@ -170,18 +159,16 @@ mod tests {
     #[test]
     fn ddl_is_qualified_and_idempotent() {
         let ddl = ddl("doorstep").unwrap();
-        assert_eq!(ddl.len(), 6);
+        assert_eq!(ddl.len(), 5);
         for (table, statement) in &ddl {
             assert!(
                 statement.starts_with(&format!("CREATE TABLE IF NOT EXISTS doorstep.{table} (")),
                 "{statement}"
             );
             assert!(!statement.contains('\n'));
-            for forbidden in ["timeuuid", "smallint", "tinyint", "counter"] {
-                assert!(!statement.contains(forbidden), "{statement}");
-            }
         }
-        assert!(ddl[1].1.contains("PRIMARY KEY ((order_id), seq)"));
+        assert!(ddl[0].1.contains("PRIMARY KEY ((order_id), seq)"));
+        assert!(ddl[0].1.contains("status text static"));
     }
 
     #[test]

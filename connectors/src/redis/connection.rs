@@ -173,6 +173,24 @@ impl Redis {
                 source,
             })
     }
+
+    /// The server's version, `Redis <redis_version>` from `INFO server`.
+    pub async fn server_version(&mut self) -> Result<String, Error> {
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(self)
+            .await
+            .map_err(|source| Error::Command {
+                command: "INFO",
+                source,
+            })?;
+        let version = info
+            .lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .unwrap_or("unknown version")
+            .trim();
+        Ok(format!("Redis {version}"))
+    }
 }
 
 /// A cluster client builder with `options` applied.

@@ -41,4 +41,11 @@ pub enum Error {
         #[source]
         source: Box<ExecutionError>,
     },
+    /// `system.local` did not answer one `release_version` row.
+    #[error("cannot read release_version from system.local: {source}")]
+    Version {
+        /// Why the answer could not be read.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }

@@ -10,7 +10,9 @@ mod error;
 mod session;
 
 pub use error::Error;
-pub use session::{Replication, ScyllaConfig, connect, create_keyspace, validate_identifier};
+pub use session::{
+    Replication, ScyllaConfig, connect, create_keyspace, release_version, validate_identifier,
+};
 
 /// The `scylla` driver this module is built on.
 pub use scylla as driver;

@@ -66,6 +66,27 @@ pub async fn connect(config: &ScyllaConfig) -> Result<Session, Error> {
     Ok(session)
 }
 
+/// The server's `release_version` (`system.local`): the Cassandra release, or the Cassandra
+/// version a ScyllaDB node is compatible with.
+pub async fn release_version(session: &Session) -> Result<String, Error> {
+    const STATEMENT: &str = "SELECT release_version FROM system.local";
+    let execute = |source| Error::Execute {
+        statement: STATEMENT.to_owned(),
+        source: Box::new(source),
+    };
+    let result = session
+        .query_unpaged(STATEMENT, &[])
+        .await
+        .map_err(execute)?;
+    let rows = result.into_rows_result().map_err(|e| Error::Version {
+        source: Box::new(e),
+    })?;
+    let (version,) = rows.single_row::<(String,)>().map_err(|e| Error::Version {
+        source: Box::new(e),
+    })?;
+    Ok(version)
+}
+
 /// Keyspace replication.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

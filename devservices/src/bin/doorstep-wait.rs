@@ -72,7 +72,7 @@ async fn main() -> std::process::ExitCode {
         }
         Service::Cql { addr } => probe::until_ready(timeout, interval, || probe::cql::probe(addr))
             .await
-            .map(|()| format!("cql {addr} ready")),
+            .map(|version| format!("cql {addr} ready (release {version})")),
         Service::Http { url, contains } => probe::until_ready(timeout, interval, || {
             probe::http::probe(url, contains.as_deref())
         })

@@ -6,12 +6,14 @@ use doorstep_connectors::redis::{Redis, RedisOptions, RedisTarget};
 use doorstep_connectors::routing::{LngLat, OsrmClient, OsrmConfig};
 use doorstep_connectors::scylla::{self as cql, ScyllaConfig};
 
-/// Probes Kafka, Redis, CQL and OSRM; prints one line per service.
+/// Probes Kafka, Redis, CQL and OSRM; prints one line per service with what it answered
+/// (the brokers Kafka advertises, the Redis and Cassandra/ScyllaDB versions).
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let e = &config.endpoints;
     let mut failed = 0;
-    let mut report = |name: &str, at: &str, r: Result<(), String>| match &r {
-        Ok(()) => println!("{name:<10} {at:<40} ok"),
+    let mut report = |name: &str, at: &str, r: Result<String, String>| match &r {
+        Ok(what) if what.is_empty() => println!("{name:<10} {at:<40} ok"),
+        Ok(what) => println!("{name:<10} {at:<40} ok ({what})"),
         Err(err) => {
             failed += 1;
             println!("{name:<10} {at:<40} DOWN: {err}");
@@ -20,7 +22,8 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let kafka = async {
         let p = Producer::new(&KafkaConfig::new(&e.kafka_brokers, "doorstep-check"))
             .map_err(|e| e.to_string())?;
-        p.ping().await.map_err(|e| e.to_string())
+        let brokers = p.brokers().await.map_err(|e| e.to_string())?;
+        Ok(format!("brokers {}", brokers.join(", ")))
     };
     report("kafka", &e.kafka_brokers, kafka.await);
     let redis = async {
@@ -28,22 +31,26 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         let mut r = Redis::connect(target, RedisOptions::default())
             .await
             .map_err(|e| e.to_string())?;
-        r.ping().await.map_err(|e| e.to_string())
+        r.server_version().await.map_err(|e| e.to_string())
     };
     report("redis", &e.redis_url, redis.await);
     let cql = async {
         let cfg = ScyllaConfig::new(e.cql_nodes.clone());
-        cql::connect(&cfg)
+        let session = cql::connect(&cfg).await.map_err(|e| e.to_string())?;
+        let version = cql::release_version(&session)
             .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        Ok(format!("release {version}"))
     };
     report("cql", &e.cql_nodes.join(","), cql.await);
     let osrm = async {
         let c = OsrmClient::new(&OsrmConfig::new(&e.osrm_url)).map_err(|e| e.to_string())?;
         // Any routable pair answers; two points in central Helsinki.
         let (a, b) = (LngLat::new(24.9384, 60.1699), LngLat::new(24.9458, 60.1718));
-        c.route(a, b).await.map(|_| ()).map_err(|e| e.to_string())
+        c.route(a, b)
+            .await
+            .map(|_| String::new())
+            .map_err(|e| e.to_string())
     };
     report("osrm", &e.osrm_url, osrm.await);
     if failed > 0 {

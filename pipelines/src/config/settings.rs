@@ -31,7 +31,7 @@ settings! {
     "services.osrm_url", "DOORSTEP_OSRM_URL", "http://127.0.0.1:15000", "OSRM-shaped routing API";
     "kafka.topic_prefix", "DOORSTEP_TOPIC_PREFIX", "", "Prefix for every topic name (tests use it to isolate runs)";
     "kafka.group_prefix", "DOORSTEP_GROUP_PREFIX", "doorstep", "Prefix of consumer group ids (`<prefix>.<pipeline>`)";
-    "kafka.fetch_wait_ms", "DOORSTEP_KAFKA_FETCH_WAIT_MS", "100", "Longest a consumer fetch waits at the broker for records, ms (`fetch.wait.max.ms`); lower it for a broker that only answers when the wait ends";
+    "kafka.fetch_wait_ms", "DOORSTEP_KAFKA_FETCH_WAIT_MS", "500", "Longest a consumer fetch waits at the broker for records, ms (`fetch.wait.max.ms`). Kafka answers as soon as one record is there, so this adds no latency: it only sets how often an idle consumer asks again (librdkafka's default)";
     "kafka.partitions", "DOORSTEP_TOPIC_PARTITIONS", "12", "Partitions per topic when Doorstep creates topics";
     "cql.keyspace", "DOORSTEP_CQL_KEYSPACE", "doorstep", "Keyspace of the order tables";
     "redis.mode", "DOORSTEP_REDIS_MODE", "single", "`single` (redis_url) or `cluster` (redis_cluster_urls)";
