@@ -44,6 +44,9 @@ pub struct StoredPosition {
     pub region: Option<String>,
     /// Where the ping's record is on the source topic, when stored (older hashes lack it).
     pub source: Option<SourceOffset>,
+    /// The output records of the batch that stored this position (opaque text of the
+    /// pipeline's, empty when none): a re-read of that batch produces them again.
+    pub outbox: String,
 }
 
 /// A record's place on its topic: partition and offset.
@@ -103,6 +106,8 @@ pub struct PositionWrite {
     pub previous_region: Option<String>,
     /// Where the ping's record is on the source topic.
     pub source: SourceOffset,
+    /// The output records of this batch for the driver (opaque text of the pipeline's).
+    pub outbox: String,
 }
 
 /// Reads and writes driver positions. Cheap to clone.
@@ -153,6 +158,7 @@ impl LocationStore {
                         "ping_id",
                         "region",
                         "source",
+                        "outbox",
                     ])
                     .query_async(&mut conn)
                     .await
@@ -217,7 +223,9 @@ impl LocationStore {
                 .arg("region")
                 .arg(&w.region)
                 .arg("source")
-                .arg(w.source.to_string());
+                .arg(w.source.to_string())
+                .arg("outbox")
+                .arg(&w.outbox);
             async move {
                 cmd.query_async::<()>(&mut conn)
                     .await
@@ -262,6 +270,7 @@ fn snapshot(fields: &[Option<String>]) -> DriverSnapshot {
             ping_id: EventId::new(ping_id),
             region: get(6),
             source: get(7).as_deref().and_then(SourceOffset::parse),
+            outbox: get(8).unwrap_or_default(),
         }),
         _ => None,
     };

@@ -84,16 +84,46 @@ impl Default for StatusOptions {
 pub fn kafka_config(config: &Config, client_id: &str) -> KafkaConfig {
     KafkaConfig::new(&config.endpoints.kafka_brokers, client_id)
         .with_fetch_wait(config.kafka_fetch_wait)
+        .with_transaction_timeout(config.kafka_transaction_timeout)
+}
+
+/// The producer every output of `pipeline` goes through (its stage, its poison rejects, and
+/// the runtime's transactions with the consumed offsets): transactional with id
+/// `<group>.<instance>` (`kafka.instance_id`, or a random one per start), unless
+/// `kafka.exactly_once` is off.
+pub async fn output_producer(
+    config: &Config,
+    kafka: &KafkaConfig,
+    pipeline: &str,
+) -> Result<Producer, AssembleError> {
+    if !config.exactly_once {
+        return Ok(Producer::new(kafka)?);
+    }
+    let instance = config
+        .instance_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let id = format!("{}.{instance}", config.group_id(pipeline));
+    Ok(Producer::transactional(kafka, &id).await?)
+}
+
+/// `runtime` running its units in transactions of `producer`, when it is transactional.
+fn with_outputs(runtime: Runtime, producer: Producer) -> Runtime {
+    if producer.transactional_id().is_some() {
+        runtime.with_transactions(producer)
+    } else {
+        runtime
+    }
 }
 
 /// Where a pipeline's runtime writes records its stage fails on for good: the reject topic.
 fn poison_rejects(
     config: &Config,
-    kafka: &KafkaConfig,
+    producer: &Producer,
     pipeline: &str,
 ) -> Result<crate::runtime::PoisonRejects, AssembleError> {
     Ok(crate::runtime::PoisonRejects::new(
-        Producer::new(kafka)?,
+        producer.clone(),
         config.topic(topics::ORDER_REJECTED),
         Catalog::embedded()?,
         pipeline,
@@ -146,8 +176,9 @@ pub async fn status_pipeline(
     let consumer =
         ConsumerBuilder::new(&kafka, config.group_id("status")).subscribe(&[events.as_str()])?;
     let redis = redis(config).await?;
+    let producer = output_producer(config, &kafka, "status").await?;
     let sinks = StatusSinks {
-        producer: Producer::new(&kafka)?,
+        producer: producer.clone(),
         catalog,
         topics: StatusTopics {
             events: events.clone(),
@@ -163,13 +194,16 @@ pub async fn status_pipeline(
             .side_effects
             .then(|| LiveFeed::new(redis, config.redis_key_prefix.clone())),
     };
-    let runtime = Runtime::new(
-        consumer,
-        events,
-        options.runtime,
-        RuntimeMetrics::register(registry, "status")?,
-    )
-    .with_poison_rejects(poison_rejects(config, &kafka, "status")?);
+    let runtime = with_outputs(
+        Runtime::new(
+            consumer,
+            events,
+            options.runtime,
+            RuntimeMetrics::register(registry, "status")?,
+        )
+        .with_poison_rejects(poison_rejects(config, &producer, "status")?),
+        producer,
+    );
     let stage = StatusStage::new(
         sinks,
         catalog,
@@ -199,21 +233,25 @@ pub async fn notify_pipeline(
         ConsumerBuilder::new(&kafka, config.group_id("notify")).subscribe(&[topic.as_str()])?;
     let push = PushClient::new(&PushConfig::new(url, project, token))?;
     let ledger = SentLedger::new(redis(config).await?, config.redis_key_prefix.clone());
+    let producer = output_producer(config, &kafka, "notify").await?;
     let stage = NotifyStage::new(
         push,
         ledger,
         catalog,
-        Producer::new(&kafka)?,
+        producer.clone(),
         config.topic(topics::ORDER_REJECTED),
         NotifyMetrics::register(registry)?,
     );
-    let runtime = Runtime::new(
-        consumer,
-        topic,
-        runtime,
-        RuntimeMetrics::register(registry, "notify")?,
-    )
-    .with_poison_rejects(poison_rejects(config, &kafka, "notify")?);
+    let runtime = with_outputs(
+        Runtime::new(
+            consumer,
+            topic,
+            runtime,
+            RuntimeMetrics::register(registry, "notify")?,
+        )
+        .with_poison_rejects(poison_rejects(config, &producer, "notify")?),
+        producer,
+    );
     Ok((runtime, stage))
 }
 
@@ -252,8 +290,9 @@ pub async fn location_pipeline(
     let consumer =
         ConsumerBuilder::new(&kafka, config.group_id("location")).subscribe(&[source.as_str()])?;
     let redis = redis(config).await?;
+    let producer = output_producer(config, &kafka, "location").await?;
     let sinks = LocationSinks {
-        producer: Producer::new(&kafka)?,
+        producer: producer.clone(),
         store: doorstep_connectors::location_store::LocationStore::new(
             redis.clone(),
             config.redis_key_prefix.clone(),
@@ -272,13 +311,16 @@ pub async fn location_pipeline(
         options.cell_deg,
         LocationMetrics::register(registry)?,
     );
-    let runtime = Runtime::new(
-        consumer,
-        source,
-        options.runtime,
-        RuntimeMetrics::register(registry, "location")?,
-    )
-    .with_poison_rejects(poison_rejects(config, &kafka, "location")?);
+    let runtime = with_outputs(
+        Runtime::new(
+            consumer,
+            source,
+            options.runtime,
+            RuntimeMetrics::register(registry, "location")?,
+        )
+        .with_poison_rejects(poison_rejects(config, &producer, "location")?),
+        producer,
+    );
     Ok((runtime, stage))
 }
 /// Options of the ETA pipeline.
@@ -353,8 +395,9 @@ pub async fn eta_pipeline(
     let consumer =
         ConsumerBuilder::new(&kafka, config.group_id("eta")).subscribe(&[source.as_str()])?;
     let redis = redis(config).await?;
+    let producer = output_producer(config, &kafka, "eta").await?;
     let sinks = EtaSinks {
-        producer: Producer::new(&kafka)?,
+        producer: producer.clone(),
         catalog,
         topics: EtaTopics {
             eta: config.topic(topics::ORDER_ETA),
@@ -374,12 +417,15 @@ pub async fn eta_pipeline(
         options.clock,
         EtaMetrics::register(registry)?,
     );
-    let runtime = Runtime::new(
-        consumer,
-        source,
-        options.runtime,
-        RuntimeMetrics::register(registry, "eta")?,
-    )
-    .with_poison_rejects(poison_rejects(config, &kafka, "eta")?);
+    let runtime = with_outputs(
+        Runtime::new(
+            consumer,
+            source,
+            options.runtime,
+            RuntimeMetrics::register(registry, "eta")?,
+        )
+        .with_poison_rejects(poison_rejects(config, &producer, "eta")?),
+        producer,
+    );
     Ok((runtime, stage))
 }

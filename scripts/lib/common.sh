@@ -24,7 +24,7 @@ fi
 : "${DOORSTEP_KAFKA_HEAP:=512m}"
 : "${DOORSTEP_CQL_NODES:=127.0.0.1:19042}"
 : "${DOORSTEP_CASSANDRA_STORAGE_PORT:=19070}"
-: "${DOORSTEP_CASSANDRA_HEAP:=1g}"
+: "${DOORSTEP_CASSANDRA_HEAP:=2g}"
 : "${DOORSTEP_SCHEMA_REGISTRY_URL:=http://127.0.0.1:18081}"
 # Registry persistence file; set to empty to keep the registry in memory only.
 : "${DOORSTEP_SCHEMA_REGISTRY_DATA=$DOORSTEP_STATE_DIR/schema-registry/registry.json}"

@@ -214,6 +214,7 @@ impl Sim {
             ping_id: EventId::new(format!("{}-{}", self.driver, at.as_millis())),
             region: doorstep_operators::location::region_of(location, 0.5),
             previous_region: None,
+            outbox: String::new(),
             source: SourceOffset {
                 partition: 0,
                 offset: 0,

@@ -28,7 +28,11 @@
 //! limit_value=... ratio=...` lines, which `scripts/bench` collects: pings/s against GEOADD/s
 //! (pipelined) and against bare consumption records/s.
 //!
-//! Settings (environment): `DOORSTEP_BENCH_DRIVERS` [2000], `DOORSTEP_BENCH_PINGS_PER_DRIVER`
+//! The whole run is made twice, each in a fresh scope: with the pipeline's outputs in Kafka
+//! transactions (exactly-once, the default) and without (`kafka.exactly_once=false`); the
+//! ratio is printed as `location_pipeline.transactions`.
+//!
+//! Settings (environment): `DOORSTEP_BENCH_EXACTLY_ONCE` [on,off], `DOORSTEP_BENCH_DRIVERS` [2000], `DOORSTEP_BENCH_PINGS_PER_DRIVER`
 //! [50], `DOORSTEP_BENCH_ON_DELIVERY` [50, percent of the drivers],
 //! `DOORSTEP_BENCH_GEOADDS` [1000000], `DOORSTEP_BENCH_TIMEOUT_SECS` [300], plus the usual
 //! `DOORSTEP_*` service addresses (`eval "$(scripts/services env)"`). Logs: `RUST_LOG`.
@@ -63,6 +67,7 @@ const GEOADD_MEMBERS: usize = 100_000;
 /// How often the runtime's metrics are read while the pipeline runs.
 const POLL: Duration = Duration::from_millis(2);
 
+#[derive(Clone)]
 struct Settings {
     drivers: usize,
     pings_per_driver: usize,
@@ -249,16 +254,55 @@ async fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench` (and any filter); this binary has a single benchmark.
     init_bench_tracing();
     let s = Settings::from_env()?;
+    let modes: String = setting("DOORSTEP_BENCH_EXACTLY_ONCE", "on,off")?;
+    let mut rates = Vec::new();
+    for mode in modes.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        let on = match mode {
+            "on" => true,
+            "off" => false,
+            other => bail!("DOORSTEP_BENCH_EXACTLY_ONCE: {other:?} is not on or off"),
+        };
+        rates.push((mode.to_owned(), run(&s, on).await?));
+    }
+    if let (Some((_, on)), Some((_, off))) = (
+        rates.iter().find(|(m, _)| m == "on"),
+        rates.iter().find(|(m, _)| m == "off"),
+    ) {
+        println!(
+            "  exactly-once (transactions) vs at-least-once: {:.3}",
+            on / off
+        );
+        bench_line(
+            "location_pipeline.transactions",
+            *on,
+            "pings/s",
+            Some(("at_least_once_pings/s", *off)),
+        );
+    }
+    Ok(())
+}
+
+/// One measured run in a fresh scope, outputs in transactions or not; returns pings/s.
+async fn run(s: &Settings, exactly_once: bool) -> anyhow::Result<f64> {
+    let s = s.clone();
     let on_delivery = (0..s.drivers).filter(|&i| s.on_delivery(i)).count();
     let pings = s.pings();
+    let mode = if exactly_once { "on" } else { "off" };
     println!(
-        "location_pipeline: {} drivers ({on_delivery} on a delivery) x {} pings = {pings} pings, \
-         {} CPUs",
+        "location_pipeline[exactly_once={mode}]: {} drivers ({on_delivery} on a delivery) x {} \
+         pings = {pings} pings, {} CPUs",
         s.drivers,
         s.pings_per_driver,
         std::thread::available_parallelism().map_or(0, usize::from)
     );
-    let scope = Scope::new("bench_location", &[]).await?;
+    let scope = Scope::new(
+        "bench_location",
+        &[(
+            "DOORSTEP_KAFKA_EXACTLY_ONCE",
+            if exactly_once { "true" } else { "false" },
+        )],
+    )
+    .await?;
     let config = &scope.config;
     let redis = assemble::redis(config).await?;
     let state = DriverState::new(redis.clone(), config.redis_key_prefix.clone());
@@ -394,16 +438,16 @@ async fn main() -> anyhow::Result<()> {
     );
 
     bench_line(
-        "location_pipeline.pings",
+        &format!("location_pipeline[exactly_once={mode}].pings"),
         rate,
         "pings/s",
         Some(("redis_geoadd_P64/s", geoadd)),
     );
     bench_line(
-        "location_pipeline.pings_vs_consume",
+        &format!("location_pipeline[exactly_once={mode}].pings_vs_consume"),
         rate,
         "pings/s",
         Some(("kafka_bare_consume/s", bare_rate)),
     );
-    Ok(())
+    Ok(rate)
 }

@@ -31,7 +31,11 @@
 //! broker limit: 512 in flight, one producer); CQL statements per transition (raw rate /
 //! statements per transition is roughly what CQL alone could carry).
 //!
-//! Settings (environment): `DOORSTEP_BENCH_ORDERS` [3000], `DOORSTEP_BENCH_RAW_INSERTS`
+//! Each configuration runs twice, in fresh scopes: with the outputs in Kafka transactions
+//! (exactly-once, the default) and without (`kafka.exactly_once=false`), and the ratio is
+//! printed as `.transactions`.
+//!
+//! Settings (environment): `DOORSTEP_BENCH_EXACTLY_ONCE` [on,off], `DOORSTEP_BENCH_ORDERS` [3000], `DOORSTEP_BENCH_RAW_INSERTS`
 //! [20000], `DOORSTEP_BENCH_RAW_CONCURRENCY` [64], `DOORSTEP_BENCH_BATCH_MAX` [the runtime's
 //! default; a comma list runs one configuration each, e.g. `500,2000,8000`],
 //! `DOORSTEP_BENCH_LAYOUT` [interleaved; or sequential, or both as a comma list],
@@ -53,6 +57,7 @@ use doorstep_tests::pipeline_harness::{Scope, TEST_PARTITIONS};
 use futures::{StreamExt, TryStreamExt};
 use prometheus::Registry;
 use prometheus::proto::MetricFamily;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -553,16 +558,22 @@ async fn one_configuration(
     settings: &Settings,
     batch_max: usize,
     layout: Layout,
-) -> anyhow::Result<()> {
+    exactly_once: bool,
+) -> anyhow::Result<f64> {
     let orders = settings.orders;
     let events = orders * EVENTS_PER_ORDER;
-    let tag = format!("{layout},batch={batch_max}");
+    let eo = if exactly_once { "on" } else { "off" };
+    let tag = format!("{layout},batch={batch_max},exactly_once={eo}");
     println!("\n## status_pipeline [{tag}]");
     let scope = Scope::new(
         "bench_status",
         &[
             // No auto-confirm fires during the run (timer rows are still written).
             ("DOORSTEP_AUTO_CONFIRM_AFTER_MS", "3600000"),
+            (
+                "DOORSTEP_KAFKA_EXACTLY_ONCE",
+                if exactly_once { "true" } else { "false" },
+            ),
         ],
     )
     .await?;
@@ -709,7 +720,7 @@ async fn one_configuration(
         &format!("statements/transition{bound}"),
         None,
     );
-    Ok(())
+    Ok(tps)
 }
 
 #[tokio::main]
@@ -732,9 +743,34 @@ async fn main() -> anyhow::Result<()> {
         if settings.side_effects { "on" } else { "off" },
         std::thread::available_parallelism().map_or(0, usize::from)
     );
+    let modes: String =
+        doorstep_tests::bench_kit::setting("DOORSTEP_BENCH_EXACTLY_ONCE", "on,off")?;
     for &layout in &settings.layouts {
         for &batch_max in &settings.batch_max {
-            one_configuration(&settings, batch_max, layout).await?;
+            let mut rates = BTreeMap::new();
+            for mode in modes.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+                let on = match mode {
+                    "on" => true,
+                    "off" => false,
+                    other => bail!("DOORSTEP_BENCH_EXACTLY_ONCE: {other:?} is not on or off"),
+                };
+                rates.insert(
+                    on,
+                    one_configuration(&settings, batch_max, layout, on).await?,
+                );
+            }
+            if let (Some(on), Some(off)) = (rates.get(&true), rates.get(&false)) {
+                println!(
+                    "  exactly-once (transactions) vs at-least-once: {:.3}",
+                    on / off
+                );
+                bench_line(
+                    &format!("status_pipeline[{layout},batch={batch_max}].transactions"),
+                    *on,
+                    "transitions/s",
+                    Some(("at_least_once_transitions/s", *off)),
+                );
+            }
         }
     }
     Ok(())

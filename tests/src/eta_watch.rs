@@ -112,6 +112,11 @@ impl EtaWatch {
             &stale[..stale.len().min(5)]
         );
 
+        ensure!(
+            self.log.duplicates() == 0,
+            "{} duplicate records on orders.eta.v1 (exactly-once broken)",
+            self.log.duplicates()
+        );
         let mut left = Vec::new();
         for id in &finished {
             if let Some(e) = live.eta(id).await? {

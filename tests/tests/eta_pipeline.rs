@@ -200,6 +200,7 @@ async fn put_driver(
             ping_id: EventId::new(format!("{driver}-{}", when.as_millis())),
             region: doorstep_operators::location::region_of(at, 0.5),
             previous_region: None,
+            outbox: String::new(),
             source: SourceOffset {
                 partition: 0,
                 offset: 0,

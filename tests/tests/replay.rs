@@ -252,7 +252,7 @@ async fn load_all(store: &OrderStore, expected: &Expected) -> anyhow::Result<Loa
         .await;
     let mut out = BTreeMap::new();
     for (id, r) in results {
-        out.insert(id, r?);
+        out.insert(id, r?.map(|s| (s.state, s.last_source_offset)));
     }
     Ok(out)
 }

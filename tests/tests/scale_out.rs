@@ -1,8 +1,10 @@
-//! Scale-out: several `doorstep pipeline status` processes in one consumer group share the
-//! partitions of `orders.events.v1`. When one dies (kill -9) its partitions move to the
-//! others, which load the orders' state and the durable timers of those partitions; when one
-//! joins, partitions move to it. The results must equal a single-process run (the crash
-//! harness's oracle), and timers owned by a dead process must still fire, exactly once.
+//! Scale-out: several processes of one pipeline in one consumer group share the partitions of
+//! its source topic. When one dies (kill -9) its partitions move to the others, which load
+//! the keyed state and the durable timers of those partitions; when one joins, partitions
+//! move to it. The results must equal a single-process run (the crash harness's oracle, no
+//! duplicate on any output topic), and timers owned by a dead process must still fire,
+//! exactly once. The status and ETA pipelines are covered here, the location pipeline in
+//! `location_crash.rs`. `scripts/soak` repeats them (`SCALE_OUT_RUNS`).
 
 use anyhow::{Context, ensure};
 use doorstep_schemas::model::{OrderId, OrderStatus, Timestamp};
@@ -38,6 +40,46 @@ async fn status_processes_dying_and_joining_give_the_results_of_a_single_process
         // A new one joins: partitions are shared again.
         run.add_process("status")?;
         run.note_fault("a third status process joined");
+        run.finish().await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eta_processes_dying_and_joining_keep_every_timer_and_leave_none_behind()
+-> anyhow::Result<()> {
+    let name = "eta_scale_out";
+    let seed = seed(name);
+    let scope = Scope::new(
+        name,
+        &[
+            ("DOORSTEP_AUTO_CONFIRM_AFTER_MS", "600000"),
+            ("DOORSTEP_CANCELLATION_FEE_CENTS", "500"),
+            // Recompute every 2 s, so a timer lost in a hand-over shows within the run.
+            ("DOORSTEP_ETA_RECOMPUTE_INTERVAL_S", "2"),
+        ],
+    )
+    .await?;
+    let log = log_path(&scope);
+    reported(name, seed, &log, async {
+        // A takeover waits for the dead member's session (10 s): the stream must outlast it.
+        let mut run = CrashRun::start_paced(
+            &scope,
+            &["status", "notify", "eta", "eta"],
+            360,
+            seed,
+            &log,
+            Duration::from_secs(30),
+        )
+        .await?;
+        let died = run.rng.fraction(0.2, 0.4);
+        run.reach(died).await?;
+        // One ETA process dies for good: the other takes its partitions and their timers.
+        run.kill(2, false).await?;
+        let joins = run.rng.fraction(0.55, 0.75);
+        run.reach(joins).await?;
+        run.add_process("eta")?;
+        run.note_fault("a third ETA process joined");
         run.finish().await
     })
     .await

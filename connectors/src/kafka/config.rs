@@ -65,6 +65,14 @@ pub struct KafkaConfig {
     /// Kafka answers a fetch as soon as one record is there (`fetch.min.bytes` 1), so this
     /// adds no latency; it only sets how often an idle consumer asks again.
     pub fetch_wait: Duration,
+    /// Longest a consumer's revoke waits for its batches in flight before it lets the
+    /// partitions go (see [`RebalanceFence`](super::RebalanceFence)); below the group's
+    /// rebalance timeout (`max.poll.interval.ms`, 300 s).
+    pub handover_bound: Duration,
+    /// How long a producer transaction may stay open before the broker aborts it
+    /// (`transaction.timeout.ms`): after a crash, `read_committed` readers of the partitions
+    /// it wrote wait at most this long for the dead transaction to end.
+    pub transaction_timeout: Duration,
     /// Raw librdkafka properties, applied after everything above.
     pub overrides: BTreeMap<String, String>,
 }
@@ -85,6 +93,10 @@ impl KafkaConfig {
             compression: Compression::default(),
             session_timeout: Duration::from_secs(10),
             fetch_wait: Duration::from_millis(DEFAULT_FETCH_WAIT_MS),
+            // Kafka Streams' exactly-once default: long enough for a batch's effects, short
+            // enough that a crash holds downstream readers back only briefly.
+            transaction_timeout: Duration::from_secs(10),
+            handover_bound: Duration::from_secs(60),
             overrides: BTreeMap::new(),
         }
     }
@@ -117,6 +129,12 @@ impl KafkaConfig {
     /// Sets the consumer's fetch wait.
     pub fn with_fetch_wait(mut self, wait: Duration) -> Self {
         self.fetch_wait = wait;
+        self
+    }
+
+    /// Sets the transaction timeout.
+    pub fn with_transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.transaction_timeout = timeout;
         self
     }
 
@@ -159,7 +177,24 @@ impl KafkaConfig {
         c
     }
 
-    /// Consumer properties: no auto-commit, no auto offset store, partition EOF silenced.
+    /// Transactional producer properties: [`producer`](Self::producer) plus the
+    /// transactional id and timeout.
+    pub(crate) fn transactional_producer(&self, transactional_id: &str) -> ClientConfig {
+        let mut c = self.producer();
+        // librdkafka requires the socket and delivery timeouts within the transaction's.
+        let within = |d: Duration| millis(d.min(self.transaction_timeout));
+        c.set("transactional.id", transactional_id)
+            .set("transaction.timeout.ms", millis(self.transaction_timeout))
+            .set("socket.timeout.ms", within(self.request_timeout))
+            .set("request.timeout.ms", within(self.request_timeout))
+            .set("message.timeout.ms", within(self.delivery_timeout));
+        self.apply_overrides(&mut c);
+        c
+    }
+
+    /// Consumer properties: no auto-commit, no auto offset store, partition EOF silenced,
+    /// and only committed records of transactional producers (`read_committed`: records of
+    /// an aborted or still open transaction are never handed out).
     pub(crate) fn consumer(&self, group_id: &str, reset: OffsetReset) -> ClientConfig {
         let mut c = self.base();
         c.set("group.id", group_id)
@@ -168,6 +203,7 @@ impl KafkaConfig {
             .set("enable.partition.eof", "false")
             .set("session.timeout.ms", millis(self.session_timeout))
             .set("fetch.wait.max.ms", millis(self.fetch_wait))
+            .set("isolation.level", "read_committed")
             .set(
                 "auto.offset.reset",
                 match reset {
@@ -216,6 +252,11 @@ mod tests {
         assert_eq!(c.get("group.id"), Some("g"));
         assert_eq!(c.get("auto.offset.reset"), Some("earliest"));
         assert_eq!(c.get("fetch.wait.max.ms"), Some("500"));
+        assert_eq!(c.get("isolation.level"), Some("read_committed"));
+        let t = cfg.transactional_producer("doorstep.status.a");
+        assert_eq!(t.get("transactional.id"), Some("doorstep.status.a"));
+        assert_eq!(t.get("transaction.timeout.ms"), Some("10000"));
+        assert_eq!(t.get("enable.idempotence"), Some("true"));
         let c = cfg
             .with_fetch_wait(Duration::from_millis(10))
             .consumer("g", OffsetReset::Latest);

@@ -1,10 +1,12 @@
 //! Consumer-group member with explicit, manual commits.
 
 use super::context::describe;
+use super::fence::RebalanceFence;
 use super::{Error, KafkaConfig, OffsetReset, TracingContext};
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerGroupMetadata, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// One consumed record, owned (detached from librdkafka's buffers).
@@ -87,12 +89,17 @@ impl ConsumerBuilder {
     }
 
     /// Creates the consumer and subscribes it to `topics`. Partitions are assigned once the
-    /// group has rebalanced, on the first [`Consumer::recv`].
+    /// group has rebalanced, on the first [`Consumer::recv`]. On a rebalance, partitions
+    /// leave only when the consumer's [`fence`](Consumer::fence) has no batch of theirs in
+    /// flight.
     pub fn subscribe(self, topics: &[&str]) -> Result<Consumer, Error> {
+        let fence = RebalanceFence::new();
+        let context = TracingContext::new(&self.config.client_id)
+            .with_fence(fence.clone(), self.config.handover_bound);
         let inner: StreamConsumer<TracingContext> = self
             .config
             .consumer(&self.group_id, self.reset)
-            .create_with_context(TracingContext::new(&self.config.client_id))
+            .create_with_context(context)
             .map_err(Error::Config)?;
         inner.subscribe(topics).map_err(|source| Error::Subscribe {
             topics: topics.iter().map(|t| (*t).to_owned()).collect(),
@@ -102,6 +109,7 @@ impl ConsumerBuilder {
         Ok(Consumer {
             inner: Arc::new(inner),
             group_id: self.group_id,
+            fence,
         })
     }
 }
@@ -132,6 +140,7 @@ impl ConsumerBuilder {
         Ok(Consumer {
             inner: Arc::new(inner),
             group_id: self.group_id,
+            fence: RebalanceFence::new(),
         })
     }
 }
@@ -144,6 +153,26 @@ impl ConsumerBuilder {
 pub struct Consumer {
     inner: Arc<StreamConsumer<TracingContext>>,
     group_id: String,
+    fence: RebalanceFence,
+}
+
+/// The consumer group's identity and generation as of one moment, for committing offsets
+/// inside a producer transaction ([`Producer::commit`](super::Producer::commit)): the group
+/// coordinator refuses them once the group has moved to a newer generation, which fences a
+/// member that lost its partitions.
+#[derive(Clone)]
+pub struct GroupMetadata(Arc<ConsumerGroupMetadata>);
+
+impl std::fmt::Debug for GroupMetadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GroupMetadata")
+    }
+}
+
+impl GroupMetadata {
+    pub(crate) fn raw(&self) -> &ConsumerGroupMetadata {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for Consumer {
@@ -158,6 +187,53 @@ impl Consumer {
     /// The consumer group this member belongs to.
     pub fn group_id(&self) -> &str {
         &self.group_id
+    }
+
+    /// The fence that holds this consumer's partitions back on a rebalance while a batch of
+    /// theirs is in flight.
+    pub fn fence(&self) -> &RebalanceFence {
+        &self.fence
+    }
+
+    /// The group's current identity and generation; `None` for a consumer that was assigned
+    /// partitions without joining a group.
+    pub fn group_metadata(&self) -> Option<GroupMetadata> {
+        self.inner
+            .group_metadata()
+            .map(|m| GroupMetadata(Arc::new(m)))
+    }
+
+    /// The partitions of `topic` currently assigned to this consumer; `None` when the
+    /// assignment cannot be read (the client is closing).
+    pub fn assigned(&self, topic: &str) -> Option<BTreeSet<i32>> {
+        let list = self.inner.assignment().ok()?;
+        Some(
+            list.elements()
+                .iter()
+                .filter(|e| e.topic() == topic)
+                .map(|e| e.partition())
+                .collect(),
+        )
+    }
+
+    /// Records not yet read over this consumer's partitions (high watermark minus position),
+    /// asking the brokers for the watermarks; `None` when the position cannot be read.
+    /// Blocking: call it from a blocking thread.
+    pub fn lag_blocking(&self, timeout: std::time::Duration) -> Option<i64> {
+        let positions = self.inner.position().ok()?;
+        let mut lag = 0i64;
+        for e in positions.elements() {
+            let Offset::Offset(pos) = e.offset() else {
+                continue;
+            };
+            if let Ok((_, high)) = self
+                .inner
+                .fetch_watermarks(e.topic(), e.partition(), timeout)
+            {
+                lag += (high - pos).max(0);
+            }
+        }
+        Some(lag)
     }
 
     /// Waits for the next record. Cancel-safe: dropping the future loses no record.

@@ -1,5 +1,7 @@
-//! Routes librdkafka's logs, errors and consumer-group events into `tracing`.
+//! Routes librdkafka's logs, errors and consumer-group events into `tracing`, and holds a
+//! consumer's partitions back on a rebalance until its [`RebalanceFence`] lets them go.
 
+use super::fence::{Handover, RebalanceFence, TopicPartition};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
@@ -7,10 +9,14 @@ use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::topic_partition_list::TopicPartitionList;
 
 /// Client context shared by every client this module creates: forwards librdkafka's log lines
-/// and errors to `tracing` (target `librdkafka`) and logs rebalances and commit results.
+/// and errors to `tracing` (target `librdkafka`), logs rebalances and commit results, and on a
+/// consumer runs the rebalance fence.
 #[derive(Debug, Clone, Default)]
 pub struct TracingContext {
     client_id: String,
+    fence: RebalanceFence,
+    /// Longest a revoke waits for batches in flight.
+    handover_bound: std::time::Duration,
 }
 
 impl TracingContext {
@@ -18,7 +24,17 @@ impl TracingContext {
     pub fn new(client_id: impl Into<String>) -> Self {
         Self {
             client_id: client_id.into(),
+            fence: RebalanceFence::new(),
+            handover_bound: std::time::Duration::ZERO,
         }
+    }
+
+    /// The same, holding revoked partitions back until `fence` has no batch of theirs in
+    /// flight (at most `bound`).
+    pub fn with_fence(mut self, fence: RebalanceFence, bound: std::time::Duration) -> Self {
+        self.fence = fence;
+        self.handover_bound = bound;
+        self
     }
 }
 
@@ -63,10 +79,25 @@ impl ConsumerContext for TracingContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
+                self.fence.assign(&partitions(tpl));
                 tracing::info!(client = %self.client_id, partitions = %describe(tpl), "partitions assigned");
             }
             Rebalance::Revoke(tpl) => {
-                tracing::info!(client = %self.client_id, partitions = %describe(tpl), "partitions revoked");
+                let client = self.client_id.as_str();
+                match self.fence.revoke(&partitions(tpl), self.handover_bound) {
+                    Handover::Free => {}
+                    Handover::Waited(waited) => {
+                        tracing::info!(client, ?waited, "revoke waited for the batch in flight");
+                    }
+                    Handover::TimedOut(waited) => {
+                        tracing::warn!(
+                            client,
+                            ?waited,
+                            "revoke gave up waiting for the batch in flight; its transaction cannot commit under the new generation"
+                        );
+                    }
+                }
+                tracing::info!(client, partitions = %describe(tpl), "partitions revoked");
             }
             Rebalance::Error(e) => {
                 tracing::warn!(client = %self.client_id, error = %e, "rebalance error");
@@ -84,6 +115,14 @@ impl ConsumerContext for TracingContext {
             }
         }
     }
+}
+
+/// The partitions of a list.
+fn partitions(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
+    tpl.elements()
+        .iter()
+        .map(|e| TopicPartition::new(e.topic(), e.partition()))
+        .collect()
 }
 
 /// `topic[partition]@offset, ...` for logs and errors.

@@ -62,6 +62,22 @@ pub enum Error {
     /// An admin request failed as a whole.
     #[error("Kafka admin request failed: {0}")]
     Admin(#[source] KafkaError),
+    /// A step of a producer transaction failed. [`Error::is_retriable`] says whether the
+    /// same step may be tried again, [`Error::requires_abort`] whether the transaction must
+    /// be aborted first, [`Error::is_fatal`] whether the producer is unusable (fenced by a
+    /// newer instance with the same transactional id).
+    #[error("Kafka transaction {step} failed: {source}")]
+    Transaction {
+        /// `init`, `begin`, `send offsets`, `commit` or `abort`.
+        step: &'static str,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// Consumed offsets were to be committed in a transaction, but the consumer is not a
+    /// group member (it was assigned partitions directly), so there is no group to commit to.
+    #[error("offsets can only be committed in a transaction by a consumer-group member")]
+    NoGroupMetadata,
     /// A blocking librdkafka call could not be run (the runtime is shutting down).
     #[error("Kafka background task failed: {0}")]
     Task(String),
@@ -74,13 +90,31 @@ impl Error {
     pub fn is_retriable(&self) -> bool {
         match self {
             Error::Unreachable { .. } | Error::Task(_) => true,
-            Error::Config(_) | Error::Subscribe { .. } => false,
+            Error::Transaction { source, .. } => match source {
+                KafkaError::Transaction(e) => e.is_retriable(),
+                other => other.rdkafka_error_code().is_some_and(code_is_retriable),
+            },
+            Error::Config(_) | Error::Subscribe { .. } | Error::NoGroupMetadata => false,
             Error::CreateTopic { code, .. } => code_is_retriable(*code),
             Error::Delivery { source, .. }
             | Error::Consume(source)
             | Error::Commit { source, .. }
             | Error::Admin(source) => source.rdkafka_error_code().is_some_and(code_is_retriable),
         }
+    }
+}
+
+impl Error {
+    /// Whether a transaction step failed in a way that needs the transaction aborted before
+    /// anything else (its records are then discarded; the batch is redone in a new one).
+    pub fn requires_abort(&self) -> bool {
+        matches!(self, Error::Transaction { source: KafkaError::Transaction(e), .. } if e.txn_requires_abort())
+    }
+
+    /// Whether the producer can no longer be used: a newer producer with the same
+    /// transactional id fenced it, or librdkafka raised a fatal error.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Error::Transaction { source: KafkaError::Transaction(e), .. } if e.is_fatal())
     }
 }
 

@@ -13,14 +13,16 @@ mod config;
 mod consumer;
 mod context;
 mod error;
+mod fence;
 mod producer;
 mod seek;
 
 pub use admin::Admin;
 pub use config::{Compression, KafkaConfig, OffsetReset};
-pub use consumer::{Consumer, ConsumerBuilder, Record};
+pub use consumer::{Consumer, ConsumerBuilder, GroupMetadata, Record};
 pub use context::TracingContext;
 pub use error::Error;
+pub use fence::{FenceGuard, Handover, RebalanceFence, TopicPartition};
 pub use producer::{Delivery, Producer};
 pub use seek::{Lookup, PartitionRange, TopicSeeker};
 

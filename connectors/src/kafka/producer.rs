@@ -1,8 +1,9 @@
-//! Idempotent producer.
+//! Idempotent producer, optionally transactional.
 
-use super::{Error, KafkaConfig, TracingContext};
+use super::{Error, GroupMetadata, KafkaConfig, TracingContext};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::util::Timeout;
 use std::time::Duration;
 
@@ -25,6 +26,10 @@ pub struct Producer {
     inner: FutureProducer<TracingContext>,
     brokers: String,
     connect_timeout: Duration,
+    /// The transactional id, for a transactional producer.
+    transactional_id: Option<String>,
+    /// Bound on one transaction call (init, send offsets, commit, abort).
+    transaction_call_timeout: Duration,
 }
 
 impl std::fmt::Debug for Producer {
@@ -48,7 +53,114 @@ impl Producer {
             inner,
             brokers: config.brokers.clone(),
             connect_timeout: config.connect_timeout,
+            transactional_id: None,
+            transaction_call_timeout: config.request_timeout,
         })
+    }
+
+    /// Creates a transactional producer with `transactional_id` and registers it with the
+    /// transaction coordinator, which aborts whatever an earlier producer with the same id
+    /// left open and fences that producer off. Every [`send`](Self::send) must then happen
+    /// between [`begin`](Self::begin) and [`commit`](Self::commit) or [`abort`](Self::abort).
+    pub async fn transactional(
+        config: &KafkaConfig,
+        transactional_id: &str,
+    ) -> Result<Self, Error> {
+        let inner: FutureProducer<TracingContext> = config
+            .transactional_producer(transactional_id)
+            .create_with_context(TracingContext::new(&config.client_id))
+            .map_err(Error::Config)?;
+        let timeout = config.request_timeout.min(config.transaction_timeout);
+        let init = inner.clone();
+        tokio::task::spawn_blocking(move || init.init_transactions(timeout))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
+            .map_err(|source| Error::Transaction {
+                step: "init",
+                source,
+            })?;
+        tracing::info!(brokers = %config.brokers, transactional_id, "transactional Kafka producer ready");
+        Ok(Self {
+            inner,
+            brokers: config.brokers.clone(),
+            connect_timeout: config.connect_timeout,
+            transactional_id: Some(transactional_id.to_owned()),
+            transaction_call_timeout: timeout,
+        })
+    }
+
+    /// The transactional id, when this producer is transactional.
+    pub fn transactional_id(&self) -> Option<&str> {
+        self.transactional_id.as_deref()
+    }
+
+    /// Begins a transaction (a local state change; the broker learns of it with the first
+    /// record).
+    pub fn begin(&self) -> Result<(), Error> {
+        self.inner
+            .begin_transaction()
+            .map_err(|source| Error::Transaction {
+                step: "begin",
+                source,
+            })
+    }
+
+    /// Commits the transaction: first the consumed `(topic, partition, last processed
+    /// offset)` positions of `group` (so they are committed if and only if the records are),
+    /// then the transaction itself. Records sent in it become visible to `read_committed`
+    /// readers all at once.
+    pub async fn commit(
+        &self,
+        consumed: &[(&str, i32, i64)],
+        group: Option<&GroupMetadata>,
+    ) -> Result<(), Error> {
+        let mut tpl = TopicPartitionList::with_capacity(consumed.len());
+        for (topic, partition, offset) in consumed {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(offset.saturating_add(1)))
+                .map_err(|source| Error::Transaction {
+                    step: "send offsets",
+                    source,
+                })?;
+        }
+        let group = match (consumed.is_empty(), group) {
+            (true, _) => None,
+            (false, Some(g)) => Some(g.clone()),
+            (false, None) => return Err(Error::NoGroupMetadata),
+        };
+        let producer = self.inner.clone();
+        let timeout = self.transaction_call_timeout;
+        tokio::task::spawn_blocking(move || {
+            if let Some(group) = group {
+                producer
+                    .send_offsets_to_transaction(&tpl, group.raw(), timeout)
+                    .map_err(|source| Error::Transaction {
+                        step: "send offsets",
+                        source,
+                    })?;
+            }
+            producer
+                .commit_transaction(timeout)
+                .map_err(|source| Error::Transaction {
+                    step: "commit",
+                    source,
+                })
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+    }
+
+    /// Aborts the transaction: its records are discarded (never shown to `read_committed`
+    /// readers) and its offsets not committed.
+    pub async fn abort(&self) -> Result<(), Error> {
+        let producer = self.inner.clone();
+        let timeout = self.transaction_call_timeout;
+        tokio::task::spawn_blocking(move || producer.abort_transaction(timeout))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
+            .map_err(|source| Error::Transaction {
+                step: "abort",
+                source,
+            })
     }
 
     /// Checks that a broker answers a metadata request within the configured connect timeout.

@@ -46,6 +46,18 @@ use std::sync::Arc;
 /// How many orders [`OrderStore::active_orders`] loads at once.
 const LOAD_CONCURRENCY: usize = 16;
 
+/// An order as [`OrderStore::load_processed`] reads it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Stored {
+    /// The order and its timeline.
+    pub state: OrderState,
+    /// The offset of the last source event processed for it (−1 when unknown).
+    pub last_source_offset: i64,
+    /// The output records of the batch that processed that event, as saved (empty when none).
+    pub outbox: Vec<u8>,
+}
+
 /// A durable timer: fire `kind` for `order_id` at `due_at`. Owned by the pipeline instance
 /// that owns `source_partition`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,21 +306,27 @@ impl OrderStore {
         new_entries: &[StatusHistoryEntry],
         source_partition: i32,
     ) -> Result<(), Error> {
-        self.save_processed(state, new_entries, source_partition, -1)
+        self.save_processed(state, new_entries, source_partition, -1, &[])
             .await
     }
 
-    /// [`save`](Self::save), also recording `source_offset`: the offset of the last event of
-    /// `orders.events.v1` processed for this order (accepted or rejected). A pipeline that
-    /// re-reads an event at or below it after a crash knows it was already handled.
+    /// [`save`](Self::save), also recording `source_offset`, the offset of the last event of
+    /// `orders.events.v1` processed for this order (accepted or rejected), and `outbox`, the
+    /// encoded output records of the batch that made this save, in the same write.
+    ///
+    /// A pipeline that re-reads an event at or below `source_offset` after a crash knows it
+    /// was already handled. Its outputs went out in a Kafka transaction together with the
+    /// consumed offsets; since the event is read again, that transaction did not commit, so
+    /// the re-read of the event at `source_offset` itself produces `outbox` again.
     pub async fn save_processed(
         &self,
         state: &OrderState,
         new_entries: &[StatusHistoryEntry],
         source_partition: i32,
         source_offset: i64,
+        outbox: &[u8],
     ) -> Result<(), Error> {
-        let order = rows::order_write(state, source_offset)?;
+        let order = rows::order_write(state, source_offset, outbox)?;
         for entry in new_entries {
             if entry.order_id != state.order.order_id {
                 return Err(Error::Unstorable {
@@ -365,15 +383,12 @@ impl OrderStore {
 
     /// The order's state (row + full history sorted by seq), or `None` if it was never saved.
     pub async fn load(&self, order_id: &OrderId) -> Result<Option<OrderState>, Error> {
-        Ok(self.load_processed(order_id).await?.map(|(state, _)| state))
+        Ok(self.load_processed(order_id).await?.map(|s| s.state))
     }
 
-    /// [`load`](Self::load), with the offset recorded by
-    /// [`save_processed`](Self::save_processed) (−1 when unknown).
-    pub async fn load_processed(
-        &self,
-        order_id: &OrderId,
-    ) -> Result<Option<(OrderState, i64)>, Error> {
+    /// [`load`](Self::load), with the offset and the outbox recorded by
+    /// [`save_processed`](Self::save_processed).
+    pub async fn load_processed(&self, order_id: &OrderId) -> Result<Option<Stored>, Error> {
         let id = order_id.as_str();
         let found: Vec<PartitionRow> = self
             .read(&self.statements.select_order, (id,), "load order")
@@ -383,12 +398,19 @@ impl OrderStore {
         };
         let current = first.order();
         let offset = current.last_source_offset.unwrap_or(-1);
+        let outbox = first.outbox.clone().unwrap_or_default();
         let (order, last_seq) = rows::order_from_row(current)?;
         let mut history: Vec<HistoryRow> = Vec::with_capacity(found.len());
         for row in found {
             history.extend(row.entry()?);
         }
-        rows::assemble(order, last_seq, history).map(|state| Some((state, offset)))
+        rows::assemble(order, last_seq, history).map(|state| {
+            Some(Stored {
+                state,
+                last_source_offset: offset,
+                outbox,
+            })
+        })
     }
 
     /// The states of the active orders of `source_partition`, sorted by order id: what a

@@ -37,13 +37,14 @@ pub(super) struct OrderWrite {
     pub preparing_since: Option<CqlTimestamp>,
     pub last_seq: i32,
     pub last_source_offset: i64,
+    pub outbox: Vec<u8>,
 }
 
 /// The column list of [`OrderWrite`], for the INSERT.
 pub(super) const ORDER_WRITE_COLUMNS: &str = "order_id, customer_id, restaurant_id, driver_id, \
     items, total_cents, status, placed_at, updated_at, restaurant_lat, restaurant_lng, \
     delivery_lat, delivery_lng, cancellation_reason, cancelled_by, cancelled_at, refund_cents, \
-    preparing_since, last_seq, last_source_offset";
+    preparing_since, last_seq, last_source_offset, outbox";
 
 /// The order's current fields (the static columns of its partition). Every column but the
 /// key is optional here so that a partial row (written by `set_eta` for an order that was
@@ -100,6 +101,7 @@ pub(super) struct PartitionRow {
     pub preparing_since: Option<CqlTimestamp>,
     pub last_seq: Option<i32>,
     pub last_source_offset: Option<i64>,
+    pub outbox: Option<Vec<u8>>,
     pub seq: Option<i32>,
     pub event_id: Option<String>,
     pub kind: Option<String>,
@@ -117,7 +119,7 @@ pub(super) const PARTITION_READ_COLUMNS: &str = "order_id, customer_id, restaura
     driver_id, items, total_cents, status, placed_at, updated_at, estimated_delivery_at, \
     restaurant_lat, restaurant_lng, delivery_lat, delivery_lng, cancellation_reason, \
     cancelled_by, cancelled_at, refund_cents, preparing_since, last_seq, last_source_offset, \
-    seq, event_id, kind, from_status, to_status, actor_kind, actor_id, reason, entry_driver_id, \
+    outbox, seq, event_id, kind, from_status, to_status, actor_kind, actor_id, reason, entry_driver_id, \
     at";
 
 impl PartitionRow {
@@ -228,6 +230,7 @@ pub(super) fn seq_to_int(seq: u32) -> Result<i32, Error> {
 pub(super) fn order_write(
     state: &OrderState,
     last_source_offset: i64,
+    outbox: &[u8],
 ) -> Result<OrderWrite, Error> {
     let o = &state.order;
     let items: Vec<ItemJson> = o
@@ -272,6 +275,7 @@ pub(super) fn order_write(
         preparing_since: o.preparing_since.map(ts),
         last_seq,
         last_source_offset,
+        outbox: outbox.to_vec(),
     })
 }
 
@@ -569,7 +573,7 @@ mod tests {
             order: order(),
             history,
         };
-        let w = order_write(&state, 7).unwrap();
+        let w = order_write(&state, 7, &[]).unwrap();
         assert_eq!(w.last_seq, 2);
         assert_eq!(w.cancelled_by.as_deref(), Some("RESTAURANT:r-1:kitchen"));
         let rows: Vec<HistoryRow> = state
@@ -626,7 +630,7 @@ mod tests {
                 ),
             ],
         };
-        let w = order_write(&state, 7).unwrap();
+        let w = order_write(&state, 7, &[]).unwrap();
         let row0 = history_write(&state.history[0]).unwrap();
         // A gap: only entry 1.
         let (o, last) = order_from_row(read_of(&w, None)).unwrap();

@@ -5,7 +5,7 @@
 //!
 //! | table | partition | clustering | what |
 //! |---|---|---|---|
-//! | `orders` | `order_id` | `seq` | the order: its current fields are **static** columns (one copy per partition) and each clustering row is one timeline entry (the audit trail / customer timeline). A status change writes the current fields and the new entries in one single-partition batch, which both servers apply atomically and in isolation, and a load is one partition read: a reader never sees a current row that disagrees with its timeline. `last_seq` = seq of the last entry; `last_source_offset` = offset of the last event processed for the order, so a re-read after a crash is recognised even when that event was rejected |
+//! | `orders` | `order_id` | `seq` | the order: its current fields are **static** columns (with `outbox`, the output records of the last batch that changed it, see [`OrderStore::save_processed`](super::OrderStore::save_processed)) (one copy per partition) and each clustering row is one timeline entry (the audit trail / customer timeline). A status change writes the current fields and the new entries in one single-partition batch, which both servers apply atomically and in isolation, and a load is one partition read: a reader never sees a current row that disagrees with its timeline. `last_seq` = seq of the last entry; `last_source_offset` = offset of the last event processed for the order, so a re-read after a crash is recognised even when that event was rejected |
 //! | `active_orders_by_partition` | `source_partition` | `order_id` | non-final orders per Kafka partition of `orders.events.v1`, so a pipeline rebuilds the keyed state of an assigned partition with one partition read; written when an order is placed and removed when it ends, not on every change |
 //! | `timers_by_partition` | `source_partition` | `order_id`, `kind` | durable timers (`due_at`), e.g. the 2-minute auto-confirm |
 //! | `prep_time_observations` | `restaurant_id`, `hour_of_day` | `order_id` | how long preparation took, for the ETA's prep-time model |
@@ -50,6 +50,7 @@ const TABLES: [Table; 5] = [
             preparing_since timestamp static,
             last_seq int static,
             last_source_offset bigint static,
+            outbox blob static,
             event_id text,
             kind text,
             from_status text,

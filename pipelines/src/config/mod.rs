@@ -168,6 +168,12 @@ pub struct Config {
     pub partitions: i32,
     /// Longest a consumer fetch waits at the broker.
     pub kafka_fetch_wait: std::time::Duration,
+    /// Whether pipelines write their outputs in Kafka transactions.
+    pub exactly_once: bool,
+    /// This process's stable name among the copies of a pipeline, if it has one.
+    pub instance_id: Option<String>,
+    /// How long an output transaction may stay open.
+    pub kafka_transaction_timeout: std::time::Duration,
     /// Keyspace of the order tables.
     pub cql_keyspace: String,
     /// Address of `/metrics` and `/healthz`.
@@ -275,6 +281,12 @@ impl Config {
             group_prefix: required(src, "kafka.group_prefix")?,
             partitions,
             kafka_fetch_wait: std::time::Duration::from_millis(parse(src, "kafka.fetch_wait_ms")?),
+            exactly_once: parse(src, "kafka.exactly_once")?,
+            instance_id: src.get(setting("kafka.instance_id")),
+            kafka_transaction_timeout: std::time::Duration::from_millis(parse(
+                src,
+                "kafka.transaction_timeout_ms",
+            )?),
             cql_keyspace,
             ops_listen: parse(src, "ops.listen")?,
             gateway_listen: parse(src, "gateway.listen")?,

@@ -33,6 +33,9 @@ settings! {
     "kafka.group_prefix", "DOORSTEP_GROUP_PREFIX", "doorstep", "Prefix of consumer group ids (`<prefix>.<pipeline>`)";
     "kafka.fetch_wait_ms", "DOORSTEP_KAFKA_FETCH_WAIT_MS", "500", "Longest a consumer fetch waits at the broker for records, ms (`fetch.wait.max.ms`). Kafka answers as soon as one record is there, so this adds no latency: it only sets how often an idle consumer asks again (librdkafka's default)";
     "kafka.partitions", "DOORSTEP_TOPIC_PARTITIONS", "12", "Partitions per topic when Doorstep creates topics";
+    "kafka.instance_id", "DOORSTEP_INSTANCE_ID", "", "This process's stable name among the copies of a pipeline (e.g. a StatefulSet pod name); its transactional id is `<group>.<instance>`, so a restarted copy aborts what its predecessor left open at once. Empty: a random one per start (a crash then holds `read_committed` readers back until kafka.transaction_timeout_ms)";
+    "kafka.exactly_once", "DOORSTEP_KAFKA_EXACTLY_ONCE", "true", "Write every pipeline's outputs in Kafka transactions with the consumed offsets (exactly-once for `read_committed` readers). `false`: at-least-once outputs (a crash can repeat records), for brokers without transactions and for the benchmark's comparison";
+    "kafka.transaction_timeout_ms", "DOORSTEP_KAFKA_TRANSACTION_TIMEOUT_MS", "10000", "How long an output transaction may stay open before the broker aborts it, ms (`transaction.timeout.ms`; Kafka Streams' exactly-once default)";
     "cql.keyspace", "DOORSTEP_CQL_KEYSPACE", "doorstep", "Keyspace of the order tables";
     "redis.mode", "DOORSTEP_REDIS_MODE", "single", "`single` (redis_url) or `cluster` (redis_cluster_urls)";
     "cql.replication_factor", "DOORSTEP_CQL_REPLICATION_FACTOR", "1", "Replication factor (SimpleStrategy) used when Doorstep creates a missing keyspace; create it yourself in production";

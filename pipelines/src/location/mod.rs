@@ -23,6 +23,7 @@ mod outputs;
 pub use metrics::LocationMetrics;
 pub use outputs::{Outputs, REJECTED_BY, gather, tracking_update};
 
+use crate::runtime::outbox;
 use crate::runtime::{SourceMeta, SourceRecord, Stage, StageError};
 use doorstep_connectors::kafka::Producer;
 use doorstep_connectors::live_feed::LiveFeed;
@@ -143,14 +144,37 @@ impl LocationStage {
             .iter()
             .filter_map(|d| self.last.get(d).map(|(l, _)| (d.clone(), l.clone())))
             .collect();
+        let mut again = HashMap::new();
+        for (driver, snapshot) in &snapshots {
+            let Some(text) = snapshot
+                .last
+                .as_ref()
+                .map(|p| &p.outbox)
+                .filter(|t| !t.is_empty())
+            else {
+                continue;
+            };
+            let records = outbox::from_hex(text)
+                .and_then(|bytes| outbox::decode(self.catalog, &bytes))
+                .map_err(|e| StageError::Fatal(format!("driver {driver}: {e}")))?;
+            again.insert(driver.clone(), records);
+        }
         gather(
             &self.filter,
             self.cell_deg,
             &pings,
             &known,
             &snapshots,
+            again,
             &mut out,
         );
+        for write in &mut out.writes {
+            if let Some(kept) = out.kept.get(&write.driver) {
+                let bytes = outbox::encode(self.catalog, kept)
+                    .map_err(|e| StageError::Fatal(format!("driver {}: {e}", write.driver)))?;
+                write.outbox = outbox::to_hex(&bytes);
+            }
+        }
         Ok(out)
     }
 

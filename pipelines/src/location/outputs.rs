@@ -3,6 +3,7 @@
 //! messages for drivers on a delivery, and reject records. Pure, unit-tested without services.
 
 use crate::runtime::SourceMeta;
+use crate::runtime::outbox::Kept;
 use doorstep_connectors::location_store::{DriverSnapshot, PositionWrite, SourceOffset};
 use doorstep_operators::location::{LastPing, LocationFilter, region_of};
 use doorstep_schemas::events::{LocationPing, RejectedRecord};
@@ -26,8 +27,11 @@ pub struct Outputs {
     /// Accepted pings.
     pub accepted: usize,
     /// Pings skipped because their record was processed before a crash (the driver's stored
-    /// position names it or a later record of the partition): every effect of theirs is done.
+    /// position names it or a later record of the partition): every effect of theirs outside
+    /// Kafka is done; their records come from the position's outbox.
     pub redelivered: usize,
+    /// Per driver, the records this batch produces for its pings, kept with its position.
+    pub kept: HashMap<DriverId, Vec<Kept>>,
 }
 
 impl Outputs {
@@ -45,7 +49,10 @@ impl Outputs {
 /// A driver judged from Redis (not in memory: a restart, a rebalance, an eviction) skips
 /// the pings whose record the stored position's `source` covers: positions are written only
 /// after every other sink acknowledged their batch, so those were fully processed before a
-/// crash, and judging them again against their own batch's result would reject them. Each
+/// crash, and judging them again against their own batch's result would reject them. Their
+/// records went out in a transaction that did not commit (else their offsets would have
+/// been committed with them): at the ping the stored `source` names, the batch's records of
+/// the driver, `again` (the decoded outbox of its position), are produced again. Each
 /// driver's write records the last of its records in the batch.
 pub fn gather(
     filter: &LocationFilter,
@@ -53,6 +60,7 @@ pub fn gather(
     pings: &[(SourceMeta<'_>, LocationPing)],
     known: &HashMap<DriverId, LastPing>,
     snapshots: &HashMap<DriverId, DriverSnapshot>,
+    mut again: HashMap<DriverId, Vec<Kept>>,
     out: &mut Outputs,
 ) {
     let mut moved: HashMap<DriverId, usize> = HashMap::new();
@@ -61,13 +69,22 @@ pub fn gather(
         let driver = &ping.driver_id;
         let snapshot = snapshots.get(driver);
         let from_redis = !out.last.contains_key(driver) && !known.contains_key(driver);
-        if from_redis
-            && snapshot
-                .and_then(|s| s.last.as_ref())
-                .and_then(|p| p.source)
-                .is_some_and(|s| s.covers(meta.partition, meta.offset))
-        {
+        let stored = snapshot
+            .and_then(|s| s.last.as_ref())
+            .and_then(|p| p.source);
+        if from_redis && stored.is_some_and(|s| s.covers(meta.partition, meta.offset)) {
             out.redelivered += 1;
+            if stored.is_some_and(|s| s.offset == meta.offset)
+                && let Some(records) = again.remove(driver)
+            {
+                for record in records {
+                    match record {
+                        Kept::Tracking(t) => out.tracking.push(t),
+                        Kept::Rejected(r) => out.rejects.push(r),
+                        _ => {}
+                    }
+                }
+            }
             continue;
         }
         let source = SourceOffset {
@@ -90,14 +107,19 @@ pub fn gather(
         match filter.decide(last.as_ref(), ping, ping.received_at) {
             Err(why) => {
                 let order = snapshot.and_then(|s| s.on_order.clone());
-                out.rejects.push(meta.reject(
+                let reject = meta.reject(
                     REJECTED_BY,
                     why.code(),
                     format!("ping {} of driver {driver}: {why}", ping.ping_id),
                     Some(ping.ping_id.clone()),
                     order,
                     ping.received_at,
-                ));
+                );
+                out.kept
+                    .entry(driver.clone())
+                    .or_default()
+                    .push(Kept::Rejected(reject.clone()));
+                out.rejects.push(reject);
             }
             Ok(()) => {
                 out.accepted += 1;
@@ -112,6 +134,7 @@ pub fn gather(
                         .and_then(|s| s.last.as_ref())
                         .and_then(|p| p.region.clone()),
                     source,
+                    outbox: String::new(),
                 };
                 match moved.get(driver) {
                     Some(&i) => out.writes[i] = write,
@@ -121,7 +144,12 @@ pub fn gather(
                     }
                 }
                 if let Some(order) = snapshot.and_then(|s| s.on_order.clone()) {
-                    out.tracking.push(tracking_update(ping, order));
+                    let update = tracking_update(ping, order);
+                    out.kept
+                        .entry(driver.clone())
+                        .or_default()
+                        .push(Kept::Tracking(update.clone()));
+                    out.tracking.push(update);
                 }
             }
         }
@@ -199,6 +227,7 @@ mod tests {
                 ping_id: EventId::new("q0"),
                 region: Some(r.to_owned()),
                 source: None,
+                outbox: String::new(),
             }),
         };
         snapshots.insert(DriverId::new("d-1"), snap(Some("o-1"), None));
@@ -210,6 +239,7 @@ mod tests {
             &pings,
             &HashMap::new(),
             &snapshots,
+            HashMap::new(),
             &mut out,
         );
         assert_eq!(out.accepted, 3);
@@ -260,9 +290,12 @@ mod tests {
                     partition,
                     offset: 12,
                 }),
+                outbox: String::new(),
             }),
         };
-        let run = |snapshot: DriverSnapshot, known: HashMap<DriverId, LastPing>| {
+        let run_with = |snapshot: DriverSnapshot,
+                        known: HashMap<DriverId, LastPing>,
+                        again: HashMap<DriverId, Vec<Kept>>| {
             let mut out = Outputs::default();
             let snapshots = HashMap::from([(DriverId::new("d-1"), snapshot)]);
             gather(
@@ -271,16 +304,34 @@ mod tests {
                 &pings,
                 &known,
                 &snapshots,
+                again,
                 &mut out,
             );
             out
         };
+        let run = |snapshot, known| run_with(snapshot, known, HashMap::new());
         let out = run(stored(0), HashMap::new());
         assert_eq!((out.redelivered, out.accepted), (3, 2));
         assert!(out.rejects.is_empty(), "{:?}", out.rejects);
         let ids: Vec<_> = out.tracking.iter().map(|t| t.update_id.as_str()).collect();
         assert_eq!(ids, ["p3", "p4"]);
         assert_eq!(out.writes[0].source.to_string(), "0:14");
+
+        // The stored position's outbox (the aborted batch's records of the driver) is
+        // produced again at the record the position names, once.
+        let first = run(stored(0), HashMap::new());
+        let kept_before: Vec<Kept> = [&pings[0], &pings[1]]
+            .iter()
+            .map(|(_, p)| Kept::Tracking(tracking_update(p, OrderId::new("o-1"))))
+            .collect();
+        let again = HashMap::from([(DriverId::new("d-1"), kept_before)]);
+        let out = run_with(stored(0), HashMap::new(), again);
+        let ids: Vec<_> = out.tracking.iter().map(|t| t.update_id.as_str()).collect();
+        assert_eq!(ids, ["p1", "p2", "p3", "p4"]);
+        assert_eq!(
+            out.kept, first.kept,
+            "only this batch's records are kept anew"
+        );
 
         // Another partition's offsets say nothing about these records: judged as usual.
         let out = run(stored(1), HashMap::new());

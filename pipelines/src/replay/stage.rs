@@ -107,8 +107,8 @@ impl ReplayStage {
             .await;
         let mut out = Vec::new();
         for (id, partition, r) in loaded {
-            if let Some((state, offset)) = r.map_err(store_error)? {
-                out.push((id, (state, partition, offset)));
+            if let Some(stored) = r.map_err(store_error)? {
+                out.push((id, (stored.state, partition, stored.last_source_offset)));
             }
         }
         Ok(out)
@@ -219,7 +219,8 @@ impl Stage for ReplayStage {
         let saves: Vec<_> = out
             .saves
             .values()
-            .map(|s| store.save_processed(&s.state, &s.entries, s.partition, s.source_offset))
+            // A replay writes no topic: nothing to keep for a re-read.
+            .map(|s| store.save_processed(&s.state, &s.entries, s.partition, s.source_offset, &[]))
             .collect();
         let saved: Vec<Result<(), StoreError>> = futures::stream::iter(saves)
             .buffer_unordered(SAVE_CONCURRENCY)

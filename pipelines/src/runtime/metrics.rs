@@ -46,6 +46,8 @@ pub struct RuntimeMetrics {
     pub poison_records: IntCounter,
     /// Queued records of partitions that moved to another process, left for it to read.
     pub records_left_to_new_owner: IntCounter,
+    /// Transactions aborted (a failed attempt whose records are discarded and redone).
+    pub transaction_aborts: IntCounter,
 }
 
 impl RuntimeMetrics {
@@ -138,6 +140,10 @@ impl RuntimeMetrics {
                 "doorstep_pipeline_records_left_to_new_owner_total",
                 "Queued records of partitions that moved to another process, left for it to read",
             ))?,
+            transaction_aborts: IntCounter::with_opts(opts(
+                "doorstep_pipeline_transaction_aborts_total",
+                "Output transactions aborted (their records discarded; the work is redone in a new one)",
+            ))?,
         };
         m.register_in(registry)?;
         Ok(m)
@@ -153,6 +159,7 @@ impl MetricSet for RuntimeMetrics {
             Box::new(self.sink_unavailable.clone()),
             Box::new(self.poison_records.clone()),
             Box::new(self.records_left_to_new_owner.clone()),
+            Box::new(self.transaction_aborts.clone()),
             Box::new(self.consumer_lag.clone()),
             Box::new(self.records_in.clone()),
             Box::new(self.batches.clone()),

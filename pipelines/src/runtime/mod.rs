@@ -25,6 +25,7 @@
 mod batch;
 mod metrics;
 mod offsets;
+pub mod outbox;
 mod poison;
 mod produce;
 mod reject;

@@ -1,42 +1,26 @@
 //! The runtime's loop: batches in, stage, commit; ticks; assignment changes; shutdown.
+//!
+//! Every call into the stage is one unit of work ([`Work`]). With a transactional producer
+//! ([`Runtime::with_transactions`]) a unit runs inside one Kafka transaction, together with
+//! the offsets of the records it consumed: its records and its offsets are committed
+//! together or not at all. A failed attempt is aborted (its records discarded) and redone in
+//! a new transaction after the backoff; the stage's other effects are idempotent, so a redo
+//! changes nothing twice. Without one (replays, which write no topic), the offsets are
+//! committed after the unit.
 
-use super::source::pump;
+use super::source;
 use super::{
     Batcher, OffsetTracker, PoisonRejects, RuntimeMetrics, SourceRecord, Stage, StageError,
     StopOffsets,
 };
 use crate::shutdown::{self, Signal};
-use doorstep_connectors::kafka::Consumer;
+use doorstep_connectors::kafka::{Consumer, Producer, TopicPartition};
 use doorstep_connectors::retry::RetryPolicy;
 use doorstep_schemas::model::Timestamp;
-use rdkafka::consumer::Consumer as _;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-/// Runs `$op` until it succeeds, retrying retriable errors with backoff; evaluates to
-/// `Ok(true)` on success, `Ok(false)` when shutdown interrupted the retries.
-macro_rules! retry {
-    ($rt:expr, $what:expr, $shutdown:expr, $op:expr) => {{
-        let mut attempt = 0u32;
-        loop {
-            match $op.await {
-                Ok(()) => {
-                    if attempt > 0 {
-                        $rt.recovered($what, attempt);
-                    }
-                    break Ok(true);
-                }
-                Err(e) => match $rt.after_failure($what, e, &mut attempt, $shutdown).await {
-                    Ok(true) => continue,
-                    Ok(false) => break Ok(false),
-                    Err(e) => break Err(e),
-                },
-            }
-        }
-    }};
-}
 
 /// Tuning of the runtime loop.
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +60,82 @@ pub enum RuntimeError {
     /// The stage reported a fatal error.
     #[error("stage failed: {0}")]
     Stage(StageError),
+    /// The transactional producer can no longer be used (a newer producer with the same
+    /// transactional id fenced it, or librdkafka raised a fatal error): this process must
+    /// stop and be restarted.
+    #[error("Kafka transactions unusable: {0}")]
+    Transactions(#[source] doorstep_connectors::kafka::Error),
+    /// The source thread could not be started.
+    #[error("cannot start the source thread: {0}")]
+    Source(#[source] std::io::Error),
+}
+
+/// One call into the stage, run as one unit (one transaction, when transactional).
+#[derive(Debug, Clone, Copy)]
+enum Work<'a> {
+    /// Process these records.
+    Batch(&'a [SourceRecord]),
+    /// Timers and periodic work.
+    Tick(Timestamp),
+    /// The owned partitions changed.
+    Assignment {
+        assigned: &'a [i32],
+        revoked: &'a [i32],
+    },
+    /// Write this record, which the stage failed on for good, to the reject topic.
+    Reject(&'a SourceRecord, &'a StageError),
+}
+
+impl Work<'_> {
+    /// What the logs call it.
+    fn name(&self) -> &'static str {
+        match self {
+            Work::Batch(b) if b.len() == 1 => "record",
+            Work::Batch(_) => "batch",
+            Work::Tick(_) => "tick",
+            Work::Assignment { .. } => "assignment",
+            Work::Reject(..) => "reject",
+        }
+    }
+
+    /// The (partition, last offset) positions this unit consumes.
+    fn consumed(&self) -> Vec<(i32, i64)> {
+        let mut done = OffsetTracker::default();
+        match self {
+            Work::Batch(records) => {
+                for r in *records {
+                    done.done(r.partition, r.offset);
+                }
+            }
+            Work::Reject(record, _) => done.done(record.partition, record.offset),
+            Work::Tick(_) | Work::Assignment { .. } => {}
+        }
+        done.take()
+    }
+}
+
+/// How one attempt at a unit of work ended.
+enum Attempt {
+    /// Done: its records and offsets are committed.
+    Done,
+    /// A batch holds records of partitions this process no longer owns (they moved while
+    /// it waited to retry): it must be filtered again before another attempt.
+    Moved,
+    /// It failed and was undone; try again after the backoff.
+    Retry(StageError),
+    /// It failed for good (the stage's error; the transaction was aborted).
+    Failed(StageError),
+}
+
+/// How a unit of work ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    /// Done: committed.
+    Done,
+    /// Shutdown came first; nothing of it is committed.
+    Stopped,
+    /// Some of its partitions moved to another process (see [`Attempt::Moved`]).
+    Moved,
 }
 
 /// Runs one stage over one subscribed consumer.
@@ -86,6 +146,7 @@ pub struct Runtime {
     metrics: RuntimeMetrics,
     poison: Option<PoisonRejects>,
     stop: Option<StopOffsets>,
+    transactions: Option<Producer>,
 }
 
 impl Runtime {
@@ -103,6 +164,7 @@ impl Runtime {
             metrics,
             poison: None,
             stop: None,
+            transactions: None,
         }
     }
 
@@ -110,6 +172,14 @@ impl Runtime {
     /// (see the module docs).
     pub fn with_poison_rejects(mut self, rejects: PoisonRejects) -> Self {
         self.poison = Some(rejects);
+        self
+    }
+
+    /// Runs every unit of work in a transaction of `producer` (a transactional producer,
+    /// [`Producer::transactional`]) and commits the consumed offsets inside it. The stage and
+    /// the poison rejects must send through clones of the same producer.
+    pub fn with_transactions(mut self, producer: Producer) -> Self {
+        self.transactions = Some(producer);
         self
     }
 
@@ -133,12 +203,13 @@ impl Runtime {
         mut shutdown: Signal,
     ) -> Result<(), RuntimeError> {
         let (tx, mut rx) = mpsc::channel(self.config.queue_capacity);
-        let source = tokio::spawn(pump(
+        let source = source::spawn(
             self.consumer.clone(),
             tx,
             self.metrics.clone(),
             self.stop.clone(),
-        ));
+        )
+        .map_err(RuntimeError::Source)?;
         let mut ticker = tokio::time::interval(self.config.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut owned: BTreeSet<i32> = BTreeSet::new();
@@ -146,7 +217,7 @@ impl Runtime {
         // The batch being gathered lives out here: the select! below drops the gathering
         // future whenever a tick comes first, and records already taken from the queue must
         // not go with it (later offsets would be committed past them).
-        let mut gathering: Vec<super::SourceRecord> = Vec::new();
+        let mut gathering: Vec<SourceRecord> = Vec::new();
         let result = loop {
             tokio::select! {
                 biased;
@@ -156,61 +227,19 @@ impl Runtime {
                         break Err(e);
                     }
                     self.observe_lag();
-                    let tick = retry!(self, "tick", &mut shutdown, stage.on_tick(Timestamp::now()));
-                    if let Err(e) = tick {
-                        break Err(e);
+                    match self.unit(&mut stage, Work::Tick(Timestamp::now()), &mut offsets, &mut shutdown).await {
+                        Ok(Unit::Done | Unit::Moved) => {}
+                        Ok(Unit::Stopped) => break Ok(()),
+                        Err(e) => break Err(e),
                     }
                 }
                 () = self.config.batch.fill(&mut rx, &mut gathering) => {
                     if gathering.is_empty() {
                         break Ok(());
                     }
-                    let mut batch = std::mem::take(&mut gathering);
-                    // Partitions move whenever a process joins or leaves. Take note now, not
-                    // at the next tick, and drop the records of partitions this process no
-                    // longer owns: their new owner reads them again from the last commit,
-                    // and processing them here too would race it (a late write of ours
-                    // landing after its newer one).
-                    match self.check_assignment(&mut stage, &mut owned, &mut offsets, &mut shutdown).await {
-                        Ok(true) => {
-                            let before = batch.len();
-                            batch.retain(|r| owned.contains(&r.partition));
-                            let dropped = before - batch.len();
-                            if dropped > 0 {
-                                self.metrics.records_left_to_new_owner.inc_by(dropped as u64);
-                                tracing::info!(dropped, "records of partitions now owned elsewhere left to their new owner");
-                            }
-                            if batch.is_empty() {
-                                continue;
-                            }
-                        }
-                        // The assignment could not be read: process as before.
-                        Ok(false) => {}
-                        Err(e) => break Err(e),
-                    }
-                    self.metrics.queue_depth.set(i64::try_from(rx.len()).unwrap_or(i64::MAX));
-                    self.metrics.records_in.inc_by(batch.len() as u64);
-                    self.metrics.uncommitted_records.add(i64::try_from(batch.len()).unwrap_or(i64::MAX));
-                    self.metrics.batch_size.observe(batch.len() as f64);
-                    let timer = self.metrics.batch_seconds.start_timer();
-                    let started = std::time::Instant::now();
-                    let mut done = retry!(self, "batch", &mut shutdown, stage.process_batch(&batch));
-                    if let Err(RuntimeError::Stage(e)) = &done
-                        && self.poison.is_some()
-                    {
-                        tracing::warn!(error = %e, records = batch.len(), "batch failed for good; retrying its records one by one to isolate the poison");
-                        done = self.isolate(&mut stage, &batch, &mut shutdown).await;
-                    }
-                    self.metrics.stage_busy_seconds.inc_by(started.elapsed().as_secs_f64());
-                    match done {
-                        Ok(true) => {
-                            timer.observe_duration();
-                            self.metrics.batches.inc();
-                            for r in &batch {
-                                offsets.done(r.partition, r.offset);
-                            }
-                            self.commit(&mut offsets).await;
-                        }
+                    let batch = std::mem::take(&mut gathering);
+                    match self.process(&mut stage, batch, &mut owned, &mut offsets, &mut shutdown).await {
+                        Ok(true) => {}
                         // Shutdown during retries: the batch is not committed; it is read
                         // again by whoever owns the partition next.
                         Ok(false) => break Ok(()),
@@ -219,23 +248,287 @@ impl Runtime {
                 }
             }
         };
-        source.abort();
-        self.commit(&mut offsets).await;
+        drop(source);
+        self.commit_consumer(&mut offsets).await;
         result
     }
 
-    /// After `e`, decides whether to retry: waits the policy's backoff for this attempt and returns
-    /// `Ok(true)`; `Ok(false)` when shutdown came first; `Err` when `e` is not retriable.
+    /// Processes one gathered batch: leaves out the records of partitions this process no
+    /// longer owns (or is handing over), holds the fence over the rest while they are in
+    /// flight, isolates poison records. `Ok(false)` when shutdown interrupted it.
+    async fn process<S: Stage>(
+        &self,
+        stage: &mut S,
+        mut batch: Vec<SourceRecord>,
+        owned: &mut BTreeSet<i32>,
+        offsets: &mut OffsetTracker,
+        shutdown: &mut Signal,
+    ) -> Result<bool, RuntimeError> {
+        loop {
+            // Partitions move whenever a process joins or leaves. Take note now, not at the
+            // next tick, and drop the records of partitions this process no longer owns:
+            // their new owner reads them again from the last commit.
+            let known = self
+                .check_assignment(stage, owned, offsets, shutdown)
+                .await?;
+            if known {
+                self.leave_to_new_owner(&mut batch, |p| !owned.contains(&p));
+            }
+            match self.process_owned(stage, &batch, offsets, shutdown).await? {
+                Unit::Done => return Ok(true),
+                Unit::Stopped => return Ok(false),
+                Unit::Moved => {}
+            }
+        }
+    }
+
+    /// [`process`](Self::process) of a batch of owned partitions.
+    async fn process_owned<S: Stage>(
+        &self,
+        stage: &mut S,
+        batch: &[SourceRecord],
+        offsets: &mut OffsetTracker,
+        shutdown: &mut Signal,
+    ) -> Result<Unit, RuntimeError> {
+        let mut batch = batch.to_vec();
+        // The fence: partitions being revoked right now are left out, and the others cannot
+        // leave this process until the guard is dropped, after the batch's transaction.
+        let _guard = loop {
+            let partitions: BTreeSet<TopicPartition> = batch
+                .iter()
+                .map(|r| TopicPartition::new(self.topic.as_str(), r.partition))
+                .collect();
+            match self.consumer.fence().enter(partitions) {
+                Ok(guard) => break guard,
+                Err(leaving) => {
+                    let leaving: BTreeSet<i32> = leaving.iter().map(|p| p.partition).collect();
+                    self.leave_to_new_owner(&mut batch, |p| leaving.contains(&p));
+                }
+            }
+        };
+        if batch.is_empty() {
+            return Ok(Unit::Done);
+        }
+        self.metrics.records_in.inc_by(batch.len() as u64);
+        self.metrics
+            .uncommitted_records
+            .add(i64::try_from(batch.len()).unwrap_or(i64::MAX));
+        self.metrics.batch_size.observe(batch.len() as f64);
+        let timer = self.metrics.batch_seconds.start_timer();
+        let started = std::time::Instant::now();
+        let mut done = self
+            .unit(stage, Work::Batch(&batch), offsets, shutdown)
+            .await;
+        if let Err(RuntimeError::Stage(e)) = &done
+            && self.poison.is_some()
+        {
+            tracing::warn!(error = %e, records = batch.len(), "batch failed for good; retrying its records one by one to isolate the poison");
+            done = self.isolate(stage, &batch, offsets, shutdown).await;
+        }
+        self.metrics
+            .stage_busy_seconds
+            .inc_by(started.elapsed().as_secs_f64());
+        if matches!(done, Ok(Unit::Done)) {
+            timer.observe_duration();
+            self.metrics.batches.inc();
+        }
+        done
+    }
+
+    /// Drops the records of `batch` whose partition `gone` says moved away.
+    fn leave_to_new_owner(&self, batch: &mut Vec<SourceRecord>, gone: impl Fn(i32) -> bool) {
+        let before = batch.len();
+        batch.retain(|r| !gone(r.partition));
+        let dropped = before - batch.len();
+        if dropped > 0 {
+            self.metrics
+                .records_left_to_new_owner
+                .inc_by(dropped as u64);
+            tracing::info!(
+                dropped,
+                "records of partitions now owned elsewhere left to their new owner"
+            );
+        }
+    }
+
+    /// Runs `work` until it is done: each attempt in its own transaction (when
+    /// transactional), retriable failures retried after the backoff. `Err` when it failed
+    /// for good.
+    async fn unit<S: Stage>(
+        &self,
+        stage: &mut S,
+        work: Work<'_>,
+        offsets: &mut OffsetTracker,
+        shutdown: &mut Signal,
+    ) -> Result<Unit, RuntimeError> {
+        let mut attempt = 0u32;
+        loop {
+            match self.attempt(stage, work, attempt).await? {
+                Attempt::Moved => return Ok(Unit::Moved),
+                Attempt::Done => {
+                    if attempt > 0 {
+                        self.metrics.sink_unavailable.reset();
+                        tracing::info!(
+                            attempts = attempt,
+                            "{} succeeded again; sinks available",
+                            work.name()
+                        );
+                    }
+                    if self.transactions.is_none() {
+                        for (p, o) in work.consumed() {
+                            offsets.done(p, o);
+                        }
+                        self.commit_consumer(offsets).await;
+                    } else if !work.consumed().is_empty() {
+                        self.metrics.commits.inc();
+                        self.metrics.uncommitted_records.set(0);
+                    }
+                    return Ok(Unit::Done);
+                }
+                Attempt::Failed(e) => return Err(RuntimeError::Stage(e)),
+                Attempt::Retry(e) => {
+                    if !self
+                        .after_failure(work.name(), &e, &mut attempt, shutdown)
+                        .await
+                    {
+                        return Ok(Unit::Stopped);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt at `work`: begin, call the stage, commit with the consumed offsets; on
+    /// any failure abort, so that nothing of the attempt is visible. A retried batch is
+    /// first checked against the assignment: its partitions may have moved meanwhile.
+    async fn attempt<S: Stage>(
+        &self,
+        stage: &mut S,
+        work: Work<'_>,
+        retry: u32,
+    ) -> Result<Attempt, RuntimeError> {
+        if let Work::Batch(records) = work
+            && retry > 0
+            && let Some(now) = self.consumer.assigned(&self.topic)
+            && records.iter().any(|r| !now.contains(&r.partition))
+        {
+            return Ok(Attempt::Moved);
+        }
+        let Some(producer) = &self.transactions else {
+            return Ok(match self.call(stage, work).await {
+                Ok(()) => Attempt::Done,
+                Err(e) if e.is_retriable() => Attempt::Retry(e),
+                Err(e) => Attempt::Failed(e),
+            });
+        };
+        producer.begin().map_err(RuntimeError::Transactions)?;
+        let outcome = match self.call(stage, work).await {
+            Ok(()) => {
+                let consumed = work.consumed();
+                let positions: Vec<(&str, i32, i64)> = consumed
+                    .iter()
+                    .map(|(p, o)| (self.topic.as_str(), *p, *o))
+                    .collect();
+                let group = self.consumer.group_metadata();
+                match producer.commit(&positions, group.as_ref()).await {
+                    Ok(()) => return Ok(Attempt::Done),
+                    Err(e) if e.is_fatal() => return Err(RuntimeError::Transactions(e)),
+                    // A commit that may have gone through cannot be aborted: ask again.
+                    Err(e) if e.is_retriable() && !e.requires_abort() => {
+                        return self.finish_commit(producer, &positions, e).await;
+                    }
+                    Err(e) => Attempt::Retry(StageError::unavailable("kafka", e)),
+                }
+            }
+            Err(e) if e.is_retriable() => Attempt::Retry(e),
+            Err(e) => Attempt::Failed(e),
+        };
+        self.abort(producer).await?;
+        Ok(outcome)
+    }
+
+    /// Retries a commit that failed in a retriable way (its outcome unknown) until it is
+    /// known: committed, or to be aborted and redone.
+    async fn finish_commit(
+        &self,
+        producer: &Producer,
+        positions: &[(&str, i32, i64)],
+        first: doorstep_connectors::kafka::Error,
+    ) -> Result<Attempt, RuntimeError> {
+        let mut last = first;
+        for attempt in 1..=self.config.retry.max_attempts.max(3) {
+            tracing::warn!(attempt, error = %last, "transaction commit outcome unknown; committing again");
+            let pause = self
+                .config
+                .retry
+                .delay(attempt, None)
+                .unwrap_or(self.config.retry.max_backoff);
+            tokio::time::sleep(pause).await;
+            let group = self.consumer.group_metadata();
+            match producer.commit(positions, group.as_ref()).await {
+                Ok(()) => return Ok(Attempt::Done),
+                Err(e) if e.is_fatal() => return Err(RuntimeError::Transactions(e)),
+                Err(e) if e.is_retriable() && !e.requires_abort() => last = e,
+                Err(e) => {
+                    last = e;
+                    break;
+                }
+            }
+        }
+        self.abort(producer).await?;
+        Ok(Attempt::Retry(StageError::unavailable("kafka", last)))
+    }
+
+    /// Aborts the open transaction, asking again while the broker cannot be reached.
+    async fn abort(&self, producer: &Producer) -> Result<(), RuntimeError> {
+        let mut attempt = 0u32;
+        loop {
+            match producer.abort().await {
+                Ok(()) => {
+                    self.metrics.transaction_aborts.inc();
+                    return Ok(());
+                }
+                Err(e) if e.is_fatal() || !e.is_retriable() => {
+                    return Err(RuntimeError::Transactions(e));
+                }
+                Err(e) => {
+                    attempt = attempt.saturating_add(1);
+                    let pause = self
+                        .config
+                        .retry
+                        .delay(attempt, None)
+                        .unwrap_or(self.config.retry.max_backoff);
+                    tracing::warn!(attempt, error = %e, retry_in = ?pause, "aborting the transaction failed; trying again");
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }
+    }
+
+    /// The stage call (or the reject write) of `work`.
+    async fn call<S: Stage>(&self, stage: &mut S, work: Work<'_>) -> Result<(), StageError> {
+        match work {
+            Work::Batch(records) => stage.process_batch(records).await,
+            Work::Tick(now) => stage.on_tick(now).await,
+            Work::Assignment { assigned, revoked } => stage.on_assignment(assigned, revoked).await,
+            Work::Reject(record, error) => match &self.poison {
+                Some(poison) => poison.write(record, error).await,
+                None => Err(StageError::Fatal(
+                    "no reject topic for poison records".into(),
+                )),
+            },
+        }
+    }
+
+    /// After a retriable `e`, waits the policy's backoff for this attempt: `true` to try
+    /// again, `false` when shutdown came first.
     async fn after_failure(
         &self,
         what: &str,
-        e: StageError,
+        e: &StageError,
         attempt: &mut u32,
         shutdown: &mut Signal,
-    ) -> Result<bool, RuntimeError> {
-        if !e.is_retriable() {
-            return Err(RuntimeError::Stage(e));
-        }
+    ) -> bool {
         self.metrics.batch_retries.inc();
         *attempt = attempt.saturating_add(1);
         let pause = self
@@ -243,7 +536,7 @@ impl Runtime {
             .retry
             .delay(*attempt, None)
             .unwrap_or(self.config.retry.max_backoff);
-        let sink = match &e {
+        let sink = match e {
             StageError::Unavailable { sink, .. } => *sink,
             _ => "unknown",
         };
@@ -253,41 +546,31 @@ impl Runtime {
             .set(1);
         tracing::warn!(sink, attempt = *attempt, error = %e, retry_in = ?pause, "{what} waiting for {sink}");
         tokio::select! {
-            _ = shutdown::stopped(shutdown) => return Ok(false),
+            _ = shutdown::stopped(shutdown) => return false,
             _ = tokio::time::sleep(pause) => {}
         }
         self.metrics
             .sink_wait_seconds
             .with_label_values(&[sink])
             .inc_by(pause.as_secs_f64());
-        Ok(true)
-    }
-
-    /// A retried operation succeeded after `attempts` failures: the sinks are back.
-    fn recovered(&self, what: &str, attempts: u32) {
-        self.metrics.sink_unavailable.reset();
-        tracing::info!(attempts, "{what} succeeded again; sinks available");
+        true
     }
 
     /// Offers `batch` again record by record after it failed for good; a record that still
-    /// fails for good goes to the reject topic. `Ok(true)` when every record is processed or
-    /// rejected.
+    /// fails for good goes to the reject topic. Each record (or its reject) is its own unit,
+    /// so a record's partial output never reaches the topics beside its reject.
     async fn isolate<S: Stage>(
         &self,
         stage: &mut S,
         batch: &[SourceRecord],
+        offsets: &mut OffsetTracker,
         shutdown: &mut Signal,
-    ) -> Result<bool, RuntimeError> {
-        let Some(poison) = &self.poison else {
-            return Err(RuntimeError::Stage(StageError::Fatal(
-                "no reject topic for poison records".into(),
-            )));
-        };
+    ) -> Result<Unit, RuntimeError> {
         for record in batch {
             let one = std::slice::from_ref(record);
-            match retry!(self, "record", shutdown, stage.process_batch(one)) {
-                Ok(true) => {}
-                Ok(false) => return Ok(false),
+            match self.unit(stage, Work::Batch(one), offsets, shutdown).await {
+                Ok(Unit::Done) => {}
+                Ok(other) => return Ok(other),
                 Err(RuntimeError::Stage(e)) => {
                     tracing::error!(
                         topic = %record.topic,
@@ -296,17 +579,23 @@ impl Runtime {
                         error = %e,
                         "poison record: written to the reject topic"
                     );
-                    if !retry!(self, "reject", shutdown, poison.write(record, &e))? {
-                        return Ok(false);
+                    match self
+                        .unit(stage, Work::Reject(record, &e), offsets, shutdown)
+                        .await?
+                    {
+                        Unit::Done => self.metrics.poison_records.inc(),
+                        other => return Ok(other),
                     }
-                    self.metrics.poison_records.inc();
                 }
+                Err(e) => return Err(e),
             }
         }
-        Ok(true)
+        Ok(Unit::Done)
     }
 
-    async fn commit(&self, offsets: &mut OffsetTracker) {
+    /// Commits the offsets in `offsets` through the consumer (the runtime without
+    /// transactions).
+    async fn commit_consumer(&self, offsets: &mut OffsetTracker) {
         if offsets.is_empty() {
             return;
         }
@@ -333,27 +622,16 @@ impl Runtime {
     }
 
     /// Updates the consumer-lag gauge in the background (watermark requests block, so they
-    /// run on the blocking pool and never stall the loop).
+    /// run on the blocking pool and never stall the loop). The requests queue behind the
+    /// consumer's fetch on the same connection, which the broker holds up to
+    /// `fetch.wait.max.ms` (500 ms) when there is nothing new: the timeout leaves room.
     fn observe_lag(&self) {
         let consumer = self.consumer.clone();
         let gauge = self.metrics.consumer_lag.clone();
         tokio::task::spawn_blocking(move || {
-            let consumer = consumer.inner();
-            let Ok(positions) = consumer.position() else {
-                return;
-            };
-            let mut lag = 0i64;
-            for e in positions.elements() {
-                let rdkafka::Offset::Offset(pos) = e.offset() else {
-                    continue;
-                };
-                let timeout = Duration::from_millis(500);
-                if let Ok((_, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), timeout)
-                {
-                    lag += (high - pos).max(0);
-                }
+            if let Some(lag) = consumer.lag_blocking(Duration::from_secs(2)) {
+                gauge.set(lag);
             }
-            gauge.set(lag);
         });
     }
 
@@ -367,15 +645,9 @@ impl Runtime {
         offsets: &mut OffsetTracker,
         shutdown: &mut Signal,
     ) -> Result<bool, RuntimeError> {
-        let Ok(list) = self.consumer.inner().assignment() else {
+        let Some(now) = self.consumer.assigned(&self.topic) else {
             return Ok(false);
         };
-        let now: BTreeSet<i32> = list
-            .elements()
-            .iter()
-            .filter(|e| e.topic() == self.topic)
-            .map(|e| e.partition())
-            .collect();
         if now == *owned {
             return Ok(true);
         }
@@ -383,12 +655,11 @@ impl Runtime {
         let revoked: Vec<i32> = owned.difference(&now).copied().collect();
         tracing::info!(?assigned, ?revoked, "partition assignment changed");
         offsets.forget(&revoked);
-        let ok = retry!(
-            self,
-            "assignment",
-            shutdown,
-            stage.on_assignment(&assigned, &revoked)
-        )?;
+        let work = Work::Assignment {
+            assigned: &assigned,
+            revoked: &revoked,
+        };
+        let ok = self.unit(stage, work, offsets, shutdown).await? == Unit::Done;
         if ok {
             *owned = now;
         }

@@ -1,9 +1,14 @@
-//! The source task: reads the Kafka consumer and feeds a bounded channel.
+//! The source: reads the Kafka consumer on a thread of its own and feeds a bounded channel.
+//!
+//! The consumer's rebalance callback runs on the thread that reads it, and a revoke blocks
+//! there until the batch in flight has committed or aborted (the rebalance fence). A thread
+//! of its own keeps that wait off the threads the stage runs on, whatever the process's
+//! tokio runtime.
 
 use doorstep_connectors::kafka::{Consumer, Record};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// One record as read from the source topic.
 pub type SourceRecord = Record;
@@ -12,15 +17,48 @@ pub type SourceRecord = Record;
 /// absent from the map is not read at all.
 pub type StopOffsets = BTreeMap<i32, i64>;
 
-/// Reads `consumer` into `tx` until the receiver is gone, or, when `stop` is given, until
-/// every partition reached its stop offset (then the channel closes and the runtime drains
-/// and returns). Errors from the consumer are logged and retried after a pause (the broker
-/// may be restarting); they are never fatal.
-pub async fn pump(
+/// The running source; dropping it stops the thread at its next record or wait.
+#[derive(Debug)]
+pub struct SourceThread {
+    cancel: watch::Sender<bool>,
+}
+
+impl Drop for SourceThread {
+    fn drop(&mut self) {
+        let _ = self.cancel.send(true);
+    }
+}
+
+/// Starts reading `consumer` into `tx` on a thread of its own (see [`pump`]).
+///
+/// # Errors
+/// When the thread or its single-threaded tokio runtime cannot be created.
+pub fn spawn(
     consumer: Arc<Consumer>,
     tx: mpsc::Sender<SourceRecord>,
     metrics: super::RuntimeMetrics,
     stop: Option<StopOffsets>,
+) -> std::io::Result<SourceThread> {
+    let (cancel, cancelled) = watch::channel(false);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("doorstep-source".into())
+        .spawn(move || runtime.block_on(pump(consumer, tx, metrics, stop, cancelled)))?;
+    Ok(SourceThread { cancel })
+}
+
+/// Reads `consumer` into `tx` until the receiver is gone or `cancelled` turns true, or, when
+/// `stop` is given, until every partition reached its stop offset (then the channel closes
+/// and the runtime drains and returns). Errors from the consumer are logged and retried
+/// after a pause (the broker may be restarting); they are never fatal.
+async fn pump(
+    consumer: Arc<Consumer>,
+    tx: mpsc::Sender<SourceRecord>,
+    metrics: super::RuntimeMetrics,
+    stop: Option<StopOffsets>,
+    mut cancelled: watch::Receiver<bool>,
 ) {
     let mut open: Option<StopOffsets> =
         stop.map(|s| s.into_iter().filter(|(_, end)| *end > 0).collect());
@@ -29,7 +67,11 @@ pub async fn pump(
         if open.as_ref().is_some_and(BTreeMap::is_empty) {
             return;
         }
-        match consumer.recv().await {
+        let next = tokio::select! {
+            _ = cancelled.wait_for(|c| *c) => return,
+            next = consumer.recv() => next,
+        };
+        match next {
             Ok(record) => {
                 if let Some(since) = failing_since.take() {
                     metrics.source_unavailable.set(0);
@@ -51,7 +93,11 @@ pub async fn pump(
                 metrics
                     .queue_depth
                     .set(i64::try_from(tx.max_capacity() - tx.capacity()).unwrap_or(i64::MAX));
-                if tx.send(record).await.is_err() {
+                let sent = tokio::select! {
+                    _ = cancelled.wait_for(|c| *c) => return,
+                    sent = tx.send(record) => sent,
+                };
+                if sent.is_err() {
                     return;
                 }
                 metrics

@@ -6,10 +6,12 @@
 //! decide every event in order on a scratch copy, then run the sinks: first the effects
 //! (refunds, Redis, Kafka records, timers), then the order rows and history (and observed
 //! preparation times) in ScyllaDB, last the live frames on the orders' channels.
-//! Only then is the scratch state kept and the batch committed by the runtime. A crash
-//! before the ScyllaDB write re-does effects that are all idempotent (keyed by event id,
-//! order id + status, or the order id for refunds); a crash after it finds the events in
-//! the history and does nothing.
+//! Only then is the scratch state kept and the batch committed by the runtime, in the same
+//! Kafka transaction as its records. A crash before the ScyllaDB write re-does effects that
+//! are all idempotent (keyed by event id, order id + status, or the order id for refunds); a
+//! crash after it (the transaction aborted, the events read again) finds the events in the
+//! history and produces only the order's saved outbox again
+//! ([`crate::runtime::outbox`]).
 
 mod metrics;
 mod outputs;
@@ -77,6 +79,7 @@ impl StatusStage {
         scratch: &mut HashMap<OrderId, (OrderState, i32, i64)>,
     ) -> Result<Outputs, StageError> {
         let mut out = Outputs::default();
+        let mut outboxes: HashMap<OrderId, Vec<u8>> = HashMap::new();
         let mut decoded = Vec::with_capacity(batch.len());
         for record in batch {
             let meta = SourceMeta::of(record);
@@ -103,17 +106,27 @@ impl StatusStage {
                 .iter()
                 .map(|(meta, ev)| (&ev.order_id, meta.partition)),
             scratch,
+            &mut outboxes,
         )
         .await?;
         for (meta, ev) in &decoded {
             // Re-read after a crash: this event was handled (accepted or rejected) before the
-            // order was last saved, and its effects were carried out then, except perhaps its
-            // live frames (published after the save): those go out again, and customers
-            // de-duplicate them by the entry's `seq`.
+            // order was last saved, and its effects outside Kafka were carried out then. Its
+            // records went out in a transaction that did not commit (else its offset would
+            // have been committed with them): the saved outbox of that batch is produced
+            // again, once, at the batch's last event. Its live frames (published after the
+            // save) go out again too; customers de-duplicate them by the entry's `seq`.
             if let Some((state, _, last)) = scratch.get(&ev.order_id)
                 && meta.offset <= *last
             {
                 self.metrics.events.with_label_values(&["duplicate"]).inc();
+                if meta.offset == *last
+                    && let Some(saved) = outboxes.remove(&ev.order_id)
+                {
+                    let again = crate::runtime::outbox::decode(self.catalog, &saved)
+                        .map_err(|e| StageError::Fatal(format!("order {}: {e}", ev.order_id)))?;
+                    out.produce_again(again);
+                }
                 out.republish(state, &ev.event_id);
                 continue;
             }
@@ -156,6 +169,7 @@ impl StatusStage {
         &self,
         ids: impl Iterator<Item = (&'a OrderId, i32)>,
         scratch: &mut HashMap<OrderId, (OrderState, i32, i64)>,
+        outboxes: &mut HashMap<OrderId, Vec<u8>>,
     ) -> Result<(), StageError> {
         let mut missing = BTreeSet::new();
         for (id, partition) in ids {
@@ -180,8 +194,11 @@ impl StatusStage {
             .collect()
             .await;
         for (id, partition, r) in loaded {
-            if let Some((state, offset)) = r? {
-                scratch.insert(id, (state, partition, offset));
+            if let Some(stored) = r? {
+                if !stored.outbox.is_empty() {
+                    outboxes.insert(id.clone(), stored.outbox);
+                }
+                scratch.insert(id, (stored.state, partition, stored.last_source_offset));
             }
         }
         Ok(())

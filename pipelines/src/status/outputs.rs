@@ -3,6 +3,7 @@
 //! the mapping from decisions to effects is unit-tested without services.
 
 pub use crate::runtime::SourceMeta;
+use crate::runtime::outbox::Kept;
 use doorstep_connectors::order_store::PrepTimeObservation;
 use doorstep_operators::notify;
 use doorstep_operators::order::{Accepted, Effect, OrderState, RejectReason};
@@ -82,6 +83,42 @@ pub struct Outputs {
 }
 
 impl Outputs {
+    /// Produces a saved outbox again (its batch's transaction did not commit).
+    pub fn produce_again(&mut self, again: Vec<Kept>) {
+        for record in again {
+            match record {
+                Kept::Status(r) => self.status_changes.push(r),
+                Kept::Notification(r) => self.notifications.push(r),
+                Kept::Rejected(r) => self.rejects.push(r),
+                // The status pipeline keeps no tracking updates.
+                Kept::Tracking(_) => {}
+            }
+        }
+    }
+
+    /// The records of `order_id` in this batch's outputs, to keep with its save.
+    pub fn kept(&self, order_id: &OrderId, notify: bool) -> Vec<Kept> {
+        let status = self
+            .status_changes
+            .iter()
+            .filter(|c| &c.order_id == order_id)
+            .cloned()
+            .map(Kept::Status);
+        let notifications = self
+            .notifications
+            .iter()
+            .filter(|n| notify && &n.order_id == order_id)
+            .cloned()
+            .map(Kept::Notification);
+        let rejects = self
+            .rejects
+            .iter()
+            .filter(|r| r.order_id.as_ref() == Some(order_id))
+            .cloned()
+            .map(Kept::Rejected);
+        status.chain(notifications).chain(rejects).collect()
+    }
+
     /// The live frames of the timeline entries `event_id` made, again: an event re-read after
     /// a crash may have had its order saved but its frames never published.
     pub fn republish(&mut self, state: &OrderState, event_id: &EventId) {

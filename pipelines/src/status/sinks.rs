@@ -7,9 +7,8 @@ use crate::runtime::StageError;
 use doorstep_connectors::driver_state::DriverState;
 use doorstep_connectors::kafka::Producer;
 use doorstep_connectors::live_feed::LiveFeed;
-use doorstep_connectors::order_store::OrderStore;
+use doorstep_connectors::order_store::{OrderStore, Stored};
 use doorstep_connectors::payments::PaymentsClient;
-use doorstep_operators::order::OrderState;
 use doorstep_schemas::avro::{Catalog, TopicRecord};
 use doorstep_schemas::events::{OrderEvent, RejectedRecord};
 use doorstep_schemas::model::{OrderId, Timestamp};
@@ -53,8 +52,9 @@ pub struct StatusSinks {
 }
 
 impl StatusSinks {
-    /// The stored state of an order and the offset of the last event processed for it.
-    pub async fn load(&self, order_id: &OrderId) -> Result<Option<(OrderState, i64)>, StageError> {
+    /// The stored state of an order, the offset of the last event processed for it and the
+    /// outbox of that event's batch.
+    pub async fn load(&self, order_id: &OrderId) -> Result<Option<Stored>, StageError> {
         self.store
             .load_processed(order_id)
             .await
@@ -146,12 +146,16 @@ impl StatusSinks {
         Ok(())
     }
 
-    /// Phase 2: the order rows and history, the state the pipeline is rebuilt from.
+    /// Phase 2: the order rows and history, the state the pipeline is rebuilt from, each with
+    /// the order's records of this batch as its outbox.
     pub async fn persist(&self, out: &Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
         let started = Instant::now();
         try_join_all(out.saves.values().map(|s| async move {
+            let kept = out.kept(&s.state.order.order_id, self.notify);
+            let outbox = crate::runtime::outbox::encode(self.catalog, &kept)
+                .map_err(|e| StageError::Fatal(format!("order {}: {e}", s.state.order.order_id)))?;
             self.store
-                .save_processed(&s.state, &s.entries, s.partition, s.source_offset)
+                .save_processed(&s.state, &s.entries, s.partition, s.source_offset, &outbox)
                 .await
                 .map_err(|e| StageError::of("cql", e.is_retriable(), e))
         }))

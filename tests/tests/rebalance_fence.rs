@@ -1,0 +1,221 @@
+//! The rebalance fence, against the real broker: a process that loses partitions while a
+//! batch of theirs is in flight (and more of their records are queued) hands them over only
+//! after that batch's transaction committed, and never processes the queued ones; the new
+//! owner starts after it, from the committed offsets. Every record is processed exactly once
+//! over the two processes.
+//!
+//! The second test is the control: the same scenario with the fence's bound at zero (a
+//! revoke that does not wait) makes the new owner process records the old one still has in
+//! flight — the overlap the fence exists to prevent, so the first test can fail.
+
+use anyhow::{Context, ensure};
+use doorstep_connectors::kafka::{ConsumerBuilder, KafkaConfig, Producer};
+use doorstep_pipelines::runtime::{
+    Runtime, RuntimeConfig, RuntimeMetrics, SourceRecord, Stage, StageError,
+};
+use doorstep_pipelines::shutdown;
+use doorstep_schemas::events::topics;
+use doorstep_schemas::model::Timestamp;
+use doorstep_tests::pipeline_harness::{Scope, TEST_PARTITIONS};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// One record as a process saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    process: &'static str,
+    partition: i32,
+    offset: i64,
+    /// When the batch holding it started.
+    started: Instant,
+    /// When that batch's stage call returned.
+    finished: Instant,
+}
+
+/// Remembers every record; the first batch of `hold` is held until `release` is notified.
+struct Recording {
+    process: &'static str,
+    log: Arc<Mutex<Vec<Seen>>>,
+    hold: Option<(Arc<Notify>, Arc<Notify>)>,
+}
+
+impl Stage for Recording {
+    async fn process_batch(&mut self, batch: &[SourceRecord]) -> Result<(), StageError> {
+        let started = Instant::now();
+        if let Some((in_flight, release)) = self.hold.take() {
+            in_flight.notify_one();
+            release.notified().await;
+        }
+        let finished = Instant::now();
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        log.extend(batch.iter().map(|r| Seen {
+            process: self.process,
+            partition: r.partition,
+            offset: r.offset,
+            started,
+            finished,
+        }));
+        Ok(())
+    }
+
+    async fn on_tick(&mut self, _now: Timestamp) -> Result<(), StageError> {
+        Ok(())
+    }
+
+    async fn on_assignment(&mut self, _a: &[i32], _r: &[i32]) -> Result<(), StageError> {
+        Ok(())
+    }
+}
+
+/// A runtime over the scope's events topic in group `group`, committing in transactions.
+async fn runtime(
+    scope: &Scope,
+    kafka: &KafkaConfig,
+    group: &str,
+    name: &'static str,
+) -> anyhow::Result<Runtime> {
+    let topic = scope.topic(topics::ORDER_EVENTS);
+    let consumer = ConsumerBuilder::new(kafka, group).subscribe(&[topic.as_str()])?;
+    let producer = Producer::transactional(
+        kafka,
+        &format!("{group}.{name}.{}", doorstep_tests::unique("t")),
+    )
+    .await?;
+    let config = RuntimeConfig {
+        tick: Duration::from_millis(100),
+        ..RuntimeConfig::default()
+    };
+    let metrics = RuntimeMetrics::register(&prometheus::Registry::new(), name)?;
+    Ok(Runtime::new(consumer, topic, config, metrics).with_transactions(producer))
+}
+
+async fn produce(producer: &Producer, topic: &str, from: usize, n: usize) -> anyhow::Result<()> {
+    for i in from..from + n {
+        let key = format!("k{i}");
+        producer
+            .send(topic, key.as_bytes(), format!("v{i}").as_bytes(), &[])
+            .await?;
+    }
+    Ok(())
+}
+
+/// The scenario: A takes a first batch and holds it; more records are queued; B joins; A
+/// keeps holding for `hold`, then releases. Returns what each process saw.
+async fn handover(name: &str, handover_bound: Duration) -> anyhow::Result<Vec<Seen>> {
+    let scope = Scope::new(name, &[]).await?;
+    let mut kafka = doorstep_pipelines::assemble::kafka_config(&scope.config, name);
+    kafka.handover_bound = handover_bound;
+    let group = scope.config.group_id("fence");
+    let topic = scope.topic(topics::ORDER_EVENTS);
+    let plain = Producer::new(&doorstep_pipelines::assemble::kafka_config(
+        &scope.config,
+        "feed",
+    ))?;
+    produce(&plain, &topic, 0, 60).await?;
+
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (in_flight, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (stop_a, signal_a) = shutdown::channel();
+    let a = runtime(&scope, &kafka, &group, "a").await?;
+    let stage_a = Recording {
+        process: "A",
+        log: log.clone(),
+        hold: Some((in_flight.clone(), release.clone())),
+    };
+    let task_a = tokio::spawn(a.run(stage_a, signal_a));
+    tokio::time::timeout(Duration::from_secs(60), in_flight.notified())
+        .await
+        .context("A never started a batch")?;
+    // Queued behind the batch in flight.
+    produce(&plain, &topic, 60, 60).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (stop_b, signal_b) = shutdown::channel();
+    let b = runtime(&scope, &kafka, &group, "b").await?;
+    let stage_b = Recording {
+        process: "B",
+        log: log.clone(),
+        hold: None,
+    };
+    let task_b = tokio::spawn(b.run(stage_b, signal_b));
+    // B has joined and the group is rebalancing while A holds its batch.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    release.notify_one();
+
+    let done = Scope::eventually(Duration::from_secs(90), || async {
+        let log = log.lock().unwrap_or_else(|e| e.into_inner());
+        let distinct: std::collections::BTreeSet<(i32, i64)> =
+            log.iter().map(|s| (s.partition, s.offset)).collect();
+        (distinct.len() >= 120).then_some(())
+    })
+    .await;
+    let _ = stop_b.send(true);
+    let _ = stop_a.send(true);
+    task_b.await??;
+    task_a.await??;
+    done.context("not every record was processed")?;
+    let seen = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok(seen)
+}
+
+/// Records processed more than once, as `partition@offset` with who processed them.
+fn overlaps(seen: &[Seen]) -> Vec<String> {
+    let mut by: BTreeMap<(i32, i64), Vec<&'static str>> = BTreeMap::new();
+    for s in seen {
+        by.entry((s.partition, s.offset))
+            .or_default()
+            .push(s.process);
+    }
+    by.into_iter()
+        .filter(|(_, who)| who.len() > 1)
+        .map(|((p, o), who)| format!("{p}@{o} by {who:?}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_move_only_after_the_batch_in_flight_committed() -> anyhow::Result<()> {
+    let seen = handover("fence_on", Duration::from_secs(60)).await?;
+    let twice = overlaps(&seen);
+    ensure!(
+        twice.is_empty(),
+        "processed twice: {:?}",
+        &twice[..twice.len().min(10)]
+    );
+    let first = seen
+        .iter()
+        .find(|s| s.process == "A")
+        .context("A processed nothing")?;
+    let held_until = first.finished;
+    // The records A had in flight: nobody else may start a batch of their partitions before
+    // A's batch ended.
+    let held: std::collections::BTreeSet<i32> = seen
+        .iter()
+        .filter(|s| s.process == "A" && s.started == first.started)
+        .map(|s| s.partition)
+        .collect();
+    for s in seen.iter().filter(|s| s.process == "B") {
+        ensure!(
+            !(held.contains(&s.partition) && s.started < held_until),
+            "B started partition {} at {:?} before A's batch of it ended",
+            s.partition,
+            held_until.saturating_duration_since(s.started)
+        );
+    }
+    ensure!(
+        seen.iter().any(|s| s.process == "B"),
+        "B never got a partition (of {TEST_PARTITIONS})"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_fence_the_new_owner_overlaps_the_batch_in_flight() -> anyhow::Result<()> {
+    let seen = handover("fence_off", Duration::ZERO).await?;
+    ensure!(
+        !overlaps(&seen).is_empty(),
+        "no overlap without the fence: the scenario no longer exercises the hand-over"
+    );
+    Ok(())
+}
