@@ -182,9 +182,13 @@ impl EtaSinks {
             .iter()
             .map(|u| store.set_eta(&u.order_id, u.estimated_delivery_at))
             .collect());
+        // An order that finished in this batch gets no timer, even when an earlier event of
+        // the batch re-armed it: a put racing the delete of the same row could land last and
+        // leave a timer behind for a finished order.
         let puts = all(w
             .timer_puts
             .iter()
+            .filter(|put| !w.finished.contains(put))
             .map(|(p, order)| store.put_timer(*p, order, TIMER_KIND, now))
             .collect());
         let deletes = all(w

@@ -347,6 +347,11 @@ impl Stage for LocationStage {
         Ok(())
     }
 
+    fn on_abort(&mut self) {
+        // Judged from Redis on their next ping, with the outbox a re-read needs.
+        self.last.clear();
+    }
+
     async fn on_assignment(
         &mut self,
         _assigned: &[i32],

@@ -98,7 +98,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 
 /// Bytes of hex text.
 pub fn from_hex(text: &str) -> Result<Vec<u8>, OutboxError> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(OutboxError::Corrupt("odd hex length"));
     }
     (0..text.len())

@@ -424,24 +424,37 @@ impl Runtime {
         producer.begin().map_err(RuntimeError::Transactions)?;
         let outcome = match self.call(stage, work).await {
             Ok(()) => {
-                let consumed = work.consumed();
-                let positions: Vec<(&str, i32, i64)> = consumed
-                    .iter()
-                    .map(|(p, o)| (self.topic.as_str(), *p, *o))
-                    .collect();
-                let group = self.consumer.group_metadata();
-                match producer.commit(&positions, group.as_ref()).await {
-                    Ok(()) => return Ok(Attempt::Done),
-                    Err(e) if e.is_fatal() => return Err(RuntimeError::Transactions(e)),
-                    // A commit that may have gone through cannot be aborted: ask again.
-                    Err(e) if e.is_retriable() && !e.requires_abort() => {
-                        return self.finish_commit(producer, &positions, e).await;
-                    }
-                    Err(e) => Attempt::Retry(StageError::unavailable("kafka", e)),
+                let committed = self.commit(producer, &work).await;
+                if !matches!(committed, Ok(Attempt::Done)) {
+                    stage.on_abort();
                 }
+                return committed;
             }
             Err(e) if e.is_retriable() => Attempt::Retry(e),
             Err(e) => Attempt::Failed(e),
+        };
+        self.abort(producer).await?;
+        stage.on_abort();
+        Ok(outcome)
+    }
+
+    /// Commits the unit's transaction with its consumed offsets (aborting it when that
+    /// fails).
+    async fn commit(&self, producer: &Producer, work: &Work<'_>) -> Result<Attempt, RuntimeError> {
+        let consumed = work.consumed();
+        let positions: Vec<(&str, i32, i64)> = consumed
+            .iter()
+            .map(|(p, o)| (self.topic.as_str(), *p, *o))
+            .collect();
+        let group = self.consumer.group_metadata();
+        let outcome = match producer.commit(&positions, group.as_ref()).await {
+            Ok(()) => return Ok(Attempt::Done),
+            Err(e) if e.is_fatal() => return Err(RuntimeError::Transactions(e)),
+            // A commit that may have gone through cannot be aborted: ask again.
+            Err(e) if e.is_retriable() && !e.requires_abort() => {
+                return self.finish_commit(producer, &positions, e).await;
+            }
+            Err(e) => Attempt::Retry(StageError::unavailable("kafka", e)),
         };
         self.abort(producer).await?;
         Ok(outcome)

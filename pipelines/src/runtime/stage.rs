@@ -67,4 +67,10 @@ pub trait Stage: Send {
         assigned: &[i32],
         revoked: &[i32],
     ) -> impl Future<Output = Result<(), StageError>> + Send;
+
+    /// The transaction of the last call was aborted after it returned: its records are
+    /// gone and its offsets not committed, so keyed state the call advanced in memory is
+    /// ahead of what the topics say. Drop it; it is rebuilt from the stores, whose saved
+    /// outboxes produce the lost records again when their batch is re-read.
+    fn on_abort(&mut self) {}
 }

@@ -267,6 +267,11 @@ impl Stage for StatusStage {
         self.sinks.fire(&events).await
     }
 
+    fn on_abort(&mut self) {
+        // Reloaded from ScyllaDB on their next event, with the outbox a re-read needs.
+        self.orders.clear();
+    }
+
     async fn on_assignment(&mut self, assigned: &[i32], revoked: &[i32]) -> Result<(), StageError> {
         self.orders.retain(|_, (_, p, _)| !revoked.contains(p));
         self.timers.drop_partitions(revoked);
