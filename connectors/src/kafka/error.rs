@@ -84,6 +84,21 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether a produced record was refused for its size (larger than the client's or the
+    /// broker's `message.max.bytes`): sending the same record again can never succeed.
+    pub fn is_record_too_large(&self) -> bool {
+        use RDKafkaErrorCode as C;
+        match self {
+            Error::Delivery { source, .. } => matches!(
+                source.rdkafka_error_code(),
+                Some(C::MessageSizeTooLarge | C::MessageBatchTooLarge)
+            ),
+            _ => false,
+        }
+    }
+}
+
 fn code_is_retriable(code: RDKafkaErrorCode) -> bool {
     use RDKafkaErrorCode as C;
     matches!(

@@ -87,6 +87,8 @@ pub(super) fn driver_path(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<String, ApiError> {
     claims.require_kind(&[ActorKind::Driver])?;
+    // Also for the stream's GET upgrade: every frame it carries acts.
+    claims.require_scope(crate::auth::Scope::Act)?;
     let Path(driver_id) =
         path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
     validate_id("driver_id", &driver_id)?;
@@ -131,11 +133,15 @@ pub(super) async fn accept(
         ));
     }
     let received_at = Timestamp::now();
+    let max_age_ms = s.config().max_ping_age_ms;
     let pings = pings
         .into_iter()
         .enumerate()
-        .map(|(i, p)| to_ping(i, p, &driver_id, received_at))
+        .map(|(i, p)| to_ping(i, p, &driver_id, received_at, max_age_ms))
         .collect::<Result<Vec<_>, _>>()?;
+    for (i, p) in pings.iter().enumerate() {
+        s.limits().check_area(&format!("ping {i}"), p.location)?;
+    }
     produce(s, &driver_id, &pings).await?;
     Ok(PingsAccepted {
         driver_id,
@@ -154,6 +160,7 @@ fn to_ping(
     p: PingBody,
     driver_id: &str,
     received_at: Timestamp,
+    max_age_ms: i64,
 ) -> Result<LocationPing, ApiError> {
     let location = GeoPoint::new(p.lat, p.lng)
         .map_err(|e| unprocessable("invalid_location", format!("ping {i}: {e}")))?;
@@ -183,11 +190,21 @@ fn to_ping(
     )?;
     let recorded_at = match p.recorded_at {
         None => received_at,
-        Some(ms) if ms <= 0 || ms > received_at.as_millis() + MAX_CLOCK_SKEW_MS => {
+        Some(ms) if ms <= 0 || ms > received_at.as_millis().saturating_add(MAX_CLOCK_SKEW_MS) => {
             return Err(unprocessable(
                 "invalid_timestamp",
                 format!(
                     "ping {i}: recorded_at {ms} is not a time in milliseconds since the epoch up to a minute ahead of now"
+                ),
+            ));
+        }
+        // The location filter would refuse it as `stale` anyway: refuse it here, before it
+        // costs a record (a fix from 1970 is a broken clock, not a late ping).
+        Some(ms) if ms < received_at.as_millis().saturating_sub(max_age_ms) => {
+            return Err(unprocessable(
+                "stale_ping",
+                format!(
+                    "ping {i}: recorded_at {ms} is more than {max_age_ms} ms before now; such a fix is no longer useful"
                 ),
             ));
         }

@@ -11,7 +11,9 @@
 //! | `POST /v1/drivers/{driver_id}/location` | that driver | one ping `{lat, lng, accuracy_m?, heading_deg?, speed_mps?, recorded_at?, ping_id?}` or `{pings: [...]}` (≤ 100) | 202 `{driver_id, accepted, ping_ids}` |
 //! | `GET /v1/orders/{order_id}/track` (WebSocket) | a customer token for that order, the order's customer, system (header or `?access_token=`) | | a `snapshot` frame, then live `location` / `status` / `eta` frames ([`track`]) |
 //! | `GET /v1/drivers/{driver_id}/stream` (WebSocket) | that driver | text frames, each one ping or `{pings: [...]}` | one JSON answer per frame: the 202 body or the error body ([`driver_stream`]) |
-//! | `GET /metrics`, `GET /healthz` | none | | Prometheus text; broker reachability |
+//!
+//! `/metrics` and `/healthz` are not on this port: they are on the ops listener
+//! (`ops.listen`), like every process's.
 //!
 //! A 202 means the event is on the broker (acknowledged, `acks=all`); the status pipeline
 //! decides whether it changes the order and records a rejection otherwise. Everything that
@@ -73,11 +75,13 @@ mod app;
 mod driver_stream;
 mod error;
 mod extract;
+pub mod limits;
 mod locations;
 mod metrics;
 mod orders;
 pub mod page;
 mod read;
+pub mod server;
 mod sink;
 mod state;
 mod store;
@@ -86,27 +90,27 @@ pub mod track;
 pub use app::{Gateway, GatewayError};
 pub use error::{ApiError, ErrorCode};
 pub use extract::Caller;
+pub use limits::{EdgeLimits, OpenOrdersCap};
 pub use locations::{MAX_CLOCK_SKEW_MS, MAX_PINGS, PingsAccepted};
 pub use metrics::GatewayMetrics;
 pub use orders::AcceptedBody;
 pub use read::{OrderReader, OrderView};
+pub use server::ServerLimits;
 pub use sink::{EventSink, KafkaSink};
 pub use state::{GatewayConfig, GatewayState};
 pub use store::LazyOrderStore;
 
-use crate::ops::{self, Health};
-use crate::shutdown;
+use crate::ops::Health;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use prometheus::Registry;
-use tokio::net::TcpListener;
 
-/// The API routes with their metrics and body limit (no ops routes).
+/// The API routes with their metrics, body limit and request timeout (no ops routes).
 pub fn api_router(state: GatewayState) -> Router {
     let limit = state.config().max_body_bytes;
     let metrics = state.metrics().clone();
+    let request_timeout = state.limits().config().request_timeout;
     let mut router = Router::new();
     if state.inner.orders.is_some() {
         router = router.route("/v1/orders/{order_id}", get(read::get_order));
@@ -127,15 +131,38 @@ pub fn api_router(state: GatewayState) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
+            request_timeout,
+            timeout_request,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::track,
         ))
 }
 
-/// The whole gateway: the API plus `/metrics` and `/healthz` (one probe per dependency; the
-/// broker's is added by [`health`]).
-pub fn router(state: GatewayState, registry: Registry, health: Health) -> Router {
-    api_router(state).merge(ops::router(registry, health))
+/// Middleware: a request not answered within `gateway.request_timeout_ms` (a slow body
+/// included) is answered 408 `request_timeout`.
+async fn timeout_request(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request was not complete within {limit:?}"),
+        )
+        .into_response(),
+    }
+}
+
+/// The public router: the API only. `/metrics` and `/healthz` are served on the ops listener
+/// ([`ops::router`] with [`health`]), never here.
+pub fn router(state: GatewayState) -> Router {
+    api_router(state)
 }
 
 /// The gateway's readiness probes: the event sink (the broker) must answer.
@@ -145,32 +172,6 @@ pub fn health(state: &GatewayState) -> Health {
         let sink = sink.clone();
         async move { sink.ping().await }
     })
-}
-
-/// Serves `app` on `listener` until `shutdown` says stop, then finishes the requests in
-/// flight (their produce is bounded by the produce timeout) and returns. `send_buffer`, when
-/// set, is every connection's kernel send buffer (`SO_SNDBUF`): with many WebSockets open it
-/// bounds the memory each may pin, and a client that stops reading is noticed sooner.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    mut shutdown: shutdown::Signal,
-    send_buffer: Option<usize>,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "gateway listening");
-    }
-    let listener = listener.tap_io(move |tcp| {
-        if let Some(bytes) = send_buffer
-            && let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(bytes)
-        {
-            tracing::warn!(error = %e, bytes, "cannot set a connection's send buffer");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown::stopped(&mut shutdown).await })
-        .await
 }
 
 async fn not_found() -> ApiError {
