@@ -214,9 +214,11 @@ fn validate_item(index: usize, item: &OrderItem) -> Result<(), InvalidInput> {
         });
     }
     let name = item.name.trim();
+    // The whole name is checked, not the trimmed one: the name travels as sent, and a
+    // trailing U+0085 (a control character that is also whitespace) would ride along.
     if name.is_empty()
         || name.chars().count() > MAX_ITEM_NAME_CHARS
-        || name.chars().any(is_unprintable)
+        || item.name.chars().any(is_unprintable)
     {
         return Err(InvalidInput::InvalidItemName {
             index,

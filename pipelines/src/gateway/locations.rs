@@ -20,6 +20,10 @@ use serde::{Deserialize, Serialize};
 pub const MAX_PINGS: usize = 100;
 /// How far in the future a ping's `recorded_at` may be (phone clock skew), in milliseconds.
 pub const MAX_CLOCK_SKEW_MS: i64 = 60_000;
+/// Largest `speed_mps` a phone may report (no car goes 200 m/s; more is a broken sensor).
+pub const MAX_REPORTED_SPEED_MPS: f64 = 200.0;
+/// Largest `accuracy_m` a phone may report (100 km: no use for tracking beyond).
+pub const MAX_REPORTED_ACCURACY_M: f64 = 100_000.0;
 
 /// One ping as a driver app sends it.
 #[derive(Debug, Deserialize)]
@@ -172,9 +176,9 @@ fn to_ping(
     };
     let accuracy_m = check(
         p.accuracy_m,
-        |x| x >= 0.0,
+        |x| (0.0..=MAX_REPORTED_ACCURACY_M).contains(&x),
         "invalid_accuracy",
-        "accuracy_m must be ≥ 0",
+        "accuracy_m must be in 0..=100000",
     )?;
     let heading_deg = check(
         p.heading_deg,
@@ -184,9 +188,9 @@ fn to_ping(
     )?;
     let speed_mps = check(
         p.speed_mps,
-        |x| x >= 0.0,
+        |x| (0.0..=MAX_REPORTED_SPEED_MPS).contains(&x),
         "invalid_speed",
-        "speed_mps must be ≥ 0",
+        "speed_mps must be in 0..=200",
     )?;
     let recorded_at = match p.recorded_at {
         None => received_at,
