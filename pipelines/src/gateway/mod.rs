@@ -9,7 +9,7 @@
 //! | `POST /v1/orders/{order_id}/cancel` | customer, restaurant, driver | `{reason}` | 202 |
 //! | `GET /v1/orders/{order_id}` | the order's customer or restaurant, system | | 200: the order row (status, parties, items, ETA, cancellation) + `timeline` |
 //! | `POST /v1/drivers/{driver_id}/location` | that driver | one ping `{lat, lng, accuracy_m?, heading_deg?, speed_mps?, recorded_at?, ping_id?}` or `{pings: [...]}` (≤ 100) | 202 `{driver_id, accepted, ping_ids}` |
-//! | `GET /v1/orders/{order_id}/track` (WebSocket) | a customer token for that order, the order's customer, system (header or `?access_token=`) | | a `snapshot` frame, then live `location` / `status` / `eta` frames ([`track`]) |
+//! | `GET /v1/orders/{order_id}/track` (WebSocket) | a customer token for that order (scope `read` is enough), the order's customer, system (header or the `bearer.<token>` subprotocol) | | a `snapshot` frame, then live `location` / `status` / `eta` frames ([`track`]) |
 //! | `GET /v1/drivers/{driver_id}/stream` (WebSocket) | that driver | text frames, each one ping or `{pings: [...]}` | one JSON answer per frame: the 202 body or the error body ([`driver_stream`]) |
 //!
 //! `/metrics` and `/healthz` are not on this port: they are on the ops listener
@@ -26,8 +26,9 @@
 //! |---|---|---|
 //! | 400 | `invalid_json` | the body is not the expected JSON (serde's message: unknown or missing field, wrong type, syntax) |
 //! | 400 | `invalid_path`, `invalid_body` | undecodable path segment, unreadable body |
-//! | 401 | `unauthorized` | no, malformed, forged or expired bearer token (`WWW-Authenticate: Bearer`) |
-//! | 403 | `forbidden` | the token's kind may not use the route, or the token is for another order |
+//! | 401 | `unauthorized` | no, malformed, forged or expired bearer token, an unknown key id, or one living longer than `gateway.token_max_ttl_s` (`WWW-Authenticate: Bearer`) |
+//! | 403 | `forbidden` | the token's kind may not use the route, the token is for another order, or its scope is `read` and the route acts |
+//! | 408 | `request_timeout` | the request (body included) took longer than `gateway.request_timeout_ms` |
 //! | 403 | `actor_not_allowed` | no rule lets this kind of actor ask for that status |
 //! | 404, 405 | `not_found`, `method_not_allowed` | no such route or method |
 //! | 404 | `order_not_found` | `GET` of an order that does not exist or that the bearer is not a party to |
@@ -35,8 +36,9 @@
 //! | 415 | `unsupported_media_type` | a `Content-Type` other than JSON |
 //! | 422 | `unknown_status` | a status string that is not an order status |
 //! | 422 | `not_a_transition` | a status no status request leads to (`PLACED`, `CANCELLED`) |
-//! | 422 | `no_pings`, `too_many_pings`, `invalid_accuracy`, `invalid_heading`, `invalid_speed`, `invalid_timestamp` | GPS pings out of range (`invalid_location` too) |
-//! | 422 | `invalid_id`, `no_items`, `too_many_items`, `invalid_quantity`, `negative_price`, `invalid_item_name`, `total_mismatch`, `total_overflow`, `invalid_location`, `missing_reason`, `reason_too_long` | the checks of `operators::order::InvalidInput` |
+//! | 422 | `no_pings`, `too_many_pings`, `invalid_accuracy`, `invalid_heading`, `invalid_speed`, `invalid_timestamp`, `stale_ping` | GPS pings out of range (`invalid_location` too) |
+//! | 422, 429 | see [`limits`] | outside the service area or the restaurant registry; rate limits, quotas and caps |
+//! | 422 | `invalid_id`, `no_items`, `too_many_items`, `invalid_quantity`, `negative_price`, `invalid_item_name`, `total_mismatch`, `total_overflow`, `invalid_location`, `missing_reason`, `reason_too_long`, `unprintable_reason` | the checks of `operators::order::InvalidInput` |
 //! | 503 | `broker_unavailable` | no broker acknowledgement within the produce timeout (`Retry-After`) |
 //! | 503 | `store_unavailable` | the order store did not answer a `GET` in time (`Retry-After`) |
 //!
@@ -48,7 +50,7 @@
 //! also places it when the body has no `order_id`.
 //!
 //! ```text
-//! export DOORSTEP_AUTH_SECRET='a secret of at least thirty-two bytes'
+//! export DOORSTEP_AUTH_SECRET="$(openssl rand -hex 32)"
 //! doorstep topics ensure && doorstep gateway &        # 127.0.0.1:8080 (gateway.listen)
 //! C=$(doorstep token --kind customer --id c-1 --ttl 1h)
 //! curl -sS localhost:8080/v1/orders -H "authorization: Bearer $C" \
@@ -66,7 +68,10 @@
 //! `curl -d` alone sends `application/x-www-form-urlencoded`, which is refused with 415: pass
 //! the JSON content type (or use `curl --json`).
 //!
-//! Metrics: `doorstep_gateway_http_requests_total{route,status}`,
+//! Connections are served by [`server`] (header-read and idle timeouts, a connection cap).
+//!
+//! Metrics: `doorstep_gateway_connections`, `doorstep_gateway_connections_closed_total{reason}`,
+//! `doorstep_gateway_http_requests_total{route,status}`,
 //! `doorstep_gateway_http_request_duration_seconds{route}`,
 //! `doorstep_gateway_events_produced_total{command}`,
 //! `doorstep_gateway_rejected_requests_total{reason}`.
