@@ -18,8 +18,8 @@ use doorstep_pipelines::gateway::{
 use doorstep_schemas::avro::{Catalog, SCHEMA_FILES, TopicRecord};
 use doorstep_schemas::events::{
     EtaUpdate, LocationPing, Notification, OrderEvent, RejectedRecord, StatusChange,
-    TrackingUpdate,
 };
+use doorstep_schemas::model::TrackingUpdate;
 use futures::future::BoxFuture;
 use std::sync::OnceLock;
 

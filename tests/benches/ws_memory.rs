@@ -157,7 +157,10 @@ async fn gateway(s: &Settings) -> anyhow::Result<Growth> {
         format!("127.0.0.1:{port}"),
     );
     let ops_port = free_port().await?;
-    env.insert("DOORSTEP_OPS_LISTEN".into(), format!("127.0.0.1:{ops_port}"));
+    env.insert(
+        "DOORSTEP_OPS_LISTEN".into(),
+        format!("127.0.0.1:{ops_port}"),
+    );
     // Many sockets from one machine and few tokens: the edge limits would refuse them.
     for (k, v) in [
         ("DOORSTEP_GATEWAY_MAX_CONNECTIONS", "200000"),
@@ -175,10 +178,7 @@ async fn gateway(s: &Settings) -> anyhow::Result<Growth> {
     let http = reqwest::Client::new();
     let started = Instant::now();
     loop {
-        if let Ok(r) = http
-            .get(format!("{ops}/healthz"))
-            .send()
-            .await
+        if let Ok(r) = http.get(format!("{ops}/healthz")).send().await
             && r.status().is_success()
         {
             break;

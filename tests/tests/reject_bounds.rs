@@ -55,3 +55,26 @@ async fn a_poison_record_near_the_size_limit_is_rejected_bounded_and_the_partiti
     running.stop().await?;
     Ok(())
 }
+
+/// A record larger than `message.max.bytes` is a fatal error for its batch (the runtime then
+/// isolates the record), not an outage to wait out: before, every produce failure was
+/// retriable and such a batch was retried forever.
+#[tokio::test]
+async fn a_record_too_large_to_produce_is_not_retriable() -> anyhow::Result<()> {
+    let scope = Scope::new("too_large", &[]).await?;
+    let kafka = doorstep_pipelines::assemble::kafka_config(&scope.config, "doorstep-tests");
+    let producer = doorstep_connectors::kafka::Producer::new(&kafka)?;
+    let topic = scope.topic(topics::ORDER_REJECTED);
+    let big = vec![0u8; 1_100_000];
+    let e = doorstep_pipelines::runtime::produce_all(
+        &producer,
+        [(topic.as_str(), "k", "e-1", &big[..])],
+    )
+    .await
+    .expect_err("a 1.1 MB record cannot be produced");
+    assert!(!e.is_retriable(), "{e}");
+    // A record of an ordinary size still goes through.
+    doorstep_pipelines::runtime::produce_all(&producer, [(topic.as_str(), "k", "e-2", &b"ok"[..])])
+        .await?;
+    Ok(())
+}

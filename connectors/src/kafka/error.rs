@@ -120,3 +120,28 @@ fn code_is_retriable(code: RDKafkaErrorCode) -> bool {
             | C::QueueFull
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::error::KafkaError;
+
+    #[test]
+    fn a_record_refused_for_its_size_is_neither_retriable_nor_an_outage() {
+        for code in [
+            RDKafkaErrorCode::MessageSizeTooLarge,
+            RDKafkaErrorCode::MessageBatchTooLarge,
+        ] {
+            let e = Error::Delivery {
+                topic: "t".into(),
+                source: KafkaError::MessageProduction(code),
+            };
+            assert!(e.is_record_too_large() && !e.is_retriable(), "{code:?}");
+        }
+        let down = Error::Delivery {
+            topic: "t".into(),
+            source: KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+        };
+        assert!(!down.is_record_too_large() && down.is_retriable());
+    }
+}
