@@ -566,6 +566,43 @@ async fn websocket_limits() -> Result<()> {
     // Its place is free again.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_c, _) = connect().await?;
+    // The tracking socket (token as subprotocol): a customer sends nothing but pongs and a
+    // close, so a message over 4 KiB closes it (1009) before it is assembled.
+    let request = doorstep_tests::live_client::track_request(&gw.ws_base, "o-1", &c)?;
+    let (mut track, response) = tokio_tungstenite::connect_async(request).await?;
+    ensure!(
+        response
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok())
+            == Some("doorstep.v1"),
+        "the server selects doorstep.v1 and never echoes the token: {:?}",
+        response.headers()
+    );
+    track.send(Message::text("x".repeat(8 * 1024))).await?;
+    let mut closed = false;
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Ok(next) = tokio::time::timeout_at(end, track.next()).await {
+        match next {
+            None | Some(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Some(Ok(Message::Close(frame))) => {
+                ensure!(
+                    frame.as_ref().is_none_or(|f| u16::from(f.code) == 1009),
+                    "{frame:?}"
+                );
+                closed = true;
+                break;
+            }
+            Some(Ok(_)) => {} // the snapshot
+        }
+    }
+    ensure!(
+        closed,
+        "an 8 KiB client message did not close the tracking socket"
+    );
     ensure!(gw.produced().await? == 0);
     gw.stop().await
 }
