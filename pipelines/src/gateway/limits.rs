@@ -260,6 +260,11 @@ pub type OpenOrdersConnector =
 /// ([`OpenOrders`]), pruned against the order store before counting. When Redis or the order
 /// store cannot answer, the placement is let through (order intake never stops for them) and
 /// a warning is logged.
+///
+/// Known slack: the place is reserved before the event is produced, so a placement the broker
+/// then refuses (503) holds its place until the grace period ends; and two placements of one
+/// customer checked at the same instant can both pass (the cap can be exceeded by the number
+/// of concurrent requests, which the rate limit bounds).
 pub struct OpenOrdersCap {
     connect: OpenOrdersConnector,
     sets: OnceCell<OpenOrders>,
