@@ -20,6 +20,7 @@
 //!   in the driver hash.
 //! - [`live_feed`] — an order's live feed: its channel, the per-order sequence number every
 //!   frame carries (publish and number in one Redis script), its current ETA.
+//! - [`open_orders`] — a customer's open orders in Redis, for the gateway's cap per customer.
 //! - [`push`] — FCM HTTP v1 push client and the Redis sent-ledger that keeps a replay or a
 //!   restart from notifying twice.
 //! - [`payments`] — refund client speaking Stripe's Refunds API, idempotent per order.
@@ -35,6 +36,7 @@ mod http;
 pub mod kafka;
 pub mod live_feed;
 pub mod location_store;
+pub mod open_orders;
 pub mod order_store;
 pub mod payments;
 pub mod push;

@@ -161,7 +161,10 @@ pub async fn status_pipeline(
 ) -> Result<(Runtime, StatusStage), AssembleError> {
     let payments = match (&config.payments, options.side_effects) {
         (_, false) => None,
-        (Some((url, key)), true) => Some(PaymentsClient::new(&PaymentsConfig::new(url, key))?),
+        (Some(p), true) => Some(PaymentsClient::new(&PaymentsConfig::new(
+            &p.url,
+            p.secret_key.expose(),
+        ))?),
         (None, true) => {
             return Err(AssembleError::Missing {
                 pipeline: "status",
@@ -219,7 +222,7 @@ pub async fn notify_pipeline(
     runtime: RuntimeConfig,
     registry: &Registry,
 ) -> Result<(Runtime, NotifyStage), AssembleError> {
-    let Some((url, project, token)) = &config.push else {
+    let Some(push) = &config.push else {
         return Err(AssembleError::Missing {
             pipeline: "notify",
             setting: "push.url (DOORSTEP_PUSH_URL)",
@@ -231,7 +234,11 @@ pub async fn notify_pipeline(
     let topic = config.topic(topics::NOTIFICATIONS);
     let consumer =
         ConsumerBuilder::new(&kafka, config.group_id("notify")).subscribe(&[topic.as_str()])?;
-    let push = PushClient::new(&PushConfig::new(url, project, token))?;
+    let push = PushClient::new(&PushConfig::new(
+        &push.url,
+        &push.project_id,
+        push.access_token.expose(),
+    ))?;
     let ledger = SentLedger::new(redis(config).await?, config.redis_key_prefix.clone());
     let producer = output_producer(config, &kafka, "notify").await?;
     let stage = NotifyStage::new(

@@ -156,16 +156,29 @@ async fn gateway(s: &Settings) -> anyhow::Result<Growth> {
         "DOORSTEP_GATEWAY_LISTEN".into(),
         format!("127.0.0.1:{port}"),
     );
-    env.insert("DOORSTEP_OPS_LISTEN".into(), "127.0.0.1:0".into());
+    let ops_port = free_port().await?;
+    env.insert(
+        "DOORSTEP_OPS_LISTEN".into(),
+        format!("127.0.0.1:{ops_port}"),
+    );
+    // Many sockets from one machine and few tokens: the edge limits would refuse them.
+    for (k, v) in [
+        ("DOORSTEP_GATEWAY_MAX_CONNECTIONS", "200000"),
+        ("DOORSTEP_GATEWAY_MAX_SOCKETS_PER_SUBJECT", "200000"),
+        ("DOORSTEP_GATEWAY_RATE_LIMIT_PER_S", "1000000"),
+        ("DOORSTEP_GATEWAY_RATE_LIMIT_BURST", "1000000"),
+    ] {
+        env.insert(k.into(), v.into());
+    }
     let log = std::env::temp_dir().join(format!("{}.log", doorstep_tests::unique("ws-memory")));
     let mut process = DoorstepProcess::spawn(&["gateway"], &env, &log)?;
     let pid = process.id().context("the gateway has no pid")?;
-    let base = format!("http://127.0.0.1:{port}");
+    let ops = format!("http://127.0.0.1:{ops_port}");
     let ws_base = format!("ws://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let started = Instant::now();
     loop {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await
+        if let Ok(r) = http.get(format!("{ops}/healthz")).send().await
             && r.status().is_success()
         {
             break;
@@ -204,7 +217,7 @@ async fn gateway(s: &Settings) -> anyhow::Result<Growth> {
     tokio::time::sleep(s.settle).await;
     let after = rss_bytes(pid)?;
     let metrics = http
-        .get(format!("{base}/metrics"))
+        .get(format!("{ops}/metrics"))
         .send()
         .await?
         .text()

@@ -29,6 +29,11 @@ pub struct GatewayUnderTest {
 impl GatewayUnderTest {
     /// Starts a gateway with the order store and live tracking of `config`.
     pub async fn start(config: &Config, tracking: TrackingConfig) -> anyhow::Result<Self> {
+        // These tests are about live tracking (many sockets of one token, any restaurant),
+        // not about the edge's limits, which `tests/tests/edge.rs` tests.
+        let mut config = config.clone();
+        config.edge = doorstep_pipelines::config::EdgeConfig::unlimited();
+        let config = &config;
         let gateway = Gateway::from_config(config, Duration::from_secs(5))?
             .with_order_store(config)
             .with_live_tracking(config, tracking)?;
@@ -87,15 +92,19 @@ pub enum Received {
 }
 
 impl LiveClient {
-    /// Connects to `GET /v1/orders/{order}/track` with `token` in the `access_token` query
-    /// parameter. `Err(Ok(refused))` is an HTTP refusal, `Err(Err(_))` anything else.
+    /// Connects to `GET /v1/orders/{order}/track` with `token` in the subprotocol list, as a
+    /// browser does (`doorstep.v1, bearer.<token>`). `Err(Ok(refused))` is an HTTP refusal,
+    /// `Err(Err(_))` anything else.
     pub async fn connect(
         ws_base: &str,
         order: &str,
         token: &str,
     ) -> Result<Self, Result<Refused, anyhow::Error>> {
-        let url = format!("{ws_base}/v1/orders/{order}/track?access_token={token}");
-        match tokio_tungstenite::connect_async(url).await {
+        let request = match track_request(ws_base, order, token) {
+            Ok(r) => r,
+            Err(e) => return Err(Err(e)),
+        };
+        match tokio_tungstenite::connect_async(request).await {
             Ok((ws, _)) => Ok(Self { ws }),
             Err(WsError::Http(resp)) => {
                 let status = resp.status().as_u16();
@@ -208,7 +217,23 @@ pub async fn stuck_client(ws_base: &str, order: &str, token: &str) -> anyhow::Re
     socket.set_nonblocking(true)?;
     let stream = tokio::net::TcpSocket::from_std_stream(socket.into());
     let stream = stream.connect(sockaddr).await?;
-    let url = format!("{ws_base}/v1/orders/{order}/track?access_token={token}");
-    let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await?;
+    let request = track_request(ws_base, order, token)?;
+    let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
     Ok(ws)
+}
+
+/// The upgrade request of `GET /v1/orders/{order}/track` carrying `token` as a browser does:
+/// `Sec-WebSocket-Protocol: doorstep.v1, bearer.<token>`.
+pub fn track_request(
+    ws_base: &str,
+    order: &str,
+    token: &str,
+) -> anyhow::Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("{ws_base}/v1/orders/{order}/track").into_client_request()?;
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        format!("doorstep.v1, bearer.{token}").parse()?,
+    );
+    Ok(request)
 }

@@ -2,8 +2,10 @@
 //! the gateway's source (`.route("path", method(...))` in `pipelines/src/gateway/**` and the ops
 //! router) is documented with the same method, nothing else is documented, and every
 //! documented route answers from a real gateway (with the demo page mounted) instead of falling
-//! through to the `not_found` / `method_not_allowed` fallbacks. No broker is needed: requests
-//! without a token are refused before anything is produced.
+//! through to the `not_found` / `method_not_allowed` fallbacks — the ops routes (the paths
+//! with their own `servers`, the ops listener) from the ops router, and never from the public
+//! port. No broker is needed: requests without a token are refused before anything is
+//! produced.
 
 use doorstep_pipelines::auth::TokenKey;
 use doorstep_pipelines::config::{Config, Source};
@@ -39,6 +41,9 @@ fn documented() -> BTreeSet<(String, String)> {
         let path = path.as_str().unwrap();
         for (method, op) in item.as_mapping().unwrap() {
             let method = method.as_str().unwrap();
+            if method == "servers" {
+                continue; // a path served elsewhere (the ops listener)
+            }
             assert!(METHODS.contains(&method), "{path}: unexpected key {method}");
             assert!(
                 op["responses"].as_mapping().is_some_and(|r| !r.is_empty()),
@@ -48,6 +53,19 @@ fn documented() -> BTreeSet<(String, String)> {
         }
     }
     out
+}
+
+/// Paths documented on their own `servers` (the ops listener).
+fn ops_paths() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(repo_root().join("docs/openapi.yaml")).unwrap();
+    let doc: Value = serde_norway::from_str(&text).unwrap();
+    doc["paths"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, item)| item.get("servers").is_some())
+        .map(|(p, _)| p.as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -172,6 +190,16 @@ async fn every_documented_route_is_served() {
         vec![],
     );
     let gateway = gateway.with_routes(page.router());
+    let ops_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ops_base = format!("http://{}", ops_listener.local_addr().unwrap());
+    let ops_router = gateway.ops_router();
+    let ops_server = tokio::spawn(async move { axum::serve(ops_listener, ops_router).await });
+    let ops = ops_paths();
+    assert_eq!(
+        ops,
+        BTreeSet::from(["/healthz".to_owned(), "/metrics".to_owned()]),
+        "the ops routes are documented on the ops listener"
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, signal) = shutdown::channel();
@@ -183,9 +211,18 @@ async fn every_documented_route_is_served() {
     assert_eq!(fallback.status(), 404);
     assert!(fallback.text().await.unwrap().contains("\"not_found\""));
 
+    for path in &ops {
+        let public = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(public.status(), 404, "{path} is not on the public port");
+    }
     for (method, path) in documented() {
+        let on = if ops.contains(&path) {
+            &ops_base
+        } else {
+            &base
+        };
         let url = format!(
-            "{base}{}",
+            "{on}{}",
             path.replace("{order_id}", "o-openapi")
                 .replace("{driver_id}", "d-openapi")
         );
@@ -208,4 +245,5 @@ async fn every_documented_route_is_served() {
     }
     let _ = stop.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    ops_server.abort();
 }

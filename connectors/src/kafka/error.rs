@@ -116,6 +116,19 @@ impl Error {
     pub fn is_fatal(&self) -> bool {
         matches!(self, Error::Transaction { source: KafkaError::Transaction(e), .. } if e.is_fatal())
     }
+
+    /// Whether a produced record was refused for its size (larger than the client's or the
+    /// broker's `message.max.bytes`): sending the same record again can never succeed.
+    pub fn is_record_too_large(&self) -> bool {
+        use RDKafkaErrorCode as C;
+        match self {
+            Error::Delivery { source, .. } => matches!(
+                source.rdkafka_error_code(),
+                Some(C::MessageSizeTooLarge | C::MessageBatchTooLarge)
+            ),
+            _ => false,
+        }
+    }
 }
 
 fn code_is_retriable(code: RDKafkaErrorCode) -> bool {
@@ -138,4 +151,29 @@ fn code_is_retriable(code: RDKafkaErrorCode) -> bool {
             | C::RebalanceInProgress
             | C::QueueFull
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::error::KafkaError;
+
+    #[test]
+    fn a_record_refused_for_its_size_is_neither_retriable_nor_an_outage() {
+        for code in [
+            RDKafkaErrorCode::MessageSizeTooLarge,
+            RDKafkaErrorCode::MessageBatchTooLarge,
+        ] {
+            let e = Error::Delivery {
+                topic: "t".into(),
+                source: KafkaError::MessageProduction(code),
+            };
+            assert!(e.is_record_too_large() && !e.is_retriable(), "{code:?}");
+        }
+        let down = Error::Delivery {
+            topic: "t".into(),
+            source: KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+        };
+        assert!(!down.is_record_too_large() && down.is_retriable());
+    }
 }

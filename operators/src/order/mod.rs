@@ -22,7 +22,7 @@ pub use rules::{TransitionRule, transition_rule};
 pub use state::OrderState;
 pub use validate::{
     IdProblem, InvalidInput, MAX_ID_LEN, MAX_ITEM_NAME_CHARS, MAX_ITEMS, MAX_REASON_LEN,
-    validate_id, validate_place, validate_reason,
+    is_unprintable, validate_id, validate_place, validate_reason,
 };
 
 #[cfg(test)]

@@ -91,6 +91,15 @@ pub enum InvalidInput {
         /// Its length in bytes.
         len: usize,
     },
+    /// A cancellation reason with control or bidirectional-formatting characters (which can
+    /// make a reason shown to a restaurant or in a log read differently than it is).
+    #[error(
+        "a cancellation reason must be printable text without control or bidirectional-formatting characters (found U+{code:04X})"
+    )]
+    UnprintableReason {
+        /// The first such character.
+        code: u32,
+    },
 }
 
 /// What is wrong with an id.
@@ -123,6 +132,7 @@ impl InvalidInput {
             Self::InvalidLocation { .. } => "invalid_location",
             Self::MissingReason => "missing_reason",
             Self::ReasonTooLong { .. } => "reason_too_long",
+            Self::UnprintableReason { .. } => "unprintable_reason",
         }
     }
 }
@@ -204,9 +214,11 @@ fn validate_item(index: usize, item: &OrderItem) -> Result<(), InvalidInput> {
         });
     }
     let name = item.name.trim();
+    // The whole name is checked, not the trimmed one: the name travels as sent, and a
+    // trailing U+0085 (a control character that is also whitespace) would ride along.
     if name.is_empty()
         || name.chars().count() > MAX_ITEM_NAME_CHARS
-        || name.chars().any(char::is_control)
+        || item.name.chars().any(is_unprintable)
     {
         return Err(InvalidInput::InvalidItemName {
             index,
@@ -216,8 +228,8 @@ fn validate_item(index: usize, item: &OrderItem) -> Result<(), InvalidInput> {
     Ok(())
 }
 
-/// Checks a cancellation reason: not blank, at most [`MAX_REASON_LEN`] bytes. Returns it
-/// trimmed.
+/// Checks a cancellation reason: not blank, at most [`MAX_REASON_LEN`] bytes, no control or
+/// bidirectional-formatting characters. Returns it trimmed.
 pub fn validate_reason(reason: &str) -> Result<&str, InvalidInput> {
     let reason = reason.trim();
     if reason.is_empty() {
@@ -226,11 +238,51 @@ pub fn validate_reason(reason: &str) -> Result<&str, InvalidInput> {
     if reason.len() > MAX_REASON_LEN {
         return Err(InvalidInput::ReasonTooLong { len: reason.len() });
     }
+    if let Some(c) = reason.chars().find(|c| is_unprintable(*c)) {
+        return Err(InvalidInput::UnprintableReason { code: u32::from(c) });
+    }
     Ok(reason)
+}
+
+/// Whether `c` must not appear in text people read (item names, reasons): a control character
+/// or a bidirectional-formatting one (embeddings, overrides, isolates, marks).
+pub fn is_unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn reasons_with_control_or_bidi_characters_are_refused() {
+        assert_eq!(
+            validate_reason("  ordered by mistake "),
+            Ok("ordered by mistake")
+        );
+        for bad in [
+            "evil\u{202E}txt.exe",
+            "a\u{0007}b",
+            "x\u{2066}y",
+            "ok\u{200F}",
+        ] {
+            assert!(
+                matches!(
+                    validate_reason(bad),
+                    Err(InvalidInput::UnprintableReason { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            InvalidInput::UnprintableReason { code: 0x202E }.code(),
+            "unprintable_reason"
+        );
+    }
+
     use super::*;
     use crate::order::test_support::place_cmd;
 

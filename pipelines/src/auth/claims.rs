@@ -4,6 +4,33 @@ use super::AuthError;
 use doorstep_schemas::model::{Actor, ActorKind};
 use serde::{Deserialize, Serialize};
 
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Read only: `GET /v1/orders/{order_id}` and the tracking WebSocket (what a tracking
+    /// page or a shared link needs).
+    Read,
+    /// Everything the bearer's kind may do: place, cancel, move orders, send pings, and read.
+    Act,
+}
+
+impl Scope {
+    /// `read` or `act`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Act => "act",
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The signed claims of a bearer token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -16,18 +43,40 @@ pub struct Claims {
     /// When set, the token only acts on this order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
+    /// What the token may do.
+    pub scope: Scope,
     /// Expiry, Unix seconds: the token is valid while the clock is before it.
     pub exp: i64,
 }
 
 impl Claims {
-    /// Claims for `sub` of `kind`, valid for every order until `exp` (Unix seconds).
+    /// Claims for `sub` of `kind` acting ([`Scope::Act`]) on every order until `exp` (Unix
+    /// seconds).
     pub fn new(kind: ActorKind, sub: impl Into<String>, exp: i64) -> Self {
         Self {
             sub_kind: kind,
             sub: sub.into(),
             order_id: None,
+            scope: Scope::Act,
             exp,
+        }
+    }
+
+    /// Restricts the claims to reading ([`Scope::Read`]).
+    pub fn read_only(mut self) -> Self {
+        self.scope = Scope::Read;
+        self
+    }
+
+    /// `Ok` when the token's scope covers `needed` (`act` covers `read`), else
+    /// [`AuthError::WrongScope`].
+    pub fn require_scope(&self, needed: Scope) -> Result<(), AuthError> {
+        match (self.scope, needed) {
+            (Scope::Act, _) | (Scope::Read, Scope::Read) => Ok(()),
+            (Scope::Read, Scope::Act) => Err(AuthError::WrongScope {
+                found: self.scope,
+                needed,
+            }),
         }
     }
 

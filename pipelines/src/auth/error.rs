@@ -1,5 +1,6 @@
 //! Why a token is refused, and why a key cannot be made.
 
+use super::Scope;
 use doorstep_schemas::model::ActorKind;
 
 /// Why a bearer token does not authorise a request.
@@ -22,6 +23,27 @@ pub enum AuthError {
         exp: i64,
         /// The clock reading it was checked against.
         now: i64,
+    },
+    /// Signed with a key id this process does not know (retired, or never issued).
+    #[error("the bearer token's key is not known here (retired or never issued)")]
+    UnknownKey,
+    /// The token claims to stay valid longer than the longest lifetime accepted.
+    #[error(
+        "the bearer token lives too long: it expires in {expires_in_s} s, at most {max_ttl_s} s are accepted"
+    )]
+    TooLong {
+        /// Seconds from now to its expiry.
+        expires_in_s: i64,
+        /// The longest lifetime accepted, seconds.
+        max_ttl_s: i64,
+    },
+    /// A valid token whose scope does not cover this action (a read token acting).
+    #[error("a token with scope `{found}` cannot do this (needs `{needed}`)")]
+    WrongScope {
+        /// The token's scope.
+        found: Scope,
+        /// The scope the action needs.
+        needed: Scope,
     },
     /// A valid token, but for a kind of actor this action does not admit.
     #[error("a {found} token cannot do this (allowed: {})", kinds(allowed))]
@@ -46,7 +68,12 @@ impl AuthError {
     pub const fn is_unauthenticated(&self) -> bool {
         matches!(
             self,
-            Self::Missing | Self::Malformed(_) | Self::BadSignature | Self::Expired { .. }
+            Self::Missing
+                | Self::Malformed(_)
+                | Self::BadSignature
+                | Self::Expired { .. }
+                | Self::UnknownKey
+                | Self::TooLong { .. }
         )
     }
 }
@@ -71,6 +98,12 @@ pub enum KeyError {
         /// The minimum.
         min: usize,
     },
+    /// A key id that is not 1 to 32 letters, digits, `_` or `-`.
+    #[error("a key id must be 1 to 32 letters, digits, '_' or '-', got {0:?}")]
+    BadKeyId(String),
+    /// Two keys of a key set share an id.
+    #[error("two token keys share the id {0:?}")]
+    DuplicateKeyId(String),
     /// The claims could not be serialised (not expected with [`Claims`](super::Claims)).
     #[error("the claims cannot be serialised: {0}")]
     Claims(String),

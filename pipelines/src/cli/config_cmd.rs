@@ -43,8 +43,13 @@ pub fn reference_markdown() -> String {
         } else {
             format!("`{}`", s.default)
         };
+        let secret = if s.secret {
+            "**Secret** (masked). "
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "| `{}` | `{}` | {default} | {} |\n",
+            "| `{}` | `{}` | {default} | {secret}{} |\n",
             s.key, s.env, s.doc
         ));
     }

@@ -1,5 +1,5 @@
-//! `doorstep gateway`: serve the producer API (and `/metrics`, `/healthz`) on
-//! `gateway.listen` until SIGINT/SIGTERM.
+//! `doorstep gateway`: serve the producer API on `gateway.listen` (and `/metrics`, `/healthz`
+//! on `ops.listen` only) until SIGINT/SIGTERM.
 
 use super::token::parse_duration;
 use crate::config::Config;
@@ -44,6 +44,7 @@ pub async fn run(config: &Config, args: &GatewayArgs) -> anyhow::Result<()> {
     if !args.no_order_store {
         gateway = gateway
             .with_order_store(config)
+            .with_open_orders_cap(config)
             .with_live_tracking(config, TrackingConfig::from_live(&config.live))?;
     }
     if let Err(e) = gateway.ping_broker().await {
@@ -58,8 +59,9 @@ pub async fn run(config: &Config, args: &GatewayArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     shutdown::on_signals(trigger);
-    // Like every Doorstep process, the gateway also serves /metrics and /healthz on the ops
-    // port, so deployments scrape and probe all processes the same way.
+    // Like every Doorstep process, the gateway serves /metrics and /healthz on the ops port
+    // only (never on the public one), so deployments scrape and probe all processes the same
+    // way and the internet sees neither.
     let health = crate::gateway::health(gateway.state());
     let ops = crate::ops::spawn(
         config.ops_listen,
@@ -84,11 +86,10 @@ fn with_demo_page(
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "the demo page is on a non-loopback address: anyone who reaches it gets read tokens for recent orders");
     }
-    let secret = config
-        .auth_secret
-        .as_deref()
-        .context("the demo page signs tokens: set gateway.auth_secret")?;
-    let key = crate::auth::TokenKey::new(secret.as_bytes())?;
+    let key = crate::auth::TokenKeys::from_config(config)?
+        .context("the demo page signs tokens: set gateway.auth_secret")?
+        .current()
+        .clone();
     let orders = RecentOrders::new();
     orders.spawn_feed(config, stop);
     let page = DemoPage::new(key, orders, gateway.registry().clone(), metrics.to_vec());

@@ -1,7 +1,7 @@
 //! `doorstep simulate`: drive a simulated fleet on the real street network through the
 //! gateway's public API.
 
-use crate::auth::{Claims, TokenKey, unix_now};
+use crate::auth::{Claims, TokenKeys, unix_now};
 use crate::config::Config;
 use crate::shutdown;
 use crate::simulate::{
@@ -52,10 +52,9 @@ pub struct SimulateArgs {
 
 /// Token minting with the configured secret, for the simulated apps.
 pub fn token_fn(config: &Config) -> anyhow::Result<TokenFn> {
-    let secret = config.auth_secret.as_deref().context(
+    let key = Arc::new(TokenKeys::from_config(config)?.context(
         "the simulator signs its apps' tokens: set gateway.auth_secret (DOORSTEP_AUTH_SECRET)",
-    )?;
-    let key = Arc::new(TokenKey::new(secret.as_bytes())?);
+    )?);
     Ok(Arc::new(move |kind, id, order| {
         let mut claims = Claims::new(kind, id, unix_now() + 3_600);
         if let Some(o) = order {

@@ -1,7 +1,7 @@
 //! `doorstep token`: mint a bearer token for an actor, signed with `gateway.auth_secret`
 //! (for the demo, the simulator and curl).
 
-use crate::auth::{Claims, TokenKey, unix_now};
+use crate::auth::{Claims, TokenKeys, unix_now};
 use crate::config::Config;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -21,9 +21,23 @@ pub struct TokenArgs {
     /// Restrict the token to this order.
     #[arg(long)]
     pub order: Option<String>,
-    /// How long the token is valid: `90s`, `30m`, `1h`, `7d` (a bare number is seconds).
+    /// How long the token is valid: `90s`, `30m`, `1h`, `7d` (a bare number is seconds; at
+    /// most gateway.token_max_ttl_s).
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub ttl: Duration,
+    /// What the token may do: `act` (everything its kind may) or `read` (read the order and
+    /// follow it live, nothing else).
+    #[arg(long, value_enum, default_value_t = ScopeArg::Act)]
+    pub scope: ScopeArg,
+}
+
+/// Token scopes as command-line values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    /// Everything its kind may do.
+    Act,
+    /// Read only.
+    Read,
 }
 
 /// Actor kinds as command-line values.
@@ -58,13 +72,21 @@ pub fn run(config: &Config, args: &TokenArgs) -> anyhow::Result<()> {
 
 /// The token `args` ask for, valid from `now` (Unix seconds).
 pub fn mint(config: &Config, args: &TokenArgs, now: i64) -> anyhow::Result<String> {
-    let secret = config.auth_secret.as_deref().context(
+    let key = TokenKeys::from_config(config)?.context(
         "no token secret: set gateway.auth_secret (DOORSTEP_AUTH_SECRET), the one the gateway uses",
     )?;
-    let key = TokenKey::new(secret.as_bytes())?;
     validate_id("--id", &args.id)?;
     let ttl = i64::try_from(args.ttl.as_secs()).unwrap_or(i64::MAX);
+    anyhow::ensure!(
+        ttl <= key.max_ttl_s(),
+        "--ttl {}s is longer than gateway.token_max_ttl_s ({}s): the gateway would refuse the token",
+        ttl,
+        key.max_ttl_s()
+    );
     let mut claims = Claims::new(args.kind.into(), &args.id, now.saturating_add(ttl));
+    if args.scope == ScopeArg::Read {
+        claims = claims.read_only();
+    }
     if let Some(order) = &args.order {
         validate_id("--order", order)?;
         claims = claims.for_order(order);
@@ -116,7 +138,7 @@ mod tests {
 
     #[test]
     fn minted_tokens_verify_with_the_configured_secret() {
-        let secret = "a secret of at least thirty-two bytes";
+        let secret = "0f3a9c1e7b2d4f6a8c0e1b3d5f7a9c2e";
         let env = BTreeMap::from([("DOORSTEP_AUTH_SECRET".to_owned(), secret.to_owned())]);
         let config = Config::from_source(&Source::from_parts(None, env).unwrap()).unwrap();
         let args = TokenArgs {
@@ -124,9 +146,10 @@ mod tests {
             id: "d-7".into(),
             order: Some("o-1".into()),
             ttl: Duration::from_secs(60),
+            scope: ScopeArg::Act,
         };
         let token = mint(&config, &args, 1_000).unwrap();
-        let claims = TokenKey::new(secret.as_bytes())
+        let claims = crate::auth::TokenKey::new(secret.as_bytes())
             .unwrap()
             .verify(&token, 1_059)
             .unwrap();
@@ -139,6 +162,29 @@ mod tests {
             ..args
         };
         assert!(mint(&config, &bad, 1_000).is_err());
+        let read = TokenArgs {
+            id: "d-7".into(),
+            scope: ScopeArg::Read,
+            ttl: Duration::from_secs(60),
+            order: None,
+            kind: Kind::Customer,
+        };
+        let token = mint(&config, &read, 1_000).unwrap();
+        let key = crate::auth::TokenKey::new(secret.as_bytes()).unwrap();
+        assert_eq!(
+            key.verify(&token, 1_001).unwrap().scope,
+            crate::auth::Scope::Read
+        );
+        let forever = TokenArgs {
+            ttl: Duration::from_secs(400 * 86_400),
+            ..read
+        };
+        assert!(
+            mint(&config, &forever, 1_000)
+                .unwrap_err()
+                .to_string()
+                .contains("token_max_ttl_s")
+        );
         let no_secret =
             Config::from_source(&Source::from_parts(None, BTreeMap::new()).unwrap()).unwrap();
         let args = TokenArgs {

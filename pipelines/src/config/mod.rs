@@ -2,11 +2,18 @@
 //! once at start with a message that names the setting. [`settings::SETTINGS`] is the
 //! reference of every key.
 
+mod edge;
 mod live;
+pub mod secret;
 pub mod settings;
 mod source;
 
+pub use edge::{
+    DEFAULT_SERVICE_AREA, EdgeConfig, RegisteredRestaurant, Restaurants, ServiceArea,
+    demo_restaurants,
+};
 pub use live::LiveConfig;
+pub use secret::Secret;
 pub use source::Source;
 
 use doorstep_connectors::ServiceEndpoints;
@@ -155,7 +162,40 @@ impl EtaConfig {
     }
 }
 
-/// Everything a Doorstep process is configured with.
+/// The payment provider (`payments.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PaymentsSettings {
+    /// Base URL.
+    pub url: String,
+    /// API key (Bearer).
+    pub secret_key: Secret,
+}
+
+/// The push provider (`push.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PushSettings {
+    /// Base URL.
+    pub url: String,
+    /// FCM project id.
+    pub project_id: String,
+    /// OAuth 2 access token (Bearer).
+    pub access_token: Secret,
+}
+
+/// A token key still accepted during a rotation (`gateway.auth_previous_keys`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PreviousKey {
+    /// Its key id.
+    pub key_id: String,
+    /// Its secret.
+    pub secret: Secret,
+}
+
+/// Everything a Doorstep process is configured with. Its `Debug` masks every secret
+/// ([`Secret`]).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where the external services are.
@@ -181,7 +221,13 @@ pub struct Config {
     /// Address of the gateway.
     pub gateway_listen: SocketAddr,
     /// HMAC secret for bearer tokens, when configured.
-    pub auth_secret: Option<String>,
+    pub auth_secret: Option<Secret>,
+    /// Key id of `auth_secret`.
+    pub auth_key_id: String,
+    /// Keys still accepted during a rotation.
+    pub auth_previous_keys: Vec<PreviousKey>,
+    /// Longest lifetime of a bearer token, seconds.
+    pub token_max_ttl_s: i64,
     /// Order rules.
     pub policy: OrderPolicy,
     /// Prefix of Redis keys and channels.
@@ -190,14 +236,16 @@ pub struct Config {
     pub redis_cluster: bool,
     /// Replication factor for a keyspace Doorstep creates.
     pub cql_replication_factor: u8,
-    /// Payment provider (base URL, secret key), when configured.
-    pub payments: Option<(String, String)>,
-    /// Push provider (base URL, project id, access token), when configured.
-    pub push: Option<(String, String, String)>,
+    /// Payment provider, when configured.
+    pub payments: Option<PaymentsSettings>,
+    /// Push provider, when configured.
+    pub push: Option<PushSettings>,
     /// ETA pipeline settings.
     pub eta: EtaConfig,
     /// Location filter limits and WebSocket tuning.
     pub live: LiveConfig,
+    /// The public edge's limits.
+    pub edge: EdgeConfig,
     /// Log format.
     pub log_format: LogFormat,
     /// tracing filter.
@@ -244,16 +292,95 @@ impl Config {
                 "a CQL identifier: letters, digits, '_' (≤ 48)",
             ));
         }
+        let allow_insecure: bool = parse(src, "security.allow_insecure_secrets")?;
         let auth_secret = src.get(setting("gateway.auth_secret"));
-        if let Some(s) = &auth_secret
-            && s.len() < 32
-        {
+        if let Some(s) = &auth_secret {
+            if s.len() < 32 {
+                return Err(invalid(
+                    "gateway.auth_secret",
+                    secret::MASK,
+                    "must be at least 32 bytes",
+                ));
+            }
+            secret::check("gateway.auth_secret", s, 32, allow_insecure)?;
+        }
+        let auth_key_id = required(src, "gateway.auth_key_id")?;
+        if !crate::auth::valid_key_id(&auth_key_id) {
             return Err(invalid(
-                "gateway.auth_secret",
-                "********",
-                "must be at least 32 bytes",
+                "gateway.auth_key_id",
+                &auth_key_id,
+                "1 to 32 letters, digits, '_' or '-'",
             ));
         }
+        let mut auth_previous_keys = Vec::new();
+        for pair in src
+            .get(setting("gateway.auth_previous_keys"))
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let Some((id, value)) = pair.split_once('=') else {
+                return Err(invalid(
+                    "gateway.auth_previous_keys",
+                    secret::MASK,
+                    "expected `id=secret` pairs, comma separated",
+                ));
+            };
+            let id = id.trim();
+            if !crate::auth::valid_key_id(id) || id == auth_key_id {
+                return Err(invalid(
+                    "gateway.auth_previous_keys",
+                    secret::MASK,
+                    &format!(
+                        "key id {id:?}: 1 to 32 letters, digits, '_' or '-', other than gateway.auth_key_id"
+                    ),
+                ));
+            }
+            if value.len() < 32 {
+                return Err(invalid(
+                    "gateway.auth_previous_keys",
+                    secret::MASK,
+                    &format!("the secret of key {id} must be at least 32 bytes"),
+                ));
+            }
+            secret::check("gateway.auth_previous_keys", value, 32, allow_insecure)?;
+            auth_previous_keys.push(PreviousKey {
+                key_id: id.to_owned(),
+                secret: Secret::new(value),
+            });
+        }
+        let token_max_ttl_s: i64 = parse(src, "gateway.token_max_ttl_s")?;
+        if !(60..=31 * 86_400).contains(&token_max_ttl_s) {
+            return Err(invalid(
+                "gateway.token_max_ttl_s",
+                &token_max_ttl_s.to_string(),
+                "must be 60..=2678400 (one minute to 31 days)",
+            ));
+        }
+        let payments = match src.get(setting("payments.url")) {
+            None => None,
+            Some(url) => {
+                let key = src.get(setting("payments.secret_key")).unwrap_or_default();
+                secret::check("payments.secret_key", &key, 16, allow_insecure)?;
+                Some(PaymentsSettings {
+                    url,
+                    secret_key: Secret::new(key),
+                })
+            }
+        };
+        let push = match src.get(setting("push.url")) {
+            None => None,
+            Some(url) => {
+                let token = src.get(setting("push.access_token")).unwrap_or_default();
+                secret::check("push.access_token", &token, 16, allow_insecure)?;
+                Some(PushSettings {
+                    url,
+                    project_id: src.get(setting("push.project_id")).unwrap_or_default(),
+                    access_token: Secret::new(token),
+                })
+            }
+        };
         let auto_confirm_after_ms: i64 = parse(src, "policy.auto_confirm_after_ms")?;
         let fee: i64 = parse(src, "policy.customer_cancellation_fee_cents")?;
         if auto_confirm_after_ms < 0 {
@@ -290,7 +417,10 @@ impl Config {
             cql_keyspace,
             ops_listen: parse(src, "ops.listen")?,
             gateway_listen: parse(src, "gateway.listen")?,
-            auth_secret,
+            auth_secret: auth_secret.map(Secret::new),
+            auth_key_id,
+            auth_previous_keys,
+            token_max_ttl_s,
             policy: OrderPolicy {
                 auto_confirm_after_ms,
                 customer_cancellation_fee_cents: fee,
@@ -308,22 +438,11 @@ impl Config {
                 }
             },
             cql_replication_factor: parse(src, "cql.replication_factor")?,
-            payments: src.get(setting("payments.url")).map(|url| {
-                (
-                    url,
-                    src.get(setting("payments.secret_key")).unwrap_or_default(),
-                )
-            }),
-            push: src.get(setting("push.url")).map(|url| {
-                let project = src.get(setting("push.project_id")).unwrap_or_default();
-                (
-                    url,
-                    project,
-                    src.get(setting("push.access_token")).unwrap_or_default(),
-                )
-            }),
+            payments,
+            push,
             eta: EtaConfig::from_source(src)?,
             live: LiveConfig::from_source(src)?,
+            edge: EdgeConfig::from_source(src)?,
             log_format,
             log_filter: required(src, "log.filter")?,
         })
@@ -415,6 +534,10 @@ mod tests {
             "eta.fallback_speed_kmh",
             "eta.default_prep_s",
             "eta.prep_min_observations",
+            "security.allow_insecure_secrets",
+            "gateway.auth_key_id",
+            "gateway.auth_previous_keys",
+            "gateway.token_max_ttl_s",
         ] {
             assert!(settings::by_key(key).is_some(), "{key}");
         }
@@ -423,6 +546,7 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         let c = Config::from_source(&Source::from_parts(None, env(&[])).unwrap()).unwrap();
+        assert_eq!(c.edge, EdgeConfig::default());
         assert_eq!(c.policy, OrderPolicy::default());
         assert_eq!(c.topic("orders.events.v1"), "orders.events.v1");
         assert!(c.auth_secret.is_none());
@@ -463,6 +587,52 @@ mod tests {
                 .to_string()
                 .contains("DOORSTEP_KAFKA_BROKERS")
         );
+    }
+
+    #[test]
+    fn secrets_are_masked_and_weak_ones_refused() {
+        let strong = [
+            ("DOORSTEP_AUTH_SECRET", "0f3a9c1e7b2d4f6a8c0e1b3d5f7a9c2e"),
+            ("DOORSTEP_PUSH_URL", "http://127.0.0.1:1"),
+            ("DOORSTEP_PUSH_ACCESS_TOKEN", "ya29.a0-push-token-for-tests"),
+            ("DOORSTEP_PAYMENTS_URL", "http://127.0.0.1:2"),
+            ("DOORSTEP_PAYMENTS_SECRET_KEY", "sk_test_51HxYz-payments"),
+        ];
+        let src = Source::from_parts(None, env(&strong)).unwrap();
+        let c = Config::from_source(&src).unwrap();
+        let debug = format!("{c:?}");
+        for (_, v) in &strong[..] {
+            if !v.starts_with("http") {
+                assert!(!debug.contains(v), "Debug shows a secret: {debug}");
+            }
+        }
+        let shown: Vec<_> = src.describe().into_iter().map(|(_, v, _)| v).collect();
+        for (_, v) in &strong[..] {
+            if !v.starts_with("http") {
+                assert!(!shown.iter().any(|s| s == v), "config show prints {v}");
+            }
+        }
+        // Published defaults are refused, naming the setting and not the value, unless the
+        // development flag is set.
+        for (var, value) in [
+            (
+                "DOORSTEP_AUTH_SECRET",
+                "demo-only-secret-change-me-0123456789",
+            ),
+            ("DOORSTEP_PUSH_ACCESS_TOKEN", "demo-access-token"),
+            ("DOORSTEP_PAYMENTS_SECRET_KEY", "sk_test_demo"),
+            ("DOORSTEP_PAYMENTS_SECRET_KEY", "short"),
+        ] {
+            let mut vars = strong.to_vec();
+            vars.retain(|(k, _)| *k != var);
+            vars.push((var, value));
+            let e = Config::from_source(&Source::from_parts(None, env(&vars)).unwrap())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(var) && !e.contains(value), "{e}");
+            vars.push(("DOORSTEP_ALLOW_INSECURE_SECRETS", "true"));
+            assert!(Config::from_source(&Source::from_parts(None, env(&vars)).unwrap()).is_ok());
+        }
     }
 
     #[test]

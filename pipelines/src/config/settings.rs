@@ -13,13 +13,21 @@ pub struct Setting {
     pub default: &'static str,
     /// What it is for.
     pub doc: &'static str,
+    /// Whether the value is a secret: masked in `doorstep config show` and in `Debug`, and
+    /// checked at start (`config::secret`).
+    pub secret: bool,
 }
 
+/// One row per setting: `key, env, default, doc;`, prefixed with `#[secret]` for secrets.
 macro_rules! settings {
-    ($($key:literal, $env:literal, $default:expr, $doc:literal;)*) => {
+    ($($(#[$flag:ident])? $key:literal, $env:literal, $default:expr, $doc:literal;)*) => {
         /// Every setting Doorstep reads.
-        pub const SETTINGS: &[Setting] = &[$(Setting { key: $key, env: $env, default: $default, doc: $doc }),*];
+        pub const SETTINGS: &[Setting] = &[$(Setting {
+            key: $key, env: $env, default: $default, doc: $doc, secret: settings!(@flag $($flag)?),
+        }),*];
     };
+    (@flag secret) => { true };
+    (@flag) => { false };
 }
 
 settings! {
@@ -41,13 +49,27 @@ settings! {
     "cql.replication_factor", "DOORSTEP_CQL_REPLICATION_FACTOR", "1", "Replication factor (SimpleStrategy) used when Doorstep creates a missing keyspace; create it yourself in production";
     "redis.key_prefix", "DOORSTEP_REDIS_KEY_PREFIX", "", "Prefix of every Redis key and channel (tests isolate runs with it)";
     "payments.url", "DOORSTEP_PAYMENTS_URL", "", "Payment provider base URL (Stripe-shaped refunds API); required by the status pipeline unless side effects are suppressed";
-    "payments.secret_key", "DOORSTEP_PAYMENTS_SECRET_KEY", "", "Payment provider API key (Bearer)";
+    #[secret] "payments.secret_key", "DOORSTEP_PAYMENTS_SECRET_KEY", "", "Payment provider API key (Bearer)";
     "push.url", "DOORSTEP_PUSH_URL", "", "Push provider base URL (FCM HTTP v1 shape, e.g. https://fcm.googleapis.com); required by the notify pipeline";
     "push.project_id", "DOORSTEP_PUSH_PROJECT_ID", "doorstep", "FCM project id";
-    "push.access_token", "DOORSTEP_PUSH_ACCESS_TOKEN", "", "OAuth 2 access token for FCM (Bearer)";
+    #[secret] "push.access_token", "DOORSTEP_PUSH_ACCESS_TOKEN", "", "OAuth 2 access token for FCM (Bearer)";
     "ops.listen", "DOORSTEP_OPS_LISTEN", "127.0.0.1:9100", "Address of /metrics and /healthz";
     "gateway.listen", "DOORSTEP_GATEWAY_LISTEN", "127.0.0.1:8080", "Address of the HTTP/WebSocket gateway";
-    "gateway.auth_secret", "DOORSTEP_AUTH_SECRET", "", "HMAC secret for bearer tokens (at least 32 bytes; required by the gateway)";
+    #[secret] "gateway.auth_secret", "DOORSTEP_AUTH_SECRET", "", "HMAC secret for bearer tokens (at least 32 bytes; required by the gateway)";
+    "gateway.auth_key_id", "DOORSTEP_AUTH_KEY_ID", "k1", "Key id of gateway.auth_secret, named in every token it signs (give a new secret a new id when rotating)";
+    #[secret] "gateway.auth_previous_keys", "DOORSTEP_AUTH_PREVIOUS_KEYS", "", "Keys still accepted (not used to sign) during a rotation: `id=secret` pairs, comma separated; drop one once gateway.token_max_ttl_s has passed";
+    "gateway.token_max_ttl_s", "DOORSTEP_TOKEN_MAX_TTL_S", "86400", "Longest lifetime of a bearer token, seconds: a token expiring later than this after it is checked is refused";
+    "gateway.header_read_timeout_ms", "DOORSTEP_GATEWAY_HEADER_READ_TIMEOUT_MS", "10000", "Longest a client may take to send a request's headers (and to start the next request on a kept-alive connection), ms; then the connection is closed";
+    "gateway.idle_timeout_ms", "DOORSTEP_GATEWAY_IDLE_TIMEOUT_MS", "60000", "Longest a gateway connection may go without a byte read or written, ms (WebSockets stay busy through their heartbeats)";
+    "gateway.request_timeout_ms", "DOORSTEP_GATEWAY_REQUEST_TIMEOUT_MS", "15000", "Longest one HTTP request may take, body included, ms (408 `request_timeout` after)";
+    "gateway.max_connections", "DOORSTEP_GATEWAY_MAX_CONNECTIONS", "10000", "Most connections a gateway process holds open at once (WebSockets included); more wait in the listen backlog";
+    "gateway.rate_limit_per_s", "DOORSTEP_GATEWAY_RATE_LIMIT_PER_S", "20", "Requests per second one token subject (kind and id) may send, sustained (429 `rate_limited` above)";
+    "gateway.rate_limit_burst", "DOORSTEP_GATEWAY_RATE_LIMIT_BURST", "40", "Requests one token subject may send at once above the sustained rate";
+    "gateway.orders_per_hour", "DOORSTEP_GATEWAY_ORDERS_PER_HOUR", "30", "Orders one customer may place per hour (429 `order_quota_exceeded` above)";
+    "gateway.max_open_orders", "DOORSTEP_GATEWAY_MAX_OPEN_ORDERS", "5", "Orders one customer may have open (not delivered or cancelled) at once, counted in Redis (429 `too_many_open_orders`); 0 turns the cap off";
+    "gateway.restaurants", "DOORSTEP_GATEWAY_RESTAURANTS", "demo", "Restaurants that may receive orders: `id@lat,lng` entries separated by `;` (the order's restaurant_location must be within 250 m), `demo` (the simulator's six in Helsinki) or `*` (any: tests only) (422 `unknown_restaurant`)";
+    "gateway.service_area", "DOORSTEP_GATEWAY_SERVICE_AREA", "59.9,24.5,60.5,25.5", "Where orders and GPS pings may be: `min_lat,min_lng,max_lat,max_lng`, or `*` for anywhere (422 `outside_service_area`)";
+    "gateway.max_sockets_per_subject", "DOORSTEP_GATEWAY_MAX_SOCKETS_PER_SUBJECT", "8", "WebSockets one token subject may have open on a gateway process (429 `too_many_sockets`)";
     "gateway.ws_heartbeat_ms", "DOORSTEP_WS_HEARTBEAT_MS", "15000", "WebSocket ping interval, ms; a client silent for two intervals is closed";
     "gateway.ws_outbox_capacity", "DOORSTEP_WS_OUTBOX_CAPACITY", "64", "Status/ETA frames a slow customer socket may have waiting before it is closed with 4408 (locations are conflated, never queued)";
     "gateway.ws_send_timeout_ms", "DOORSTEP_WS_SEND_TIMEOUT_MS", "10000", "Longest one WebSocket frame write may take before the client is dropped, ms";
@@ -68,6 +90,7 @@ settings! {
     "eta.fallback_speed_kmh", "DOORSTEP_ETA_FALLBACK_SPEED_KMH", "25", "Average speed (km/h) of the fallback estimate when routing fails";
     "eta.default_prep_s", "DOORSTEP_ETA_DEFAULT_PREP_S", "900", "Expected preparation time (seconds) of a restaurant without enough history";
     "eta.prep_min_observations", "DOORSTEP_ETA_PREP_MIN_OBSERVATIONS", "3", "Observed preparations (restaurant × hour of day) before their average replaces the default";
+    "security.allow_insecure_secrets", "DOORSTEP_ALLOW_INSECURE_SECRETS", "false", "Accept secrets published with Doorstep (the demo's, the compose file's) and too-short ones, with a warning: development and `scripts/demo` only";
     "log.format", "DOORSTEP_LOG_FORMAT", "text", "`text` or `json`";
     "log.filter", "DOORSTEP_LOG", "info", "tracing filter, e.g. `info,doorstep_pipelines=debug`";
 }
@@ -97,6 +120,16 @@ mod tests {
             assert!(s.env.starts_with("DOORSTEP_"), "{}", s.env);
             assert_eq!(s.key.split('.').count(), 2, "{}", s.key);
             assert!(!s.doc.is_empty());
+            let name = s.key.rsplit('.').next().unwrap_or_default();
+            let looks_secret = ["secret", "password", "access_token"]
+                .iter()
+                .any(|w| name.contains(w))
+                || name.ends_with("_keys");
+            assert!(
+                !looks_secret || s.secret || s.key == "security.allow_insecure_secrets",
+                "{} looks like a secret: flag it #[secret]",
+                s.key
+            );
         }
     }
 }

@@ -78,8 +78,8 @@ impl Source {
             .iter()
             .map(|s| {
                 let v = self.get(s).unwrap_or_default();
-                let v = if s.key.contains("secret") && !v.is_empty() {
-                    "********".to_owned()
+                let v = if s.secret && !v.is_empty() {
+                    super::secret::MASK.to_owned()
                 } else {
                     v
                 };

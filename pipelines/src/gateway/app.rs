@@ -1,12 +1,15 @@
 //! [`Gateway`]: the whole process as `doorstep gateway` runs it, built from the
 //! configuration, so that the command and the integration tests wire it the same way.
 
+use super::limits::{OpenOrdersCap, OpenOrdersConnector};
+use super::server::ServerLimits;
 use super::track::{LiveTracking, RedisConnector, TrackingConfig, TrackingMetrics};
 use super::{GatewayConfig, GatewayMetrics, GatewayState, KafkaSink, LazyOrderStore};
-use crate::auth::{KeyError, TokenKey};
+use crate::auth::{KeyError, TokenKeys};
 use crate::config::Config;
 use crate::shutdown;
 use axum::Router;
+use doorstep_connectors::open_orders::OpenOrders;
 use doorstep_connectors::scylla::ScyllaConfig;
 use doorstep_schemas::avro::{Catalog, CatalogError};
 use doorstep_schemas::events::topics;
@@ -39,7 +42,8 @@ pub enum GatewayError {
     Io(#[from] std::io::Error),
 }
 
-/// The gateway process: its state, its router (API, `/metrics`, `/healthz`) and its producer.
+/// The gateway process: its state, its public router (the API), its ops router (`/metrics`,
+/// `/healthz`, for the ops listener) and its producer.
 #[derive(Debug)]
 pub struct Gateway {
     state: GatewayState,
@@ -54,11 +58,7 @@ impl Gateway {
     /// `drivers.locations.v1`, verifying
     /// tokens with `config.auth_secret`, waiting at most `produce_timeout` for each ack.
     pub fn from_config(config: &Config, produce_timeout: Duration) -> Result<Self, GatewayError> {
-        let secret = config
-            .auth_secret
-            .as_deref()
-            .ok_or(GatewayError::NoSecret)?;
-        let key = TokenKey::new(secret.as_bytes())?;
+        let key = TokenKeys::from_config(config)?.ok_or(GatewayError::NoSecret)?;
         let sink = KafkaSink::new(&config.endpoints.kafka_brokers, produce_timeout)?;
         let registry = crate::ops::process_registry()?;
         let metrics = GatewayMetrics::register(&registry)?;
@@ -67,14 +67,16 @@ impl Gateway {
             config.topic(topics::DRIVER_LOCATIONS),
         )
         .with_produce_timeout(produce_timeout)
-        .with_socket_send_buffer(config.live.socket_send_buffer);
+        .with_socket_send_buffer(config.live.socket_send_buffer)
+        .with_max_ping_age_ms(config.live.filter.max_age_ms);
         let state = GatewayState::new(
             key,
             Arc::new(sink.clone()),
             Catalog::embedded()?,
             settings,
             metrics,
-        );
+        )
+        .with_limits(config.edge.clone());
         Ok(Self {
             state,
             registry,
@@ -127,6 +129,33 @@ impl Gateway {
         Ok(self)
     }
 
+    /// Caps the open orders per customer (`gateway.max_open_orders`, 0: no cap) with sets in
+    /// `config`'s Redis (connected on first use). Needs [`Self::with_order_store`] (to prune
+    /// orders that are over); without it nothing is capped.
+    pub fn with_open_orders_cap(mut self, config: &Config) -> Self {
+        let max = config.edge.max_open_orders;
+        let Some(orders) = self.state.inner.orders.clone() else {
+            tracing::warn!("no order store: open orders per customer are not capped");
+            return self;
+        };
+        if max == 0 {
+            return self;
+        }
+        let for_connect = config.clone();
+        let connect: OpenOrdersConnector = Arc::new(move || {
+            let config = for_connect.clone();
+            Box::pin(async move {
+                let redis = crate::assemble::redis(&config)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(OpenOrders::new(redis, config.redis_key_prefix.clone()))
+            })
+        });
+        let cap = OpenOrdersCap::new(connect, orders, max);
+        self.state = self.state.with_open_orders_cap(Arc::new(cap));
+        self
+    }
+
     /// The shared state.
     pub fn state(&self) -> &GatewayState {
         &self.state
@@ -137,17 +166,19 @@ impl Gateway {
         &self.registry
     }
 
-    /// The router: API routes, `/metrics` and `/healthz` (broker reachability).
+    /// The public router: API routes (and the extra routes). No ops routes: see
+    /// [`Self::ops_router`].
     pub fn router(&self) -> Router {
-        let router = super::router(
-            self.state.clone(),
-            self.registry.clone(),
-            super::health(&self.state),
-        );
+        let router = super::router(self.state.clone());
         match &self.extra {
             Some(extra) => router.merge(extra.clone()),
             None => router,
         }
+    }
+
+    /// `/metrics` and `/healthz` (broker reachability, cached), for the ops listener.
+    pub fn ops_router(&self) -> Router {
+        crate::ops::router(self.registry.clone(), super::health(&self.state))
     }
 
     /// Serves on `listener` until `shutdown` says stop, finishes the requests in flight, then
@@ -164,8 +195,12 @@ impl Gateway {
                 tracking.stop();
             });
         }
-        let send_buffer = self.state.config().socket_send_buffer;
-        super::serve(listener, self.router(), shutdown, send_buffer).await?;
+        let limits = ServerLimits {
+            send_buffer: self.state.config().socket_send_buffer,
+            ..ServerLimits::from_edge(self.state.limits().config())
+        };
+        let metrics = self.state.metrics().clone();
+        super::server::serve(listener, self.router(), shutdown, limits, metrics).await?;
         if let Err(e) = self.sink.producer().flush(Duration::from_secs(5)).await {
             tracing::warn!(error = %e, "producer not flushed at shutdown");
         }

@@ -34,14 +34,24 @@ pub(super) async fn stream(
 ) -> Result<Response, ApiError> {
     let driver_id = driver_path(&claims, path)?;
     let upgrade = upgrade.map_err(|e| ApiError::websocket_required(&e))?;
+    let place = s.limits().open_socket(&claims)?;
     let exp = claims.exp;
+    // A frame carries what a POST body may: the same limit for a frame and a message.
+    let limit = s.config().max_body_bytes;
     Ok(upgrade
         .read_buffer_size(super::track::SOCKET_READ_BUFFER)
-        .max_message_size(s.config().max_body_bytes)
-        .on_upgrade(move |ws| run(ws, s, driver_id, exp)))
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |ws| run(ws, s, driver_id, exp, place)))
 }
 
-async fn run(mut ws: WebSocket, s: GatewayState, driver_id: String, exp: i64) {
+async fn run(
+    mut ws: WebSocket,
+    s: GatewayState,
+    driver_id: String,
+    exp: i64,
+    _place: super::limits::SocketGuard,
+) {
     let gauge = s
         .tracking()
         .map(|t| t.metrics().connections.with_label_values(&["driver"]));
@@ -79,7 +89,11 @@ async fn serve(
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return (None, "client gone"),
                     Some(Ok(Message::Text(text))) => {
                         last_heard = Instant::now();
-                        answer(s, driver_id, &text).await
+                        // Frames count against the subject's rate like POSTs do.
+                        match s.limits().check_request_of(driver_id) {
+                            Ok(()) => answer(s, driver_id, &text).await,
+                            Err(e) => error_body(&e),
+                        }
                     }
                     Some(Ok(Message::Binary(_))) => {
                         last_heard = Instant::now();

@@ -2,7 +2,7 @@
 //! claims ([`Caller`]) and the JSON body ([`parse_json`]).
 
 use super::{ApiError, GatewayState};
-use crate::auth::{AuthError, Claims, unix_now};
+use crate::auth::{AuthError, Claims, Scope, unix_now};
 use axum::extract::FromRequestParts;
 use axum::extract::rejection::BytesRejection;
 use axum::http::request::Parts;
@@ -10,7 +10,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 /// The verified claims of the request's bearer token. Missing, malformed, forged or expired
-/// tokens are refused with 401 before the handler runs.
+/// tokens are refused with 401 before the handler runs; a `read`-scoped token is refused with
+/// 403 on any method but `GET` (every other method acts).
 #[derive(Debug, Clone)]
 pub struct Caller(pub Claims);
 
@@ -22,7 +23,12 @@ impl FromRequestParts<GatewayState> for Caller {
         state: &GatewayState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers)?;
-        Ok(Caller(state.inner.key.verify(token, unix_now())?))
+        let claims = state.inner.key.verify(token, unix_now())?;
+        if parts.method != axum::http::Method::GET {
+            claims.require_scope(Scope::Act)?;
+        }
+        state.limits().check_request(&claims)?;
+        Ok(Caller(claims))
     }
 }
 

@@ -20,6 +20,10 @@ use serde::{Deserialize, Serialize};
 pub const MAX_PINGS: usize = 100;
 /// How far in the future a ping's `recorded_at` may be (phone clock skew), in milliseconds.
 pub const MAX_CLOCK_SKEW_MS: i64 = 60_000;
+/// Largest `speed_mps` a phone may report (no car goes 200 m/s; more is a broken sensor).
+pub const MAX_REPORTED_SPEED_MPS: f64 = 200.0;
+/// Largest `accuracy_m` a phone may report (100 km: no use for tracking beyond).
+pub const MAX_REPORTED_ACCURACY_M: f64 = 100_000.0;
 
 /// One ping as a driver app sends it.
 #[derive(Debug, Deserialize)]
@@ -87,6 +91,8 @@ pub(super) fn driver_path(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<String, ApiError> {
     claims.require_kind(&[ActorKind::Driver])?;
+    // Also for the stream's GET upgrade: every frame it carries acts.
+    claims.require_scope(crate::auth::Scope::Act)?;
     let Path(driver_id) =
         path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
     validate_id("driver_id", &driver_id)?;
@@ -131,11 +137,15 @@ pub(super) async fn accept(
         ));
     }
     let received_at = Timestamp::now();
+    let max_age_ms = s.config().max_ping_age_ms;
     let pings = pings
         .into_iter()
         .enumerate()
-        .map(|(i, p)| to_ping(i, p, &driver_id, received_at))
+        .map(|(i, p)| to_ping(i, p, &driver_id, received_at, max_age_ms))
         .collect::<Result<Vec<_>, _>>()?;
+    for (i, p) in pings.iter().enumerate() {
+        s.limits().check_area(&format!("ping {i}"), p.location)?;
+    }
     produce(s, &driver_id, &pings).await?;
     Ok(PingsAccepted {
         driver_id,
@@ -154,6 +164,7 @@ fn to_ping(
     p: PingBody,
     driver_id: &str,
     received_at: Timestamp,
+    max_age_ms: i64,
 ) -> Result<LocationPing, ApiError> {
     let location = GeoPoint::new(p.lat, p.lng)
         .map_err(|e| unprocessable("invalid_location", format!("ping {i}: {e}")))?;
@@ -165,9 +176,9 @@ fn to_ping(
     };
     let accuracy_m = check(
         p.accuracy_m,
-        |x| x >= 0.0,
+        |x| (0.0..=MAX_REPORTED_ACCURACY_M).contains(&x),
         "invalid_accuracy",
-        "accuracy_m must be ≥ 0",
+        "accuracy_m must be in 0..=100000",
     )?;
     let heading_deg = check(
         p.heading_deg,
@@ -177,17 +188,27 @@ fn to_ping(
     )?;
     let speed_mps = check(
         p.speed_mps,
-        |x| x >= 0.0,
+        |x| (0.0..=MAX_REPORTED_SPEED_MPS).contains(&x),
         "invalid_speed",
-        "speed_mps must be ≥ 0",
+        "speed_mps must be in 0..=200",
     )?;
     let recorded_at = match p.recorded_at {
         None => received_at,
-        Some(ms) if ms <= 0 || ms > received_at.as_millis() + MAX_CLOCK_SKEW_MS => {
+        Some(ms) if ms <= 0 || ms > received_at.as_millis().saturating_add(MAX_CLOCK_SKEW_MS) => {
             return Err(unprocessable(
                 "invalid_timestamp",
                 format!(
                     "ping {i}: recorded_at {ms} is not a time in milliseconds since the epoch up to a minute ahead of now"
+                ),
+            ));
+        }
+        // The location filter would refuse it as `stale` anyway: refuse it here, before it
+        // costs a record (a fix from 1970 is a broken clock, not a late ping).
+        Some(ms) if ms < received_at.as_millis().saturating_sub(max_age_ms) => {
+            return Err(unprocessable(
+                "stale_ping",
+                format!(
+                    "ping {i}: recorded_at {ms} is more than {max_age_ms} ms before now; such a fix is no longer useful"
                 ),
             ));
         }

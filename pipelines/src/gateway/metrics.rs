@@ -6,7 +6,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus::core::Collector;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 use std::time::Instant;
 
 /// Request counts and durations by route, events produced by command, rejections by code.
@@ -20,6 +20,11 @@ pub struct GatewayMetrics {
     pub produced: IntCounterVec,
     /// `doorstep_gateway_rejected_requests_total{reason}` (the error code).
     pub rejected: IntCounterVec,
+    /// `doorstep_gateway_connections`: open connections (WebSockets included).
+    pub connections: IntGauge,
+    /// `doorstep_gateway_connections_closed_total{reason}`: `closed`, `timeout` (header read
+    /// or idle), `error`.
+    pub connections_closed: IntCounterVec,
 }
 
 impl GatewayMetrics {
@@ -52,6 +57,17 @@ impl GatewayMetrics {
                 Opts::new(
                     "doorstep_gateway_rejected_requests_total",
                     "Requests answered with an error, by error code",
+                ),
+                &["reason"],
+            )?,
+            connections: IntGauge::new(
+                "doorstep_gateway_connections",
+                "Connections open on the gateway port, WebSockets included",
+            )?,
+            connections_closed: IntCounterVec::new(
+                Opts::new(
+                    "doorstep_gateway_connections_closed_total",
+                    "Connections ended, by how: closed, timeout (header read or idle), error",
                 ),
                 &["reason"],
             )?,
@@ -89,6 +105,8 @@ impl MetricSet for GatewayMetrics {
             Box::new(self.duration.clone()),
             Box::new(self.produced.clone()),
             Box::new(self.rejected.clone()),
+            Box::new(self.connections.clone()),
+            Box::new(self.connections_closed.clone()),
         ]
     }
 }

@@ -9,9 +9,11 @@
 //! | `POST /v1/orders/{order_id}/cancel` | customer, restaurant, driver | `{reason}` | 202 |
 //! | `GET /v1/orders/{order_id}` | the order's customer or restaurant, system | | 200: the order row (status, parties, items, ETA, cancellation) + `timeline` |
 //! | `POST /v1/drivers/{driver_id}/location` | that driver | one ping `{lat, lng, accuracy_m?, heading_deg?, speed_mps?, recorded_at?, ping_id?}` or `{pings: [...]}` (≤ 100) | 202 `{driver_id, accepted, ping_ids}` |
-//! | `GET /v1/orders/{order_id}/track` (WebSocket) | a customer token for that order, the order's customer, system (header or `?access_token=`) | | a `snapshot` frame, then live `location` / `status` / `eta` frames ([`track`]) |
+//! | `GET /v1/orders/{order_id}/track` (WebSocket) | a customer token for that order (scope `read` is enough), the order's customer, system (header or the `bearer.<token>` subprotocol) | | a `snapshot` frame, then live `location` / `status` / `eta` frames ([`track`]) |
 //! | `GET /v1/drivers/{driver_id}/stream` (WebSocket) | that driver | text frames, each one ping or `{pings: [...]}` | one JSON answer per frame: the 202 body or the error body ([`driver_stream`]) |
-//! | `GET /metrics`, `GET /healthz` | none | | Prometheus text; broker reachability |
+//!
+//! `/metrics` and `/healthz` are not on this port: they are on the ops listener
+//! (`ops.listen`), like every process's.
 //!
 //! A 202 means the event is on the broker (acknowledged, `acks=all`); the status pipeline
 //! decides whether it changes the order and records a rejection otherwise. Everything that
@@ -24,8 +26,9 @@
 //! |---|---|---|
 //! | 400 | `invalid_json` | the body is not the expected JSON (serde's message: unknown or missing field, wrong type, syntax) |
 //! | 400 | `invalid_path`, `invalid_body` | undecodable path segment, unreadable body |
-//! | 401 | `unauthorized` | no, malformed, forged or expired bearer token (`WWW-Authenticate: Bearer`) |
-//! | 403 | `forbidden` | the token's kind may not use the route, or the token is for another order |
+//! | 401 | `unauthorized` | no, malformed, forged or expired bearer token, an unknown key id, or one living longer than `gateway.token_max_ttl_s` (`WWW-Authenticate: Bearer`) |
+//! | 403 | `forbidden` | the token's kind may not use the route, the token is for another order, or its scope is `read` and the route acts |
+//! | 408 | `request_timeout` | the request (body included) took longer than `gateway.request_timeout_ms` |
 //! | 403 | `actor_not_allowed` | no rule lets this kind of actor ask for that status |
 //! | 404, 405 | `not_found`, `method_not_allowed` | no such route or method |
 //! | 404 | `order_not_found` | `GET` of an order that does not exist or that the bearer is not a party to |
@@ -33,8 +36,9 @@
 //! | 415 | `unsupported_media_type` | a `Content-Type` other than JSON |
 //! | 422 | `unknown_status` | a status string that is not an order status |
 //! | 422 | `not_a_transition` | a status no status request leads to (`PLACED`, `CANCELLED`) |
-//! | 422 | `no_pings`, `too_many_pings`, `invalid_accuracy`, `invalid_heading`, `invalid_speed`, `invalid_timestamp` | GPS pings out of range (`invalid_location` too) |
-//! | 422 | `invalid_id`, `no_items`, `too_many_items`, `invalid_quantity`, `negative_price`, `invalid_item_name`, `total_mismatch`, `total_overflow`, `invalid_location`, `missing_reason`, `reason_too_long` | the checks of `operators::order::InvalidInput` |
+//! | 422 | `no_pings`, `too_many_pings`, `invalid_accuracy`, `invalid_heading`, `invalid_speed`, `invalid_timestamp`, `stale_ping` | GPS pings out of range (`invalid_location` too) |
+//! | 422, 429 | see [`limits`] | outside the service area or the restaurant registry; rate limits, quotas and caps |
+//! | 422 | `invalid_id`, `no_items`, `too_many_items`, `invalid_quantity`, `negative_price`, `invalid_item_name`, `total_mismatch`, `total_overflow`, `invalid_location`, `missing_reason`, `reason_too_long`, `unprintable_reason` | the checks of `operators::order::InvalidInput` |
 //! | 503 | `broker_unavailable` | no broker acknowledgement within the produce timeout (`Retry-After`) |
 //! | 503 | `store_unavailable` | the order store did not answer a `GET` in time (`Retry-After`) |
 //!
@@ -46,7 +50,7 @@
 //! also places it when the body has no `order_id`.
 //!
 //! ```text
-//! export DOORSTEP_AUTH_SECRET='a secret of at least thirty-two bytes'
+//! export DOORSTEP_AUTH_SECRET="$(openssl rand -hex 32)"
 //! doorstep topics ensure && doorstep gateway &        # 127.0.0.1:8080 (gateway.listen)
 //! C=$(doorstep token --kind customer --id c-1 --ttl 1h)
 //! curl -sS localhost:8080/v1/orders -H "authorization: Bearer $C" \
@@ -64,7 +68,10 @@
 //! `curl -d` alone sends `application/x-www-form-urlencoded`, which is refused with 415: pass
 //! the JSON content type (or use `curl --json`).
 //!
-//! Metrics: `doorstep_gateway_http_requests_total{route,status}`,
+//! Connections are served by [`server`] (header-read and idle timeouts, a connection cap).
+//!
+//! Metrics: `doorstep_gateway_connections`, `doorstep_gateway_connections_closed_total{reason}`,
+//! `doorstep_gateway_http_requests_total{route,status}`,
 //! `doorstep_gateway_http_request_duration_seconds{route}`,
 //! `doorstep_gateway_events_produced_total{command}`,
 //! `doorstep_gateway_rejected_requests_total{reason}`.
@@ -73,11 +80,13 @@ mod app;
 mod driver_stream;
 mod error;
 mod extract;
+pub mod limits;
 mod locations;
 mod metrics;
 mod orders;
 pub mod page;
 mod read;
+pub mod server;
 mod sink;
 mod state;
 mod store;
@@ -86,27 +95,27 @@ pub mod track;
 pub use app::{Gateway, GatewayError};
 pub use error::{ApiError, ErrorCode};
 pub use extract::Caller;
+pub use limits::{EdgeLimits, OpenOrdersCap};
 pub use locations::{MAX_CLOCK_SKEW_MS, MAX_PINGS, PingsAccepted};
 pub use metrics::GatewayMetrics;
 pub use orders::AcceptedBody;
 pub use read::{OrderReader, OrderView};
+pub use server::ServerLimits;
 pub use sink::{EventSink, KafkaSink};
 pub use state::{GatewayConfig, GatewayState};
 pub use store::LazyOrderStore;
 
-use crate::ops::{self, Health};
-use crate::shutdown;
+use crate::ops::Health;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use prometheus::Registry;
-use tokio::net::TcpListener;
 
-/// The API routes with their metrics and body limit (no ops routes).
+/// The API routes with their metrics, body limit and request timeout (no ops routes).
 pub fn api_router(state: GatewayState) -> Router {
     let limit = state.config().max_body_bytes;
     let metrics = state.metrics().clone();
+    let request_timeout = state.limits().config().request_timeout;
     let mut router = Router::new();
     if state.inner.orders.is_some() {
         router = router.route("/v1/orders/{order_id}", get(read::get_order));
@@ -127,15 +136,38 @@ pub fn api_router(state: GatewayState) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
+            request_timeout,
+            timeout_request,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             metrics,
             metrics::track,
         ))
 }
 
-/// The whole gateway: the API plus `/metrics` and `/healthz` (one probe per dependency; the
-/// broker's is added by [`health`]).
-pub fn router(state: GatewayState, registry: Registry, health: Health) -> Router {
-    api_router(state).merge(ops::router(registry, health))
+/// Middleware: a request not answered within `gateway.request_timeout_ms` (a slow body
+/// included) is answered 408 `request_timeout`.
+async fn timeout_request(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request was not complete within {limit:?}"),
+        )
+        .into_response(),
+    }
+}
+
+/// The public router: the API only. `/metrics` and `/healthz` are served on the ops listener
+/// ([`ops::router`] with [`health`]), never here.
+pub fn router(state: GatewayState) -> Router {
+    api_router(state)
 }
 
 /// The gateway's readiness probes: the event sink (the broker) must answer.
@@ -145,32 +177,6 @@ pub fn health(state: &GatewayState) -> Health {
         let sink = sink.clone();
         async move { sink.ping().await }
     })
-}
-
-/// Serves `app` on `listener` until `shutdown` says stop, then finishes the requests in
-/// flight (their produce is bounded by the produce timeout) and returns. `send_buffer`, when
-/// set, is every connection's kernel send buffer (`SO_SNDBUF`): with many WebSockets open it
-/// bounds the memory each may pin, and a client that stops reading is noticed sooner.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    mut shutdown: shutdown::Signal,
-    send_buffer: Option<usize>,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "gateway listening");
-    }
-    let listener = listener.tap_io(move |tcp| {
-        if let Some(bytes) = send_buffer
-            && let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(bytes)
-        {
-            tracing::warn!(error = %e, bytes, "cannot set a connection's send buffer");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown::stopped(&mut shutdown).await })
-        .await
 }
 
 async fn not_found() -> ApiError {

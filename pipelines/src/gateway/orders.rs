@@ -132,6 +132,7 @@ pub(super) async fn place(
         delivery_location: body.delivery_location,
     };
     validate_place(&order_id, &place)?;
+    super::limits::check_place(&s, &claims, &order_id, &place).await?;
     produce(&s, order_id, claims.actor(), OrderCommand::Place(place)).await
 }
 

@@ -1,9 +1,11 @@
 //! What every handler shares: the token key, the event sink, the codec, the settings, the
 //! metrics.
 
+use super::limits::{EdgeLimits, OpenOrdersCap};
 use super::track::LiveTracking;
 use super::{EventSink, GatewayMetrics, OrderReader};
-use crate::auth::TokenKey;
+use crate::auth::TokenKeys;
+use crate::config::EdgeConfig;
 use doorstep_schemas::avro::Catalog;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +29,9 @@ pub struct GatewayConfig {
     /// Each connection's kernel send buffer (`SO_SNDBUF`), bytes; `None` leaves the OS's
     /// (auto-tuned, up to megabytes per connection).
     pub socket_send_buffer: Option<usize>,
+    /// Oldest ping accepted, relative to when the gateway got it (`location.max_age_ms`, the
+    /// location filter's own limit: older would only be refused downstream as `stale`).
+    pub max_ping_age_ms: i64,
 }
 
 impl GatewayConfig {
@@ -47,7 +52,14 @@ impl GatewayConfig {
             retry_after: Duration::from_secs(2),
             read_timeout: Duration::from_secs(2),
             socket_send_buffer: None,
+            max_ping_age_ms: 120_000,
         }
+    }
+
+    /// Sets the oldest ping accepted.
+    pub fn with_max_ping_age_ms(mut self, ms: i64) -> Self {
+        self.max_ping_age_ms = ms;
+        self
     }
 
     /// Sets the produce timeout.
@@ -77,13 +89,15 @@ pub struct GatewayState {
 
 #[derive(Clone)]
 pub(super) struct Inner {
-    pub(super) key: TokenKey,
+    pub(super) key: TokenKeys,
     pub(super) sink: Arc<dyn EventSink>,
     pub(super) orders: Option<Arc<dyn OrderReader>>,
     pub(super) tracking: Option<Arc<LiveTracking>>,
     pub(super) catalog: &'static Catalog,
     pub(super) config: GatewayConfig,
     pub(super) metrics: GatewayMetrics,
+    pub(super) limits: Arc<EdgeLimits>,
+    pub(super) open_orders: Option<Arc<OpenOrdersCap>>,
 }
 
 impl std::fmt::Debug for GatewayState {
@@ -95,10 +109,11 @@ impl std::fmt::Debug for GatewayState {
 }
 
 impl GatewayState {
-    /// State verifying tokens with `key` and producing through `sink`, Avro-encoded with
-    /// `catalog`.
+    /// State verifying tokens with `key` (a [`crate::auth::TokenKey`] or a key set) and
+    /// producing through `sink`, Avro-encoded with `catalog`, without edge limits
+    /// ([`EdgeConfig::unlimited`]; [`Self::with_limits`] sets them).
     pub fn new(
-        key: TokenKey,
+        key: impl Into<TokenKeys>,
         sink: Arc<dyn EventSink>,
         catalog: &'static Catalog,
         config: GatewayConfig,
@@ -106,15 +121,35 @@ impl GatewayState {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                key,
+                key: key.into(),
                 sink,
                 orders: None,
                 tracking: None,
                 catalog,
                 config,
                 metrics,
+                limits: Arc::new(EdgeLimits::new(EdgeConfig::unlimited())),
+                open_orders: None,
             }),
         }
+    }
+
+    /// Applies the edge limits of `edge` (rate limits, quotas, registry, service area,
+    /// sockets per subject, request timeout).
+    pub fn with_limits(mut self, edge: EdgeConfig) -> Self {
+        Arc::make_mut(&mut self.inner).limits = Arc::new(EdgeLimits::new(edge));
+        self
+    }
+
+    /// Caps the open orders per customer with `cap`.
+    pub fn with_open_orders_cap(mut self, cap: Arc<OpenOrdersCap>) -> Self {
+        Arc::make_mut(&mut self.inner).open_orders = Some(cap);
+        self
+    }
+
+    /// The edge limits.
+    pub fn limits(&self) -> &Arc<EdgeLimits> {
+        &self.inner.limits
     }
 
     /// Serves `GET /v1/orders/{order_id}` from `orders` (without a reader the route is not

@@ -10,6 +10,7 @@ use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{OrderCommand, OrderEvent};
 use doorstep_schemas::model::{ActorKind, OrderStatus};
 use futures::future::BoxFuture;
+use prometheus::Registry;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -90,7 +91,8 @@ fn harness(mode: Mode) -> Harness {
     );
     let health = health(&state);
     Harness {
-        app: router(state, registry, health),
+        // The API and, for these tests, the ops routes the ops listener serves.
+        app: router(state).merge(crate::ops::router(registry, health)),
         sink,
     }
 }
@@ -609,6 +611,28 @@ async fn a_body_over_the_limit_is_413() {
 }
 
 #[tokio::test]
+async fn the_public_router_has_no_ops_routes() {
+    let registry = Registry::new();
+    let sink = Arc::new(TestSink {
+        mode: Mode::Ack,
+        sent: Mutex::new(Vec::new()),
+    });
+    let state = GatewayState::new(
+        TokenKey::new(SECRET).unwrap(),
+        sink,
+        Catalog::embedded().unwrap(),
+        GatewayConfig::new("t.orders.events.v1", "t.drivers.locations.v1"),
+        GatewayMetrics::register(&registry).unwrap(),
+    );
+    let public = router(state);
+    for path in ["/metrics", "/healthz"] {
+        let req = Request::get(path).body(Body::empty()).unwrap();
+        let resp = public.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
 async fn unknown_routes_and_methods_answer_json() {
     let h = harness(Mode::Ack);
     let (s, _, j) = h.call("GET", "/v1/nothing", None, None).await;
@@ -744,7 +768,8 @@ fn harness_with_orders(fail: bool) -> Harness {
     .with_orders(Arc::new(MemoryOrders { fail }));
     let health = health(&state);
     Harness {
-        app: router(state, registry, health),
+        // The API and, for these tests, the ops routes the ops listener serves.
+        app: router(state).merge(crate::ops::router(registry, health)),
         sink,
     }
 }

@@ -6,7 +6,7 @@ mod metric_set;
 mod registry;
 mod server;
 
-pub use health::{Health, HealthReport};
+pub use health::{CachedHealth, Health, HealthReport};
 pub use metric_set::MetricSet;
 pub use registry::process_registry;
 pub use server::{router, serve, spawn};

@@ -1,6 +1,6 @@
 //! The HTTP server of `/metrics` (Prometheus text format) and `/healthz` (JSON readiness).
 
-use super::Health;
+use super::{CachedHealth, Health};
 use crate::shutdown;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -13,15 +13,19 @@ use std::net::SocketAddr;
 #[derive(Clone)]
 struct OpsState {
     registry: Registry,
-    health: Health,
+    health: CachedHealth,
 }
 
-/// The ops routes, to be served alone or merged into another router (the gateway's).
+/// The ops routes, served on the ops listener only (never on a public port): `/healthz`
+/// answers from a [`CachedHealth`].
 pub fn router(registry: Registry, health: Health) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
-        .with_state(OpsState { registry, health })
+        .with_state(OpsState {
+            registry,
+            health: CachedHealth::new(health),
+        })
 }
 
 /// Serves `/metrics` and `/healthz` on `addr` until `shutdown` changes.
@@ -49,7 +53,7 @@ async fn metrics(State(s): State<OpsState>) -> Response {
 }
 
 async fn healthz(State(s): State<OpsState>) -> Response {
-    let report = s.health.check().await;
+    let report = s.health.report().await;
     let code = if report.is_ok() {
         StatusCode::OK
     } else {

@@ -76,7 +76,7 @@ impl PoisonRejects {
         self.producer
             .send(&self.topic, key.as_bytes(), &bytes, &[])
             .await
-            .map_err(|e| StageError::unavailable("kafka", e))?;
+            .map_err(|e| StageError::of("kafka", !e.is_record_too_large(), e))?;
         Ok(())
     }
 }

@@ -6,7 +6,9 @@ use doorstep_connectors::kafka::Producer;
 use futures::future::try_join_all;
 
 /// Produces `(topic, key, event id, value)` records and waits for every acknowledgement; a
-/// failure is a retriable [`StageError`] (the runtime offers the batch again).
+/// failure is a retriable [`StageError`] (the runtime offers the batch again), except a record
+/// refused for its size, which no retry can deliver: that is fatal for the batch, so the
+/// runtime isolates the record that causes it.
 pub async fn produce_all<'a, I>(producer: &Producer, records: I) -> Result<(), StageError>
 where
     I: IntoIterator<Item = (&'a str, &'a str, &'a str, &'a [u8])>,
@@ -18,7 +20,7 @@ where
                 producer
                     .send(topic, key.as_bytes(), bytes, &[("event_id", id.as_bytes())])
                     .await
-                    .map_err(|e| StageError::unavailable("kafka", e))
+                    .map_err(|e| StageError::of("kafka", !e.is_record_too_large(), e))
             }),
     )
     .await?;

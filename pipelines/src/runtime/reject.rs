@@ -1,8 +1,22 @@
 //! Building reject records: every pipeline refuses records the same way, with the original
 //! bytes, where they came from, a machine-readable code and a sentence.
+//!
+//! A reject record is bounded ([`MAX_REJECT_VALUE_BYTES`] of the original value,
+//! [`MAX_REJECT_KEY_BYTES`] of its key, [`MAX_REJECT_MESSAGE_CHARS`] of the sentence), so a
+//! poison record near the broker's `message.max.bytes` still fits in its reject record: when
+//! the value is cut, the message ends with its full length and SHA-256
+//! (`[original value truncated to 65536 of N bytes; sha256 <hex>]`).
 
 use doorstep_schemas::events::RejectedRecord;
 use doorstep_schemas::model::{EventId, OrderId, Timestamp};
+use sha2::{Digest, Sha256};
+
+/// Most original value bytes a reject record keeps (64 KiB).
+pub const MAX_REJECT_VALUE_BYTES: usize = 64 * 1024;
+/// Most original key bytes a reject record keeps.
+pub const MAX_REJECT_KEY_BYTES: usize = 1024;
+/// Most characters of a reject record's message (before the truncation note).
+pub const MAX_REJECT_MESSAGE_CHARS: usize = 2048;
 
 /// Where a source record came from, for reject records.
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +45,7 @@ impl<'a> SourceMeta<'a> {
         }
     }
 
-    /// A reject record for this source record.
+    /// A reject record for this source record, bounded (see the module docs).
     pub fn reject(
         &self,
         rejected_by: &str,
@@ -41,12 +55,35 @@ impl<'a> SourceMeta<'a> {
         order_id: Option<OrderId>,
         at: Timestamp,
     ) -> RejectedRecord {
+        let mut message = if message.chars().count() > MAX_REJECT_MESSAGE_CHARS {
+            let mut m: String = message.chars().take(MAX_REJECT_MESSAGE_CHARS).collect();
+            m.push('…');
+            m
+        } else {
+            message
+        };
+        let value = self.payload;
+        let original_value = if value.len() > MAX_REJECT_VALUE_BYTES {
+            let hash: String = Sha256::digest(value)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            message.push_str(&format!(
+                " [original value truncated to {MAX_REJECT_VALUE_BYTES} of {} bytes; sha256 {hash}]",
+                value.len()
+            ));
+            value[..MAX_REJECT_VALUE_BYTES].to_vec()
+        } else {
+            value.to_vec()
+        };
         RejectedRecord {
             source_topic: self.topic.to_owned(),
             source_partition: self.partition,
             source_offset: self.offset,
-            original_key: self.key.map(<[u8]>::to_vec),
-            original_value: self.payload.to_vec(),
+            original_key: self
+                .key
+                .map(|k| k[..k.len().min(MAX_REJECT_KEY_BYTES)].to_vec()),
+            original_value,
             event_id,
             order_id,
             rejected_by: rejected_by.to_owned(),
@@ -54,5 +91,60 @@ impl<'a> SourceMeta<'a> {
             message,
             rejected_at: at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(payload: &[u8]) -> SourceMeta<'_> {
+        SourceMeta {
+            topic: "t",
+            partition: 0,
+            offset: 7,
+            key: Some(b"o-1"),
+            payload,
+        }
+    }
+
+    #[test]
+    fn small_values_are_kept_whole() {
+        let r = meta(b"junk").reject(
+            "status",
+            "undecodable",
+            "bad".into(),
+            None,
+            None,
+            Timestamp::from_millis(0),
+        );
+        assert_eq!(r.original_value, b"junk");
+        assert_eq!(r.message, "bad");
+    }
+
+    #[test]
+    fn large_values_are_cut_with_their_length_and_hash() {
+        let value = vec![7u8; 999_900];
+        let r = meta(&value).reject(
+            "status",
+            "undecodable",
+            "x".repeat(10_000),
+            None,
+            None,
+            Timestamp::from_millis(0),
+        );
+        assert_eq!(r.original_value.len(), MAX_REJECT_VALUE_BYTES);
+        let hash: String = Sha256::digest(&value)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(
+            r.message.ends_with(&format!(
+                "[original value truncated to 65536 of 999900 bytes; sha256 {hash}]"
+            )),
+            "{}",
+            &r.message[r.message.len() - 200..]
+        );
+        assert!(r.message.len() < MAX_REJECT_MESSAGE_CHARS + 200);
     }
 }

@@ -15,7 +15,8 @@ pub struct RejectedRecord {
     pub source_offset: i64,
     /// The original key bytes, if any.
     pub original_key: Option<Vec<u8>>,
-    /// The original value bytes, untouched.
+    /// The original value bytes, untouched up to 64 KiB; a longer value is cut there by the
+    /// pipelines, and `message` then ends with its full length and SHA-256.
     pub original_value: Vec<u8>,
     /// The event id, when the value could be decoded.
     pub event_id: Option<EventId>,

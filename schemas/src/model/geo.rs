@@ -3,7 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 /// A WGS 84 position. Construct through [`GeoPoint::new`] to get range checks.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+///
+/// As JSON it is exactly `{"lat": .., "lng": ..}`: an array (which serde's derive would read
+/// positionally) or an unknown field is refused, so `[1, 2]` is not taken for a position.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct GeoPoint {
     /// Latitude in degrees, −90..=90.
     pub lat: f64,
@@ -21,6 +24,41 @@ pub enum GeoError {
     /// Longitude outside −180..=180 or not finite.
     #[error("longitude {0} is outside -180..=180")]
     LongitudeOutOfRange(f64),
+}
+
+impl<'de> Deserialize<'de> for GeoPoint {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = GeoPoint;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object {\"lat\": number, \"lng\": number}")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<GeoPoint, A::Error> {
+                use serde::de::Error;
+                let (mut lat, mut lng) = (None, None);
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let slot = match key.as_ref() {
+                        "lat" => &mut lat,
+                        "lng" => &mut lng,
+                        other => return Err(A::Error::unknown_field(other, &["lat", "lng"])),
+                    };
+                    if slot.is_some() {
+                        return Err(A::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                    *slot = Some(map.next_value::<f64>()?);
+                }
+                Ok(GeoPoint {
+                    lat: lat.ok_or_else(|| A::Error::missing_field("lat"))?,
+                    lng: lng.ok_or_else(|| A::Error::missing_field("lng"))?,
+                })
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 /// Mean Earth radius in metres (IUGG).
@@ -57,6 +95,27 @@ impl GeoPoint {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn json_is_exactly_an_object_of_lat_and_lng() {
+        let p: GeoPoint = serde_json::from_str(r#"{"lng": 24.9, "lat": 60.1}"#).unwrap();
+        assert_eq!(
+            p,
+            GeoPoint {
+                lat: 60.1,
+                lng: 24.9
+            }
+        );
+        for bad in [
+            "[60.1, 24.9]",
+            r#"{"lat": 1, "lng": 2, "alt": 3}"#,
+            r#"{"lat": 1}"#,
+            r#"{"lat": 1, "lat": 2, "lng": 3}"#,
+            "null",
+        ] {
+            assert!(serde_json::from_str::<GeoPoint>(bad).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

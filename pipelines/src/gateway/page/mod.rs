@@ -13,9 +13,9 @@
 //! | `GET /demo/api/ops` | totals of selected metrics of this gateway and of `--demo-metrics` URLs |
 //!
 //! **Security:** the page hands anyone who can reach it a read token for any recent order (a
-//! customer token restricted to that order, valid [`TOKEN_TTL_S`] seconds; such a token could
-//! also cancel the order). It exists for local demos: it is off unless `--demo-page` is
-//! given, and the gateway warns when it is enabled on a non-loopback address.
+//! customer token restricted to that order, scope `read`, valid [`TOKEN_TTL_S`] seconds: it
+//! can follow the order, not cancel it). It exists for local demos: it is off unless
+//! `--demo-page` is given, and the gateway warns when it is enabled on a non-loopback address.
 //!
 //! Owns: the page's routes, the recent-orders view and the metrics summary.
 
@@ -117,8 +117,10 @@ async fn mint_token(State(p): State<DemoPage>, Path(order_id): Path<String>) -> 
             .into_response();
     };
     let exp = unix_now() + TOKEN_TTL_S;
-    let claims =
-        Claims::new(ActorKind::Customer, order.customer_id.clone(), exp).for_order(&order_id);
+    // Read only: the page follows the order, it never acts on it.
+    let claims = Claims::new(ActorKind::Customer, order.customer_id.clone(), exp)
+        .for_order(&order_id)
+        .read_only();
     match p.key.sign(&claims) {
         Ok(token) => no_store(Json(serde_json::json!({
             "token": token, "order_id": order_id, "expires_at": exp,

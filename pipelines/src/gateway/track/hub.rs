@@ -10,6 +10,11 @@
 //! - When the Redis connection drops, frames may have been lost: every follower is told to
 //!   close ([`Closing::FeedInterrupted`]) so its app reconnects and gets a fresh snapshot,
 //!   and new followers subscribe again.
+//! - The queue of subscription changes is bounded ([`COMMAND_QUEUE`]): when Redis is too slow
+//!   to keep up, a new follower is refused (the socket answers 503 `live_unavailable`) instead
+//!   of the queue growing without bound; an unsubscription waits for room instead.
+//! - Frames are untrusted input (anything can `PUBLISH` on a channel): their times are used
+//!   with saturating arithmetic, never with a subtraction that can overflow.
 
 use super::metrics::TrackingMetrics;
 use super::outbox::{Closing, Frame, Outbox, Pushed};
@@ -30,7 +35,13 @@ pub enum HubError {
     /// Redis refused or did not confirm the subscription.
     #[error("subscribing to the order's live channel failed: {0}")]
     Subscribe(String),
+    /// Too many subscription changes wait already.
+    #[error("too many live channel subscriptions are waiting")]
+    Busy,
 }
+
+/// Most subscription changes waiting for the Redis connection.
+pub const COMMAND_QUEUE: usize = 4096;
 
 enum Command {
     Subscribe(String, oneshot::Sender<Result<(), String>>),
@@ -45,7 +56,7 @@ struct Feed {
 
 struct HubInner {
     feeds: Mutex<HashMap<String, Feed>>,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::Sender<Command>,
     next_id: AtomicU64,
     metrics: TrackingMetrics,
 }
@@ -102,10 +113,7 @@ impl Drop for Following {
         if feed.followers.is_empty() {
             feeds.remove(&self.channel);
             self.hub.metrics.channels.set(feeds.len() as i64);
-            let _ = self
-                .hub
-                .commands
-                .send(Command::Unsubscribe(self.channel.clone()));
+            unsubscribe(&self.hub.commands, self.channel.clone());
         }
     }
 }
@@ -118,7 +126,7 @@ impl TrackingHub {
         events: SharedEvents,
         metrics: TrackingMetrics,
     ) -> Self {
-        let (commands, rx) = mpsc::unbounded_channel();
+        let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
         let inner = Arc::new(HubInner {
             feeds: Mutex::new(HashMap::new()),
             commands,
@@ -164,12 +172,13 @@ impl TrackingHub {
                 let asked = self
                     .inner
                     .commands
-                    .send(Command::Subscribe(channel.to_owned(), tx));
+                    .try_send(Command::Subscribe(channel.to_owned(), tx));
                 match asked {
                     Ok(()) => rx
                         .await
                         .unwrap_or_else(|_| Err("the hub stopped".to_owned())),
-                    Err(_) => Err("the hub stopped".to_owned()),
+                    Err(mpsc::error::TrySendError::Full(_)) => Err(BUSY.to_owned()),
+                    Err(mpsc::error::TrySendError::Closed(_)) => Err("the hub stopped".to_owned()),
                 }
             })
             .await
@@ -186,16 +195,35 @@ impl TrackingHub {
                     feeds.remove(channel);
                     self.inner.metrics.channels.set(feeds.len() as i64);
                 }
+                if e == BUSY {
+                    return Err(HubError::Busy);
+                }
                 Err(HubError::Subscribe(e))
             }
         }
     }
 }
 
-async fn apply_commands(
-    subscription: SharedSubscription,
-    mut rx: mpsc::UnboundedReceiver<Command>,
-) {
+/// The failure a full command queue gives a follower.
+const BUSY: &str = "busy";
+
+/// Queues the unsubscription of `channel`: at once when there is room, else from a task that
+/// waits for room (a lost unsubscription would leave the channel subscribed).
+fn unsubscribe(commands: &mpsc::Sender<Command>, channel: String) {
+    match commands.try_send(Command::Unsubscribe(channel)) {
+        Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+        Err(mpsc::error::TrySendError::Full(command)) => {
+            let commands = commands.clone();
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    let _ = commands.send(command).await;
+                });
+            }
+        }
+    }
+}
+
+async fn apply_commands(subscription: SharedSubscription, mut rx: mpsc::Receiver<Command>) {
     while let Some(command) = rx.recv().await {
         match command {
             Command::Subscribe(channel, reply) => {
@@ -255,7 +283,10 @@ fn deliver(hub: &HubInner, channel: &str, payload: Vec<u8>) {
     let kind = header.kind;
     let label = kind_label(kind);
     m.received.with_label_values(&[label]).inc();
-    let lag_ms = Timestamp::now().as_millis() - event_time(&event).as_millis();
+    // The event's time comes from the frame: saturate, a forged one must not overflow.
+    let lag_ms = Timestamp::now()
+        .as_millis()
+        .saturating_sub(event_time(&event).as_millis());
     m.lag
         .with_label_values(&[label])
         .observe(lag_ms.max(0) as f64 / 1000.0);
@@ -301,7 +332,7 @@ fn interrupt(hub: &HubInner) {
         for outbox in feed.followers.values() {
             outbox.close(Closing::FeedInterrupted);
         }
-        let _ = hub.commands.send(Command::Unsubscribe(channel));
+        unsubscribe(&hub.commands, channel);
     }
 }
 
@@ -313,5 +344,71 @@ pub fn kind_label(kind: doorstep_schemas::live::FrameKind) -> &'static str {
         FrameKind::Location => "location",
         FrameKind::Status => "status",
         FrameKind::Eta => "eta",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub() -> (HubInner, mpsc::Receiver<Command>) {
+        let (commands, rx) = mpsc::channel(2);
+        let metrics = TrackingMetrics::register(&prometheus::Registry::new()).unwrap();
+        let inner = HubInner {
+            feeds: Mutex::new(HashMap::new()),
+            commands,
+            next_id: AtomicU64::new(1),
+            metrics,
+        };
+        (inner, rx)
+    }
+
+    /// A frame whose time is the far past (anything can be published on a channel) does not
+    /// overflow the lag computation: in a debug build the subtraction panicked the fan-out.
+    #[tokio::test]
+    async fn a_frame_from_the_far_past_or_future_does_not_panic_the_fan_out() {
+        let (inner, _rx) = hub();
+        let outbox = Outbox::new(4);
+        inner.feeds().insert(
+            "ch".into(),
+            Feed {
+                generation: 1,
+                followers: HashMap::from([(1, outbox.clone())]),
+                ready: Arc::new(OnceCell::new()),
+            },
+        );
+        for at in [i64::MIN, i64::MAX, -1] {
+            let frame = format!(
+                r#"{{"seq":{},"type":"location","order_id":"o-1","update_id":"u","driver_id":"d-1","location":{{"lat":60.1,"lng":24.9}},"at":{at}}}"#,
+                at.unsigned_abs() % 1000 + 1
+            );
+            deliver(&inner, "ch", frame.into_bytes());
+        }
+        assert!(outbox.take().is_ok_and(|f| !f.is_empty()));
+    }
+
+    /// The command queue is bounded: when it is full a new follower is refused at once
+    /// instead of the queue growing.
+    #[tokio::test]
+    async fn a_full_command_queue_refuses_new_followers() {
+        let (inner, _rx) = hub();
+        let hub = TrackingHub {
+            inner: Arc::new(inner),
+        };
+        for i in 0..2 {
+            let (tx, _rx) = oneshot::channel();
+            hub.inner
+                .commands
+                .try_send(Command::Subscribe(format!("busy-{i}"), tx))
+                .unwrap();
+        }
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            hub.follow("ch", Outbox::new(4)),
+        )
+        .await
+        .expect("answers at once");
+        assert!(matches!(r, Err(HubError::Busy)), "{r:?}");
+        assert_eq!(hub.channels(), 0, "the failed feed is forgotten");
     }
 }

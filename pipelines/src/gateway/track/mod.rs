@@ -1,12 +1,16 @@
 //! `GET /v1/orders/{order_id}/track`: the customer's live view over a WebSocket.
 //!
 //! Who may follow an order: a customer token restricted to that order (`order_id` claim), a
-//! customer token of the order's customer, or a system token. The token comes as
-//! `Authorization: Bearer` or, for browsers (which cannot set headers on a WebSocket), as the
-//! `access_token` query parameter. Everything is checked before the upgrade, so a refusal is
-//! a plain HTTP answer: 401 `unauthorized` (missing, forged, expired token), 403 `forbidden`
-//! (another order, another customer, a driver or restaurant token), 400
-//! `websocket_required` (not an upgrade request), 503 `live_unavailable` (Redis down).
+//! customer token of the order's customer, or a system token; scope `read` is enough. The
+//! token comes as `Authorization: Bearer` or, for browsers (which cannot set headers on a
+//! WebSocket), in the subprotocol list: `Sec-WebSocket-Protocol: doorstep.v1, bearer.<token>`
+//! (`new WebSocket(url, ["doorstep.v1", "bearer." + token])`); the server selects
+//! `doorstep.v1` and never echoes the token. A token in the URL (`?access_token=`) is refused
+//! with 400 `token_in_url`: URLs end up in proxy and access logs. Everything is checked before
+//! the upgrade, so a refusal is a plain HTTP answer: 401 `unauthorized` (missing, forged,
+//! expired token), 403 `forbidden` (another order, another customer, a driver or restaurant
+//! token), 400 `websocket_required` (not an upgrade request), 503 `live_unavailable` (Redis
+//! down).
 //!
 //! After the upgrade the socket gets a `snapshot` frame, then live `location`, `status` and
 //! `eta` frames ([`doorstep_schemas::live`]). The server pings every `heartbeat`; close codes:
@@ -58,6 +62,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Read buffer of a WebSocket, bytes (larger messages are still assembled, up to the limit).
 pub const SOCKET_READ_BUFFER: usize = 4096;
+/// The subprotocol a tracking client offers and the server selects.
+pub const SUBPROTOCOL: &str = "doorstep.v1";
+/// Prefix of the subprotocol entry carrying the bearer token (`bearer.<token>`).
+pub const TOKEN_SUBPROTOCOL_PREFIX: &str = "bearer.";
 
 /// Live-tracking settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +202,7 @@ impl LiveTracking {
     }
 }
 
-/// The `access_token` query parameter.
+/// The `access_token` query parameter (refused: tokens do not belong in URLs).
 #[derive(Debug, Deserialize)]
 pub(super) struct TokenQuery {
     access_token: Option<String>,
@@ -215,6 +223,7 @@ pub(super) async fn track(
     validate_id("order_id", &order_id)?;
     claims.require_order(&order_id)?;
     let upgrade = upgrade.map_err(|e| ApiError::websocket_required(&e))?;
+    let socket_place = s.limits().open_socket(&claims)?;
     let (Some(tracking), Some(orders)) = (s.inner.tracking.clone(), s.inner.orders.clone()) else {
         return Err(live_unavailable(&s, "live tracking is not configured"));
     };
@@ -244,28 +253,51 @@ pub(super) async fn track(
         config: tracking.config,
         metrics: tracking.metrics.clone(),
         stop: tracking.stop.clone(),
+        _socket_place: socket_place,
     };
     // A customer sends nothing but pongs and a close: a small read buffer (tungstenite
     // allocates 128 KiB per socket by default) and a small message limit.
     Ok(upgrade
+        .protocols([SUBPROTOCOL])
         .read_buffer_size(SOCKET_READ_BUFFER)
         .max_message_size(SOCKET_READ_BUFFER)
+        .max_frame_size(SOCKET_READ_BUFFER)
         .on_upgrade(move |ws| socket::run(ws, session)))
 }
 
-/// The verified claims of the bearer header or the `access_token` parameter.
+/// The verified claims of the bearer header or the `bearer.<token>` subprotocol; a token in
+/// the query string is refused (400 `token_in_url`).
 fn caller(
     s: &GatewayState,
     headers: &HeaderMap,
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Claims, ApiError> {
-    let from_query = query.ok().and_then(|Query(q)| q.access_token);
-    let token = match (&from_query, bearer(headers)) {
-        (_, Ok(header)) => header,
-        (Some(q), Err(_)) => q.as_str(),
-        (None, Err(e)) => return Err(e.into()),
+    if query.is_ok_and(|Query(q)| q.access_token.is_some()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "token_in_url",
+            "a token in the URL ends up in logs: send it as `Authorization: Bearer` or as the \
+             subprotocol `bearer.<token>` beside `doorstep.v1` (Sec-WebSocket-Protocol)",
+        ));
+    }
+    let token = match (bearer(headers), subprotocol_token(headers)) {
+        (Ok(header), _) => header,
+        (Err(_), Some(token)) => token,
+        (Err(e), None) => return Err(e.into()),
     };
-    Ok(s.inner.key.verify(token, unix_now())?)
+    let claims = s.inner.key.verify(token, unix_now())?;
+    s.limits().check_request(&claims)?;
+    Ok(claims)
+}
+
+/// The token of a `bearer.<token>` entry of `Sec-WebSocket-Protocol`, if any.
+pub(super) fn subprotocol_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix(TOKEN_SUBPROTOCOL_PREFIX))
 }
 
 /// Whether `claims` may follow `order_id`: a token for that very order or a system token

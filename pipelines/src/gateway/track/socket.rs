@@ -26,6 +26,8 @@ pub(super) struct Session {
     pub(super) config: TrackingConfig,
     pub(super) metrics: TrackingMetrics,
     pub(super) stop: CancellationToken,
+    /// The socket's place among its subject's (`gateway.max_sockets_per_subject`).
+    pub(super) _socket_place: crate::gateway::limits::SocketGuard,
 }
 
 /// How a socket ended, for the close frame and the metric.
