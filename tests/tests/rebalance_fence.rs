@@ -160,13 +160,17 @@ async fn handover(name: &str, handover_bound: Duration) -> anyhow::Result<Vec<Se
     Ok(seen)
 }
 
-/// Records processed more than once, as `partition@offset` with who processed them.
+/// Records processed by both processes, as `partition@offset`. (One process may process a
+/// record twice: an attempt whose transaction failed to commit is redone, and its effects
+/// outside Kafka are idempotent; two processes working on one partition is what the fence
+/// rules out.)
 fn overlaps(seen: &[Seen]) -> Vec<String> {
-    let mut by: BTreeMap<(i32, i64), Vec<&'static str>> = BTreeMap::new();
+    let mut by: BTreeMap<(i32, i64), std::collections::BTreeSet<&'static str>> =
+        BTreeMap::new();
     for s in seen {
         by.entry((s.partition, s.offset))
             .or_default()
-            .push(s.process);
+            .insert(s.process);
     }
     by.into_iter()
         .filter(|(_, who)| who.len() > 1)
