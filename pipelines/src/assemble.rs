@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::notify::{NotifyMetrics, NotifyStage};
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeMetrics};
 use crate::status::{StatusMetrics, StatusSinks, StatusStage, StatusTopics};
+use doorstep_connectors::command_outcomes::CommandOutcomes;
 use doorstep_connectors::driver_state::DriverState;
 use doorstep_connectors::kafka::{ConsumerBuilder, KafkaConfig, Producer};
 use doorstep_connectors::live_feed::LiveFeed;
@@ -146,6 +147,9 @@ pub async fn status_pipeline(
     let consumer =
         ConsumerBuilder::new(&kafka, config.group_id("status")).subscribe(&[events.as_str()])?;
     let redis = redis(config).await?;
+    let live = options
+        .side_effects
+        .then(|| LiveFeed::new(redis.clone(), config.redis_key_prefix.clone()));
     let sinks = StatusSinks {
         producer: Producer::new(&kafka)?,
         catalog,
@@ -159,9 +163,8 @@ pub async fn status_pipeline(
         drivers: DriverState::new(redis.clone(), config.redis_key_prefix.clone()),
         payments,
         notify: options.side_effects,
-        live: options
-            .side_effects
-            .then(|| LiveFeed::new(redis, config.redis_key_prefix.clone())),
+        live: live.clone(),
+        outcomes: live.map(CommandOutcomes::new),
     };
     let runtime = Runtime::new(
         consumer,

@@ -9,7 +9,8 @@ use prometheus::core::Collector;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use std::time::Instant;
 
-/// Request counts and durations by route, events produced by command, rejections by code.
+/// Request counts and durations by route, events produced by command, rejections by code,
+/// waits for and replays of command outcomes.
 #[derive(Clone, Debug)]
 pub struct GatewayMetrics {
     /// `doorstep_gateway_http_requests_total{route,status}`.
@@ -20,6 +21,12 @@ pub struct GatewayMetrics {
     pub produced: IntCounterVec,
     /// `doorstep_gateway_rejected_requests_total{reason}` (the error code).
     pub rejected: IntCounterVec,
+    /// `doorstep_gateway_command_waits_total{result}`: `Prefer: wait` requests by how the
+    /// wait ended (`accepted`, `rejected`, `timed_out`, `unavailable`).
+    pub command_waits: IntCounterVec,
+    /// `doorstep_gateway_command_replays_total{outcome}`: re-sent commands (same
+    /// idempotency key) answered with their first outcome (`accepted`, `rejected`).
+    pub command_replays: IntCounterVec,
 }
 
 impl GatewayMetrics {
@@ -55,6 +62,20 @@ impl GatewayMetrics {
                 ),
                 &["reason"],
             )?,
+            command_waits: IntCounterVec::new(
+                Opts::new(
+                    "doorstep_gateway_command_waits_total",
+                    "Requests that waited for a command's outcome (Prefer: wait), by how the wait ended",
+                ),
+                &["result"],
+            )?,
+            command_replays: IntCounterVec::new(
+                Opts::new(
+                    "doorstep_gateway_command_replays_total",
+                    "Re-sent commands (same Idempotency-Key) answered with their first outcome, by outcome",
+                ),
+                &["outcome"],
+            )?,
         };
         m.register_in(registry)?;
         Ok(m)
@@ -89,6 +110,8 @@ impl MetricSet for GatewayMetrics {
             Box::new(self.duration.clone()),
             Box::new(self.produced.clone()),
             Box::new(self.rejected.clone()),
+            Box::new(self.command_waits.clone()),
+            Box::new(self.command_replays.clone()),
         ]
     }
 }
