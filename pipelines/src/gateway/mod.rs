@@ -10,7 +10,7 @@
 //! | `GET /v1/orders/{order_id}/commands/{event_id}` | the command's sender, system | | 200: the outcome; 202 while undecided ([`commands`]) |
 //! | `GET /v1/orders/{order_id}` | the order's customer or restaurant, system | | 200: the order row (status, parties, items, ETA, cancellation) + `timeline` |
 //! | `POST /v1/drivers/{driver_id}/location` | that driver | one ping `{lat, lng, accuracy_m?, heading_deg?, speed_mps?, recorded_at?, ping_id?}` or `{pings: [...]}` (≤ 100) | 202 `{driver_id, accepted, ping_ids}` |
-//! | `GET /v1/orders/{order_id}/track` (WebSocket) | a customer token for that order, the order's customer, system (header or `?access_token=`) | | a `snapshot` frame, then live `location` / `status` / `eta` frames ([`track`]) |
+//! | `GET /v1/orders/{order_id}/track` (WebSocket) | a customer token for that order, the order's customer, system (header or `?access_token=`) | | a `snapshot` frame, then live `location` / `status` / `eta` / `rejected` frames ([`track`]) |
 //! | `GET /v1/drivers/{driver_id}/stream` (WebSocket) | that driver | text frames, each one ping or `{pings: [...]}` | one JSON answer per frame: the 202 body or the error body ([`driver_stream`]) |
 //! | `GET /metrics`, `GET /healthz` | none | | Prometheus text; broker reachability |
 //!

@@ -9,7 +9,8 @@
 //! `websocket_required` (not an upgrade request), 503 `live_unavailable` (Redis down).
 //!
 //! After the upgrade the socket gets a `snapshot` frame, then live `location`, `status` and
-//! `eta` frames ([`doorstep_schemas::live`]). The server pings every `heartbeat`; close codes:
+//! `eta` frames, and `rejected` when one of the customer's own commands is refused
+//! ([`doorstep_schemas::live`]). The server pings every `heartbeat`; close codes:
 //!
 //! | code | when |
 //! |---|---|
