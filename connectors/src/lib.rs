@@ -21,6 +21,8 @@
 //! - [`live_feed`] — an order's live feed: its channel, the per-order sequence number every
 //!   frame carries (publish and number in one Redis script), its current ETA.
 //! - [`open_orders`] — a customer's open orders in Redis, for the gateway's cap per customer.
+//! - [`command_outcomes`] — what became of each order command (accepted or rejected and
+//!   why), kept a few minutes in Redis and announced on the order's command channel.
 //! - [`push`] — FCM HTTP v1 push client and the Redis sent-ledger that keeps a replay or a
 //!   restart from notifying twice.
 //! - [`payments`] — refund client speaking Stripe's Refunds API, idempotent per order.
@@ -30,6 +32,7 @@
 //! Nothing here panics on bad input or on a failing service: every fallible call returns the
 //! module's error, and every network call has a timeout.
 
+pub mod command_outcomes;
 pub mod config;
 pub mod driver_state;
 mod http;

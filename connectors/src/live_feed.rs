@@ -8,14 +8,17 @@
 //!   numbers in publish order, whichever pipeline publishes them.
 //! - `{<prefix>order:<order_id>}:eta`: the current ETA (JSON [`EtaUpdate`]), read by the
 //!   snapshot a customer gets on connect.
+//! - `{<prefix>order:<order_id>}:command:<event_id>` and the channel
+//!   `{<prefix>order:<order_id>}:commands`: the outcomes of the order's commands
+//!   ([`crate::command_outcomes`]).
 //!
-//! The three keys share a hash tag, so on a Redis Cluster they live in one slot and the
-//! script (which touches the counter and publishes on the channel) stays on one shard.
+//! The keys share a hash tag, so on a Redis Cluster they live in one slot and the scripts
+//! (which touch a key and publish on a channel) stay on one shard.
 
 use crate::redis::{Error, Redis};
 use doorstep_schemas::events::EtaUpdate;
 use doorstep_schemas::live::LiveEvent;
-use doorstep_schemas::model::OrderId;
+use doorstep_schemas::model::{EventId, OrderId};
 use futures::future::try_join_all;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -105,6 +108,25 @@ impl LiveFeed {
         format!("{}:eta", self.tag(order))
     }
 
+    /// The key of the outcome of `order`'s command `event`.
+    pub fn command_key(&self, order: &OrderId, event: &EventId) -> String {
+        format!("{}:command:{}", self.tag(order), event.as_str())
+    }
+
+    /// The channel `order`'s command outcomes are announced on.
+    pub fn commands_channel(&self, order: &OrderId) -> String {
+        format!("{}:commands", self.tag(order))
+    }
+
+    /// `PUBLISH` on a single node, `SPUBLISH` (sharded) on a cluster.
+    pub(crate) fn publish_command(&self) -> &'static str {
+        if self.redis.is_cluster() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        }
+    }
+
     /// Publishes `event` on its order's channel with the next sequence number; returns it.
     pub async fn publish(&self, event: &LiveEvent) -> Result<u64, LiveFeedError> {
         let order = event.order_id();
@@ -112,11 +134,7 @@ impl LiveFeed {
             order: order.clone(),
             source,
         })?;
-        let command = if self.redis.is_cluster() {
-            "SPUBLISH"
-        } else {
-            "PUBLISH"
-        };
+        let command = self.publish_command();
         let mut conn = self.redis.clone();
         let seq: u64 = SCRIPT
             .key(self.seq_key(order))
@@ -155,7 +173,10 @@ impl LiveFeed {
         Ok(self.get::<u64>(&self.seq_key(order)).await?.unwrap_or(0))
     }
 
-    async fn get<T: redis::FromRedisValue>(&self, key: &str) -> Result<Option<T>, Error> {
+    pub(crate) async fn get<T: redis::FromRedisValue>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, Error> {
         let mut conn = self.redis.clone();
         redis::cmd("GET")
             .arg(key)

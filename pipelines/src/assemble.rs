@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::notify::{NotifyMetrics, NotifyStage};
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeMetrics};
 use crate::status::{StatusMetrics, StatusSinks, StatusStage, StatusTopics};
+use doorstep_connectors::command_outcomes::CommandOutcomes;
 use doorstep_connectors::driver_state::DriverState;
 use doorstep_connectors::kafka::{ConsumerBuilder, KafkaConfig, Producer};
 use doorstep_connectors::live_feed::LiveFeed;
@@ -180,6 +181,9 @@ pub async fn status_pipeline(
         ConsumerBuilder::new(&kafka, config.group_id("status")).subscribe(&[events.as_str()])?;
     let redis = redis(config).await?;
     let producer = output_producer(config, &kafka, "status").await?;
+    let live = options
+        .side_effects
+        .then(|| LiveFeed::new(redis.clone(), config.redis_key_prefix.clone()));
     let sinks = StatusSinks {
         producer: producer.clone(),
         catalog,
@@ -193,9 +197,8 @@ pub async fn status_pipeline(
         drivers: DriverState::new(redis.clone(), config.redis_key_prefix.clone()),
         payments,
         notify: options.side_effects,
-        live: options
-            .side_effects
-            .then(|| LiveFeed::new(redis, config.redis_key_prefix.clone())),
+        live: live.clone(),
+        outcomes: live.map(CommandOutcomes::new),
     };
     let runtime = with_outputs(
         Runtime::new(

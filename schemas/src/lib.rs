@@ -4,7 +4,8 @@
 //! carried on every Kafka topic ([`events`]), with their Avro contracts ([`avro`]: the
 //! `.avsc` files, an embedded schema catalog and the Confluent wire-format codec; the
 //! registry-backed codec is behind the `registry` cargo feature), and the JSON live-tracking
-//! frames of an order's channel and WebSocket ([`live`]).
+//! frames of an order's channel and WebSocket ([`live`]), and the outcome of a command as its
+//! sender reads it ([`outcome`]).
 //!
 //! Dependency direction: `pipelines → connectors → operators → schemas`.
 
@@ -12,3 +13,4 @@ pub mod avro;
 pub mod events;
 pub mod live;
 pub mod model;
+pub mod outcome;

@@ -10,6 +10,10 @@
 //! - `location`, `status`, `eta` ([`LiveEvent`]): live changes. `seq` grows by one per
 //!   published event of the order, so a gap tells a client it missed something (a
 //!   conflated location, or anything while it was away: reconnect for a new snapshot).
+//! - `rejected` ([`LiveRejected`]): one of the order's customer's own commands (a
+//!   cancellation, say) was refused, and why. Only the customer's commands: what the
+//!   restaurant, the driver or dispatch asked is theirs to learn, through the command's
+//!   outcome ([`crate::outcome`]). It changes nothing, so no snapshot reflects it.
 //!
 //! Publishers ([`LiveEvent`] → channel) add `seq` atomically with the publish (a Redis script
 //! `INCR`s the order's counter and publishes `{"seq":N,` + the event's JSON without its `{`),
@@ -32,6 +36,8 @@ pub enum LiveEvent {
     Status(LiveStatus),
     /// A new ETA.
     Eta(EtaUpdate),
+    /// One of the customer's own commands was refused.
+    Rejected(LiveRejected),
 }
 
 impl LiveEvent {
@@ -41,6 +47,7 @@ impl LiveEvent {
             Self::Location(l) => &l.order_id,
             Self::Status(s) => &s.order_id,
             Self::Eta(e) => &e.order_id,
+            Self::Rejected(r) => &r.order_id,
         }
     }
 
@@ -77,6 +84,23 @@ pub struct LiveStatus {
     pub entry: StatusHistoryEntry,
 }
 
+/// A command of the order's customer that the state machine refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveRejected {
+    /// The order.
+    pub order_id: OrderId,
+    /// The refused command's event id (what the gateway answered when it was sent).
+    pub event_id: EventId,
+    /// What was asked: `place`, `assign_driver`, `transition` or `cancel`.
+    pub command: String,
+    /// The stable reason code (`cancellation_refused`, ...).
+    pub reason: String,
+    /// The sentence that explains it.
+    pub message: String,
+    /// When the command was sent.
+    pub at: Timestamp,
+}
+
 /// The driver part of a snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveDriver {
@@ -110,6 +134,8 @@ pub enum FrameKind {
     Status,
     /// An ETA.
     Eta,
+    /// A refused command of the customer.
+    Rejected,
 }
 
 impl FrameKind {

@@ -582,6 +582,124 @@ async fn refused_requests_get_their_code_and_produce_nothing() -> Result<()> {
     gw.stop().await
 }
 
+/// `Prefer` and `Idempotency-Key` are checked like the body; a gateway without Redis (no live
+/// tracking) cannot wait for an outcome and answers 202 at once, and a key still makes a
+/// re-sent command the same event.
+#[tokio::test]
+async fn command_headers_are_checked_and_a_gateway_without_redis_answers_at_once() -> Result<()> {
+    let gw = start(&endpoints().kafka_brokers, Duration::from_secs(5), true).await?;
+    let customer = token(ActorKind::Customer, "c-1", None)?;
+    let restaurant = token(ActorKind::Restaurant, "r-1", None)?;
+    let post = |path: &str, tok: &str, body: Value, headers: &[(&str, &str)]| {
+        let mut req = gw
+            .http
+            .post(format!("{}{path}", gw.base))
+            .bearer_auth(tok)
+            .json(&body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        gw.send(req)
+    };
+    let refused = [
+        (vec![("prefer", "wait=soon")], "invalid_prefer"),
+        (vec![("prefer", "respond-async, wait=-1")], "invalid_prefer"),
+        (vec![("idempotency-key", "")], "invalid_idempotency_key"),
+        (
+            vec![("idempotency-key", "a"), ("idempotency-key", "b")],
+            "invalid_idempotency_key",
+        ),
+    ];
+    let long_key = "k".repeat(256);
+    let mut cases: Vec<(Vec<(&str, &str)>, &str)> = refused.to_vec();
+    cases.push((
+        vec![("idempotency-key", long_key.as_str())],
+        "invalid_idempotency_key",
+    ));
+    for (headers, code) in &cases {
+        let a = post(
+            "/v1/orders/o-1/status",
+            &restaurant,
+            json!({"status": "CONFIRMED"}),
+            headers,
+        )
+        .await?;
+        ensure!(
+            a.status == 400 && a.error() == *code,
+            "{headers:?}: {} {:?}",
+            a.status,
+            a.body
+        );
+        ensure!(a.body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    ensure!(gw.produced().await? == 0, "a refused request produced");
+
+    // No Redis to hear the outcome from: 202 at once, without Preference-Applied.
+    let a = post(
+        "/v1/orders/o-1/status",
+        &restaurant,
+        json!({"status": "CONFIRMED"}),
+        &[("prefer", "wait=5")],
+    )
+    .await?;
+    ensure!(a.status == 202, "{} {:?}", a.status, a.body);
+    ensure!(
+        a.headers.get("preference-applied").is_none(),
+        "{:?}",
+        a.headers
+    );
+    // The same placement twice with a key: one order id and one event id, derived from the
+    // key (with no outcome store to answer the second, it is produced again; the pipeline
+    // sees the same event twice).
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let a = post(
+            "/v1/orders",
+            &customer,
+            place_body(),
+            &[("idempotency-key", "place-once")],
+        )
+        .await?;
+        ensure!(a.status == 202, "{} {:?}", a.status, a.body);
+        ids.push((a.body["order_id"].clone(), a.body["event_id"].clone()));
+    }
+    ensure!(ids[0] == ids[1], "{ids:?}");
+    let other = post(
+        "/v1/orders",
+        &token(ActorKind::Customer, "c-2", None)?,
+        place_body(),
+        &[("idempotency-key", "place-once")],
+    )
+    .await?;
+    ensure!(
+        other.body["order_id"] != ids[0].0,
+        "another customer's key is another order: {:?}",
+        other.body
+    );
+    let records = gw.read(4).await?;
+    let events: Vec<_> = records.iter().map(decode).collect::<Result<_>>()?;
+    ensure!(
+        events[1].event_id == events[2].event_id && events[1].order_id == events[2].order_id,
+        "{events:?}"
+    );
+    ensure!(events[1].event_id.as_str() == ids[0].1.as_str().unwrap_or_default());
+
+    let metrics = gw
+        .http
+        .get(format!("{}/metrics", gw.base))
+        .send()
+        .await?
+        .text()
+        .await?;
+    for line in [
+        r#"doorstep_gateway_command_waits_total{result="unavailable"} 1"#,
+        r#"doorstep_gateway_rejected_requests_total{reason="invalid_prefer"} 2"#,
+    ] {
+        ensure!(metrics.contains(line), "missing {line}:\n{metrics}");
+    }
+    gw.stop().await
+}
+
 #[tokio::test]
 async fn a_dead_broker_is_503_within_the_produce_timeout() -> Result<()> {
     // A port nothing listens on.

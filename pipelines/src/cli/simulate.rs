@@ -48,6 +48,10 @@ pub struct SimulateArgs {
     /// Drive straight lines instead of asking the routing engine (services.osrm_url).
     #[arg(long)]
     pub no_routing: bool,
+    /// Seconds each command waits for the status pipeline's decision (`Prefer: wait`, at
+    /// most 10); 0 sends and moves on without learning what became of it.
+    #[arg(long, default_value_t = 10)]
+    pub wait: u64,
 }
 
 /// Token minting with the configured secret, for the simulated apps.
@@ -81,7 +85,12 @@ pub async fn run(config: &Config, args: &SimulateArgs) -> anyhow::Result<()> {
         .gateway
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.gateway_listen));
-    let api = ApiClient::new(base, token_fn(config)?)?;
+    anyhow::ensure!(args.wait <= 10, "--wait is at most 10 seconds");
+    let api = ApiClient::new(
+        base,
+        token_fn(config)?,
+        std::time::Duration::from_secs(args.wait),
+    )?;
     let osrm = if args.no_routing {
         None
     } else {
@@ -110,11 +119,13 @@ pub async fn run(config: &Config, args: &SimulateArgs) -> anyhow::Result<()> {
     });
     let stats = simulate::run(world.clone(), signal).await;
     println!(
-        "placed {} · delivered {} · cancelled {} · errors {} · routes {} (straight-line fallbacks {})",
+        "placed {} · delivered {} · cancelled {} · errors {} · commands refused {} (learnt from their outcome) · re-sent {} · routes {} (straight-line fallbacks {})",
         stats.placed.load(Ordering::Relaxed),
         stats.delivered.load(Ordering::Relaxed),
         stats.cancelled.load(Ordering::Relaxed),
         stats.errors.load(Ordering::Relaxed),
+        world.api.rejected.load(Ordering::Relaxed),
+        world.api.resent.load(Ordering::Relaxed),
         world.routes.routed.load(Ordering::Relaxed),
         world.routes.fallbacks.load(Ordering::Relaxed),
     );

@@ -9,7 +9,8 @@ use prometheus::core::Collector;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 use std::time::Instant;
 
-/// Request counts and durations by route, events produced by command, rejections by code.
+/// Request counts and durations by route, events produced by command, rejections by code,
+/// waits for and replays of command outcomes.
 #[derive(Clone, Debug)]
 pub struct GatewayMetrics {
     /// `doorstep_gateway_http_requests_total{route,status}`.
@@ -25,6 +26,12 @@ pub struct GatewayMetrics {
     /// `doorstep_gateway_connections_closed_total{reason}`: `closed`, `timeout` (header read
     /// or idle), `error`.
     pub connections_closed: IntCounterVec,
+    /// `doorstep_gateway_command_waits_total{result}`: `Prefer: wait` requests by how the
+    /// wait ended (`accepted`, `rejected`, `timed_out`, `unavailable`).
+    pub command_waits: IntCounterVec,
+    /// `doorstep_gateway_command_replays_total{outcome}`: re-sent commands (same
+    /// idempotency key) answered with their first outcome (`accepted`, `rejected`).
+    pub command_replays: IntCounterVec,
 }
 
 impl GatewayMetrics {
@@ -70,6 +77,19 @@ impl GatewayMetrics {
                     "Connections ended, by how: closed, timeout (header read or idle), error",
                 ),
                 &["reason"],
+            command_waits: IntCounterVec::new(
+                Opts::new(
+                    "doorstep_gateway_command_waits_total",
+                    "Requests that waited for a command's outcome (Prefer: wait), by how the wait ended",
+                ),
+                &["result"],
+            )?,
+            command_replays: IntCounterVec::new(
+                Opts::new(
+                    "doorstep_gateway_command_replays_total",
+                    "Re-sent commands (same Idempotency-Key) answered with their first outcome, by outcome",
+                ),
+                &["outcome"],
             )?,
         };
         m.register_in(registry)?;
@@ -107,6 +127,8 @@ impl MetricSet for GatewayMetrics {
             Box::new(self.rejected.clone()),
             Box::new(self.connections.clone()),
             Box::new(self.connections_closed.clone()),
+            Box::new(self.command_waits.clone()),
+            Box::new(self.command_replays.clone()),
         ]
     }
 }

@@ -7,16 +7,20 @@
 //! | `POST /v1/orders/{order_id}/driver` | system | `{driver_id}` | 202 |
 //! | `POST /v1/orders/{order_id}/status` | restaurant, driver, system | `{status}` | 202 |
 //! | `POST /v1/orders/{order_id}/cancel` | customer, restaurant, driver | `{reason}` | 202 |
+//! | `GET /v1/orders/{order_id}/commands/{event_id}` | the command's sender, system | | 200: the outcome; 202 while undecided ([`commands`]) |
 //! | `GET /v1/orders/{order_id}` | the order's customer or restaurant, system | | 200: the order row (status, parties, items, ETA, cancellation) + `timeline` |
 //! | `POST /v1/drivers/{driver_id}/location` | that driver | one ping `{lat, lng, accuracy_m?, heading_deg?, speed_mps?, recorded_at?, ping_id?}` or `{pings: [...]}` (≤ 100) | 202 `{driver_id, accepted, ping_ids}` |
-//! | `GET /v1/orders/{order_id}/track` (WebSocket) | a customer token for that order (scope `read` is enough), the order's customer, system (header or the `bearer.<token>` subprotocol) | | a `snapshot` frame, then live `location` / `status` / `eta` frames ([`track`]) |
+//! | `GET /v1/orders/{order_id}/track` (WebSocket) | a customer token for that order (scope `read` is enough), the order's customer, system (header or the `bearer.<token>` subprotocol) | | a `snapshot` frame, then live `location` / `status` / `eta` / `rejected` frames ([`track`]) |
 //! | `GET /v1/drivers/{driver_id}/stream` (WebSocket) | that driver | text frames, each one ping or `{pings: [...]}` | one JSON answer per frame: the 202 body or the error body ([`driver_stream`]) |
 //!
 //! `/metrics` and `/healthz` are not on this port: they are on the ops listener
 //! (`ops.listen`), like every process's.
 //!
 //! A 202 means the event is on the broker (acknowledged, `acks=all`); the status pipeline
-//! decides whether it changes the order and records a rejection otherwise. Everything that
+//! decides whether it changes the order and records a rejection otherwise. Every command's
+//! decision can be read back by its sender, waited for (`Prefer: wait=N`: 200 with the
+//! outcome, 409 with the rejection's reason, or 202 when N runs out), and a command re-sent
+//! with the same `Idempotency-Key` is the same command ([`commands`]). Everything that
 //! can be decided without the order's state is decided here, before producing, with the same
 //! pure checks the state machine runs (`operators::order::validate_*`, `transition_rule`).
 //!
@@ -26,12 +30,14 @@
 //! |---|---|---|
 //! | 400 | `invalid_json` | the body is not the expected JSON (serde's message: unknown or missing field, wrong type, syntax) |
 //! | 400 | `invalid_path`, `invalid_body` | undecodable path segment, unreadable body |
+//! | 400 | `invalid_prefer`, `invalid_idempotency_key` | a `Prefer: wait` that is not a number of seconds; an `Idempotency-Key` that is empty, over 255 characters, not printable ASCII or repeated |
 //! | 401 | `unauthorized` | no, malformed, forged or expired bearer token, an unknown key id, or one living longer than `gateway.token_max_ttl_s` (`WWW-Authenticate: Bearer`) |
 //! | 403 | `forbidden` | the token's kind may not use the route, the token is for another order, or its scope is `read` and the route acts |
 //! | 408 | `request_timeout` | the request (body included) took longer than `gateway.request_timeout_ms` |
 //! | 403 | `actor_not_allowed` | no rule lets this kind of actor ask for that status |
 //! | 404, 405 | `not_found`, `method_not_allowed` | no such route or method |
 //! | 404 | `order_not_found` | `GET` of an order that does not exist or that the bearer is not a party to |
+//! | 409 | the rejection's code (`cancellation_refused`, `invalid_transition`, ...) | a command the state machine refused, when the caller waited for it or re-sent it |
 //! | 413 | `payload_too_large` | body over the limit (64 KiB by default) |
 //! | 415 | `unsupported_media_type` | a `Content-Type` other than JSON |
 //! | 422 | `unknown_status` | a status string that is not an order status |
@@ -41,6 +47,7 @@
 //! | 422 | `invalid_id`, `no_items`, `too_many_items`, `invalid_quantity`, `negative_price`, `invalid_item_name`, `total_mismatch`, `total_overflow`, `invalid_location`, `missing_reason`, `reason_too_long`, `unprintable_reason` | the checks of `operators::order::InvalidInput` |
 //! | 503 | `broker_unavailable` | no broker acknowledgement within the produce timeout (`Retry-After`) |
 //! | 503 | `store_unavailable` | the order store did not answer a `GET` in time (`Retry-After`) |
+//! | 503 | `outcomes_unavailable` | Redis did not answer a command outcome's `GET` in time (`Retry-After`) |
 //!
 //! `GET /v1/orders/{order_id}` is mounted when the state has an [`OrderReader`]
 //! ([`GatewayState::with_orders`]).
@@ -74,9 +81,12 @@
 //! `doorstep_gateway_http_requests_total{route,status}`,
 //! `doorstep_gateway_http_request_duration_seconds{route}`,
 //! `doorstep_gateway_events_produced_total{command}`,
-//! `doorstep_gateway_rejected_requests_total{reason}`.
+//! `doorstep_gateway_rejected_requests_total{reason}`,
+//! `doorstep_gateway_command_waits_total{result}`,
+//! `doorstep_gateway_command_replays_total{outcome}`.
 
 mod app;
+pub mod commands;
 mod driver_stream;
 mod error;
 mod extract;
@@ -125,6 +135,10 @@ pub fn api_router(state: GatewayState) -> Router {
         .route("/v1/orders/{order_id}/driver", post(orders::assign_driver))
         .route("/v1/orders/{order_id}/status", post(orders::status))
         .route("/v1/orders/{order_id}/cancel", post(orders::cancel))
+        .route(
+            "/v1/orders/{order_id}/commands/{event_id}",
+            get(commands::get_outcome),
+        )
         .route("/v1/orders/{order_id}/track", get(track::track))
         .route(
             "/v1/drivers/{driver_id}/location",

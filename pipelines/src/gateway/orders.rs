@@ -1,29 +1,28 @@
 //! The order routes of the producer API. Each one authenticates the bearer, checks what the
 //! token may do, validates the request with the same pure checks the state machine uses
-//! (`operators::order`), and produces one `OrderEvent` to `orders.events.v1`, answering 202
-//! once the broker acknowledged it. Whether the change is accepted is decided later by the
-//! status pipeline.
+//! (`operators::order`), and hands the command to [`super::commands`], which produces one
+//! `OrderEvent` to `orders.events.v1` and answers 202 once the broker acknowledged it (or,
+//! when asked to wait, with the status pipeline's decision).
 
+use super::commands::{self, CommandHeaders};
 use super::extract::{Caller, body_error, parse_json};
 use super::{ApiError, GatewayState};
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use doorstep_operators::order::{transition_rule, validate_id, validate_place, validate_reason};
-use doorstep_schemas::events::{OrderCommand, OrderEvent, PlaceOrder};
-use doorstep_schemas::model::{
-    Actor, ActorKind, DriverId, EventId, GeoPoint, OrderId, OrderItem, OrderStatus, Timestamp,
-};
+use doorstep_schemas::events::{OrderCommand, PlaceOrder};
+use doorstep_schemas::model::{ActorKind, DriverId, GeoPoint, OrderItem, OrderStatus};
 use serde::{Deserialize, Serialize};
 
 /// A request body, or why it could not be read.
 type RawBody = Result<Bytes, BytesRejection>;
 /// The `{order_id}` path segment, or why it could not be decoded.
 type OrderPath = Result<Path<String>, PathRejection>;
-/// A handler's answer.
-type Answer = Result<(StatusCode, Json<AcceptedBody>), ApiError>;
+/// A handler's answer: 202 with an [`AcceptedBody`], or the decision ([`commands`]).
+type Answer = Result<Response, ApiError>;
 
 /// The answer to an accepted request: 202 with the order and the event produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,15 +87,17 @@ pub(super) async fn place(
     body: RawBody,
 ) -> Answer {
     claims.require_kind(&[ActorKind::Customer])?;
+    let asked = CommandHeaders::from_headers(&headers)?;
     let body: PlaceBody = parse_json(&headers, &body.map_err(body_error)?)?;
-    let order_id = match (body.order_id, &claims.order_id) {
-        (Some(id), _) => {
+    let order_id = match (body.order_id, &claims.order_id, &asked.key) {
+        (Some(id), _, _) => {
             validate_id("order_id", &id)?;
             claims.require_order(&id)?;
             id
         }
-        (None, Some(own)) => own.clone(),
-        (None, None) => uuid::Uuid::now_v7().to_string(),
+        (None, Some(own), _) => own.clone(),
+        (None, None, Some(key)) => commands::keyed_order_id(&claims.actor(), key),
+        (None, None, None) => uuid::Uuid::now_v7().to_string(),
     };
     let items = body
         .items
@@ -133,7 +134,8 @@ pub(super) async fn place(
     };
     validate_place(&order_id, &place)?;
     super::limits::check_place(&s, &claims, &order_id, &place).await?;
-    produce(&s, order_id, claims.actor(), OrderCommand::Place(place)).await
+    let command = OrderCommand::Place(place);
+    commands::submit(&s, claims.actor(), order_id, command, &asked).await
 }
 
 /// `POST /v1/orders/{order_id}/driver` (system): assign a driver.
@@ -146,12 +148,13 @@ pub(super) async fn assign_driver(
 ) -> Answer {
     claims.require_kind(&[ActorKind::System])?;
     let order_id = order_id(path, &claims)?;
+    let asked = CommandHeaders::from_headers(&headers)?;
     let body: AssignBody = parse_json(&headers, &body.map_err(body_error)?)?;
     validate_id("driver_id", &body.driver_id)?;
     let command = OrderCommand::AssignDriver {
         driver_id: DriverId::new(body.driver_id),
     };
-    produce(&s, order_id, claims.actor(), command).await
+    commands::submit(&s, claims.actor(), order_id, command, &asked).await
 }
 
 /// `POST /v1/orders/{order_id}/status` (restaurant, driver, system): ask for a status.
@@ -164,6 +167,7 @@ pub(super) async fn status(
 ) -> Answer {
     claims.require_kind(&[ActorKind::Restaurant, ActorKind::Driver, ActorKind::System])?;
     let order_id = order_id(path, &claims)?;
+    let asked = CommandHeaders::from_headers(&headers)?;
     let body: StatusBody = parse_json(&headers, &body.map_err(body_error)?)?;
     let to: OrderStatus =
         body.status
@@ -176,13 +180,8 @@ pub(super) async fn status(
                 )
             })?;
     check_transition(claims.sub_kind, to)?;
-    produce(
-        &s,
-        order_id,
-        claims.actor(),
-        OrderCommand::Transition { to },
-    )
-    .await
+    let command = OrderCommand::Transition { to };
+    commands::submit(&s, claims.actor(), order_id, command, &asked).await
 }
 
 /// `POST /v1/orders/{order_id}/cancel` (customer, restaurant, driver): cancel, with a reason.
@@ -199,15 +198,11 @@ pub(super) async fn cancel(
         ActorKind::Driver,
     ])?;
     let order_id = order_id(path, &claims)?;
+    let asked = CommandHeaders::from_headers(&headers)?;
     let body: CancelBody = parse_json(&headers, &body.map_err(body_error)?)?;
     let reason = validate_reason(&body.reason)?.to_owned();
-    produce(
-        &s,
-        order_id,
-        claims.actor(),
-        OrderCommand::Cancel { reason },
-    )
-    .await
+    let command = OrderCommand::Cancel { reason };
+    commands::submit(&s, claims.actor(), order_id, command, &asked).await
 }
 
 /// The path's order id: decodable, a valid id, and one the token may act on.
@@ -248,59 +243,4 @@ fn check_transition(kind: ActorKind, to: OrderStatus) -> Result<(), ApiError> {
         ));
     }
     Ok(())
-}
-
-/// Stamps and produces the event, keyed by order id with an `event_id` header, and waits for
-/// the broker's acknowledgement at most the produce timeout: 202 on success, 503
-/// `broker_unavailable` on a timeout or a broker error.
-async fn produce(
-    s: &GatewayState,
-    order_id: String,
-    actor: Actor,
-    command: OrderCommand,
-) -> Answer {
-    let inner = &s.inner;
-    let event = OrderEvent {
-        event_id: EventId::new(uuid::Uuid::now_v7().to_string()),
-        order_id: OrderId::new(order_id),
-        occurred_at: Timestamp::now(),
-        actor,
-        command,
-    };
-    let name = event.command.name();
-    let payload = inner.catalog.encode(&event).map_err(|e| {
-        tracing::error!(error = %e, event_id = %event.event_id, "cannot encode an order event");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "encoding_failed",
-            "the event could not be encoded",
-        )
-    })?;
-    let key = event.order_id.as_str().as_bytes();
-    let headers = [("event_id", event.event_id.as_str().as_bytes())];
-    let timeout = inner.config.produce_timeout;
-    let send = inner
-        .sink
-        .send(&inner.config.events_topic, key, &payload, &headers);
-    let failure = match tokio::time::timeout(timeout, send).await {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e),
-        Err(_) => Some(format!("no acknowledgement within {timeout:?}")),
-    };
-    if let Some(why) = failure {
-        tracing::warn!(event_id = %event.event_id, order_id = %event.order_id, command = name, error = %why, "order event not produced");
-        return Err(ApiError::broker_unavailable(
-            "the event broker did not acknowledge the request in time; retry later",
-            inner.config.retry_after,
-        ));
-    }
-    inner.metrics.produced.with_label_values(&[name]).inc();
-    tracing::debug!(event_id = %event.event_id, order_id = %event.order_id, command = name, "order event produced");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(AcceptedBody {
-            order_id: event.order_id.0,
-            event_id: event.event_id.0,
-        }),
-    ))
 }

@@ -1,8 +1,14 @@
-//! The producer API as an app sees it: JSON over HTTP with a bearer token per actor.
+//! The producer API as an app sees it: JSON over HTTP with a bearer token per actor. Every
+//! command carries an `Idempotency-Key` (a transport failure is retried once with the same
+//! key, so it is never applied twice) and, unless the wait is 0, `Prefer: wait=N`: the app
+//! learns at once whether the state machine accepted it, and why not.
 
-use doorstep_schemas::model::{ActorKind, GeoPoint, OrderItem};
-use serde::{Deserialize, Serialize};
+use doorstep_schemas::model::{ActorKind, GeoPoint, OrderItem, OrderStatus};
+use doorstep_schemas::outcome::{CommandOutcome, Decided};
+use serde::Serialize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Mints a bearer token for an actor (kind, id, optional order).
 pub type TokenFn = Arc<dyn Fn(ActorKind, &str, Option<&str>) -> String + Send + Sync>;
@@ -22,6 +28,66 @@ pub enum ApiError {
         /// Response body (the JSON error).
         body: String,
     },
+    /// The state machine refused a command the script needed.
+    #[error("{command} refused: {reason} ({message})")]
+    Rejected {
+        /// What was asked.
+        command: String,
+        /// The reason code.
+        reason: String,
+        /// The sentence.
+        message: String,
+    },
+}
+
+/// What became of a command, as far as the gateway said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Accepted: the order's status right after it.
+    Accepted(OrderStatus),
+    /// Refused by the state machine.
+    Rejected {
+        /// The reason code (`final_state`, `driver_already_assigned`, ...).
+        reason: String,
+        /// The sentence.
+        message: String,
+        /// The order's status when it was refused.
+        status: Option<OrderStatus>,
+    },
+    /// On the broker, not decided within the wait (or not waited for).
+    Pending,
+}
+
+impl Answer {
+    /// `Ok` unless the command was refused (then `Err` naming `command` and why).
+    pub fn expect_accepted(self, command: &str) -> Result<(), ApiError> {
+        match self {
+            Self::Rejected {
+                reason, message, ..
+            } => Err(ApiError::Rejected {
+                command: command.to_owned(),
+                reason,
+                message,
+            }),
+            Self::Accepted(_) | Self::Pending => Ok(()),
+        }
+    }
+
+    /// The reason code when the command was refused.
+    pub fn rejection(&self) -> Option<&str> {
+        match self {
+            Self::Rejected { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The order's status when the command was refused.
+    pub fn refused_in(&self) -> Option<OrderStatus> {
+        match self {
+            Self::Rejected { status, .. } => *status,
+            _ => None,
+        }
+    }
 }
 
 /// A client of the gateway's producer API.
@@ -29,6 +95,11 @@ pub struct ApiClient {
     http: reqwest::Client,
     base: String,
     tokens: TokenFn,
+    wait: Duration,
+    /// Commands the state machine refused (learnt from their outcome).
+    pub rejected: AtomicU64,
+    /// Commands sent again with their idempotency key after a transport failure.
+    pub resent: AtomicU64,
 }
 
 #[derive(Serialize)]
@@ -41,15 +112,6 @@ struct PlaceBody<'a> {
     delivery_location: GeoPoint,
 }
 
-/// The gateway's answer to an accepted request.
-#[derive(Debug, Deserialize)]
-pub struct Accepted {
-    /// The order.
-    pub order_id: String,
-    /// The event produced.
-    pub event_id: String,
-}
-
 impl std::fmt::Debug for ApiClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiClient")
@@ -59,15 +121,19 @@ impl std::fmt::Debug for ApiClient {
 }
 
 impl ApiClient {
-    /// A client of the gateway at `base` (e.g. `http://127.0.0.1:8080`).
-    pub fn new(base: impl Into<String>, tokens: TokenFn) -> Result<Self, ApiError> {
+    /// A client of the gateway at `base` (e.g. `http://127.0.0.1:8080`) that waits up to
+    /// `wait` for each command's decision (`Prefer: wait=N`; zero: never).
+    pub fn new(base: impl Into<String>, tokens: TokenFn, wait: Duration) -> Result<Self, ApiError> {
         let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
+            .timeout(wait + Duration::from_secs(10))
             .build()?;
         Ok(Self {
             http,
             base: base.into().trim_end_matches('/').to_owned(),
             tokens,
+            wait,
+            rejected: AtomicU64::new(0),
+            resent: AtomicU64::new(0),
         })
     }
 
@@ -82,7 +148,7 @@ impl ApiClient {
         total_cents: i64,
         restaurant_location: GeoPoint,
         delivery_location: GeoPoint,
-    ) -> Result<Accepted, ApiError> {
+    ) -> Result<Answer, ApiError> {
         let body = PlaceBody {
             order_id,
             restaurant_id,
@@ -96,7 +162,7 @@ impl ApiClient {
     }
 
     /// Dispatch assigns a driver.
-    pub async fn assign(&self, order_id: &str, driver_id: &str) -> Result<Accepted, ApiError> {
+    pub async fn assign(&self, order_id: &str, driver_id: &str) -> Result<Answer, ApiError> {
         let token = (self.tokens)(ActorKind::System, "dispatch", None);
         let body = serde_json::json!({ "driver_id": driver_id });
         self.post(format!("/v1/orders/{order_id}/driver"), &token, &body)
@@ -110,7 +176,7 @@ impl ApiClient {
         actor: &str,
         order_id: &str,
         status: &str,
-    ) -> Result<Accepted, ApiError> {
+    ) -> Result<Answer, ApiError> {
         let token = (self.tokens)(kind, actor, Some(order_id));
         let body = serde_json::json!({ "status": status });
         self.post(format!("/v1/orders/{order_id}/status"), &token, &body)
@@ -124,7 +190,7 @@ impl ApiClient {
         actor: &str,
         order_id: &str,
         reason: &str,
-    ) -> Result<Accepted, ApiError> {
+    ) -> Result<Answer, ApiError> {
         let token = (self.tokens)(kind, actor, Some(order_id));
         let body = serde_json::json!({ "reason": reason });
         self.post(format!("/v1/orders/{order_id}/cancel"), &token, &body)
@@ -165,27 +231,60 @@ impl ApiClient {
         }
     }
 
+    /// POSTs a command with a fresh idempotency key (sent again once with the same key if
+    /// no answer came back) and reads what became of it.
     async fn post<B: Serialize>(
         &self,
         path: String,
         token: &str,
         body: &B,
-    ) -> Result<Accepted, ApiError> {
-        let resp = self
+    ) -> Result<Answer, ApiError> {
+        let key = uuid::Uuid::new_v4().to_string();
+        let mut req = self
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(token)
-            .json(body)
-            .send()
-            .await?;
+            .header("idempotency-key", &key)
+            .json(body);
+        if !self.wait.is_zero() {
+            req = req.header("prefer", format!("wait={}", self.wait.as_secs().max(1)));
+        }
+        let again = req.try_clone();
+        let resp = match (req.send().await, again) {
+            (Ok(resp), _) => resp,
+            (Err(e), Some(again)) => {
+                tracing::debug!(error = %e, %path, "no answer; sending the command again with its key");
+                self.resent.fetch_add(1, Ordering::Relaxed);
+                again.send().await?
+            }
+            (Err(e), None) => return Err(e.into()),
+        };
         let status = resp.status();
-        if status.is_success() {
-            Ok(resp.json().await?)
-        } else {
-            Err(ApiError::Refused {
+        match status.as_u16() {
+            202 => Ok(Answer::Pending),
+            200 | 409 => {
+                let outcome: CommandOutcome = resp.json().await?;
+                Ok(match outcome.decision {
+                    Decided::Accepted { status, .. } => Answer::Accepted(status),
+                    Decided::Rejected {
+                        reason,
+                        message,
+                        status,
+                    } => {
+                        self.rejected.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(%path, %reason, %message, "command refused");
+                        Answer::Rejected {
+                            reason,
+                            message,
+                            status,
+                        }
+                    }
+                })
+            }
+            _ => Err(ApiError::Refused {
                 status: status.as_u16(),
                 body: resp.text().await.unwrap_or_default(),
-            })
+            }),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! orders are placed at a configurable rate, dispatch sends the nearest free driver, drivers
 //! drive the routing engine's street routes with a GPS ping every 5 s of simulated time,
 //! restaurants confirm and prepare with realistic variation, and some orders are cancelled
-//! by each kind of actor.
+//! by each kind of actor. Every command waits for its outcome (`Prefer: wait`) and carries an
+//! idempotency key, so each actor learns at once what became of it and acts on it.
 //!
 //! Owns: the simulated world (places, fleet, routes, paths, driving) and one order's script.
 
@@ -16,7 +17,7 @@ mod rng;
 mod routes;
 mod script;
 
-pub use client::{ApiClient, ApiError, TokenFn};
+pub use client::{Answer, ApiClient, ApiError, TokenFn};
 pub use drive::{DrivePace, bearing_deg, drive};
 pub use fleet::{Driver, Fleet};
 pub use path::{Path, PolylineError, decode_polyline};

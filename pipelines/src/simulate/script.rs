@@ -3,11 +3,24 @@
 //! kitchen confirms and prepares, then picks up and drives to the customer, pinging GPS all
 //! the way. Some orders are cancelled by the customer, the restaurant, or handed back by the
 //! first driver.
+//!
+//! Every actor learns what became of each command from its outcome ([`Answer`]) and acts on
+//! it: dispatch, which works while the kitchen does, learns at once when the order was
+//! cancelled before its driver got there (the assignment is refused: the driver is free
+//! again at once) or when the previous driver's hand-back is not applied yet (it assigns
+//! again); a silent restaurant learns that the auto-confirm has not come yet and tries again;
+//! any other refusal ends the order's script with its reason.
 
 use super::drive::{DrivePace, drive};
-use super::{ApiClient, ApiError, Fleet, RESTAURANTS, Routes, SplitMix, random_delivery_point};
-use doorstep_schemas::model::{ActorKind, OrderItem};
+use super::{
+    Answer, ApiClient, ApiError, Driver, Fleet, RESTAURANTS, Routes, SplitMix,
+    random_delivery_point,
+};
+use doorstep_schemas::model::{ActorKind, GeoPoint, OrderItem, OrderStatus};
 use std::time::Duration;
+
+/// How often an actor tries a command again after a refusal that time will fix.
+const ATTEMPTS: u32 = 20;
 
 /// Tuning of the simulation.
 #[derive(Debug, Clone)]
@@ -146,47 +159,133 @@ pub async fn run_order(world: &World, n: u64) -> Result<Outcome, ApiError> {
         restaurant_at,
         to,
     )
-    .await?;
+    .await?
+    .expect_accepted("place")?;
     world.pause(0.3).await;
 
-    let mut driver = world.fleet.acquire(restaurant_at).await;
-    let result = async {
-        api.assign(&order_id, &driver.id).await?;
-        if plan.driver_gives_back {
-            world.pause(1.0).await;
-            api.cancel(ActorKind::Driver, &driver.id, &order_id, "flat tyre")
-                .await?;
-            let next = world.fleet.acquire(restaurant_at).await;
-            world.fleet.release(std::mem::replace(&mut driver, next));
-            world.pause(0.3).await;
-            api.assign(&order_id, &driver.id).await?;
-        }
-        // The driver heads to the restaurant while the kitchen works.
-        let approach = async {
-            let path = world.routes.path(driver.at, restaurant_at).await;
-            drive(api, &driver.id, &path, cfg.pace()).await
-        };
-        let (arrived, kitchen) =
-            tokio::join!(approach, kitchen(world, &plan, &order_id, &customer));
-        driver.at = arrived?;
-        if kitchen? == Outcome::Cancelled {
+    // Dispatch works while the kitchen does.
+    let (dispatched, kitchen) = tokio::join!(
+        dispatch(world, &plan, &order_id, restaurant_at),
+        kitchen(world, &plan, &order_id, &customer)
+    );
+    let mut driver = match (dispatched, kitchen) {
+        (Ok(Some(driver)), Ok(Outcome::Delivered)) => driver,
+        (Ok(driver), Ok(Outcome::Cancelled)) => {
+            if let Some(d) = driver {
+                world.fleet.release(d);
+            }
             return Ok(Outcome::Cancelled);
         }
+        (Ok(None), Ok(Outcome::Delivered)) => {
+            return Err(ApiError::Rejected {
+                command: "assign_driver".into(),
+                reason: "no_driver".into(),
+                message: "dispatch found the order gone while the kitchen finished it".into(),
+            });
+        }
+        (Ok(driver), Err(e)) => {
+            if let Some(d) = driver {
+                world.fleet.release(d);
+            }
+            return Err(e);
+        }
+        (Err(e), _) => return Err(e),
+    };
+    let result = async {
         world.pause(plan.handover_minutes).await;
         api.status(ActorKind::Driver, &driver.id, &order_id, "PICKED_UP")
-            .await?;
+            .await?
+            .expect_accepted("PICKED_UP")?;
         world.pause(0.2).await;
         api.status(ActorKind::Driver, &driver.id, &order_id, "EN_ROUTE")
-            .await?;
+            .await?
+            .expect_accepted("EN_ROUTE")?;
         let path = world.routes.path(restaurant_at, to).await;
         driver.at = drive(api, &driver.id, &path, cfg.pace()).await?;
         api.status(ActorKind::Driver, &driver.id, &order_id, "DELIVERED")
-            .await?;
+            .await?
+            .expect_accepted("DELIVERED")?;
         Ok(Outcome::Delivered)
     }
     .await;
     world.fleet.release(driver);
     result
+}
+
+/// Dispatch's part: the nearest free driver, assigned (and another one after a hand-back),
+/// driving to the restaurant. `Ok(None)` when the order was cancelled before: the refused
+/// assignment says so at once, and the driver is free again.
+async fn dispatch(
+    world: &World,
+    plan: &Lifecycle,
+    order_id: &str,
+    restaurant_at: GeoPoint,
+) -> Result<Option<Driver>, ApiError> {
+    let api = &world.api;
+    let mut driver = world.fleet.acquire(restaurant_at).await;
+    if !assign(world, order_id, &driver).await? {
+        world.fleet.release(driver);
+        return Ok(None);
+    }
+    let result = async {
+        if plan.driver_gives_back {
+            world.pause(1.0).await;
+            let answer = api
+                .cancel(ActorKind::Driver, &driver.id, order_id, "flat tyre")
+                .await?;
+            if answer.rejection() == Some("final_state") {
+                return Ok(false); // cancelled meanwhile: nothing to hand back
+            }
+            answer.expect_accepted("hand back")?;
+            let next = world.fleet.acquire(restaurant_at).await;
+            world.fleet.release(std::mem::replace(&mut driver, next));
+            world.pause(0.3).await;
+            if !assign(world, order_id, &driver).await? {
+                return Ok(false);
+            }
+        }
+        // The driver heads to the restaurant while the kitchen works.
+        let path = world.routes.path(driver.at, restaurant_at).await;
+        driver.at = drive(api, &driver.id, &path, world.config.pace()).await?;
+        Ok(true)
+    }
+    .await;
+    match result {
+        Ok(true) => Ok(Some(driver)),
+        Ok(false) => {
+            world.fleet.release(driver);
+            Ok(None)
+        }
+        Err(e) => {
+            world.fleet.release(driver);
+            Err(e)
+        }
+    }
+}
+
+/// Assigns `driver`: `Ok(false)` when the order can no longer take one (cancelled, or picked
+/// up); while the previous driver's hand-back is not applied yet, assigns again.
+async fn assign(world: &World, order_id: &str, driver: &Driver) -> Result<bool, ApiError> {
+    for _ in 0..ATTEMPTS {
+        match world.api.assign(order_id, &driver.id).await? {
+            Answer::Accepted(_) | Answer::Pending => return Ok(true),
+            Answer::Rejected { reason, .. }
+                if reason == "final_state" || reason == "assignment_not_allowed" =>
+            {
+                tracing::debug!(order_id, driver = %driver.id, %reason, "dispatch lost the race: the driver is free again");
+                return Ok(false);
+            }
+            Answer::Rejected { reason, .. } if reason == "driver_already_assigned" => {
+                world.pause(0.1).await;
+            }
+            refused => refused.expect_accepted("assign_driver")?,
+        }
+    }
+    Err(ApiError::Rejected {
+        command: "assign_driver".into(),
+        reason: "driver_already_assigned".into(),
+        message: format!("the previous driver still held the order after {ATTEMPTS} attempts"),
+    })
 }
 
 /// The restaurant's part (and the customer's change of mind): confirm, prepare, ready.
@@ -203,23 +302,44 @@ async fn kitchen(
         world.pause(2.5).await;
     } else {
         world.pause(plan.confirm_minutes).await;
-        api.status(ActorKind::Restaurant, restaurant, order_id, "CONFIRMED")
+        let answer = api
+            .status(ActorKind::Restaurant, restaurant, order_id, "CONFIRMED")
             .await?;
+        // A slow kitchen finds the order auto-confirmed already: fine, it goes on.
+        if answer.refused_in() != Some(OrderStatus::Confirmed) {
+            answer.expect_accepted("CONFIRMED")?;
+        }
     }
     if plan.customer_cancels {
         world.pause(0.5).await;
-        api.cancel(
-            ActorKind::Customer,
-            customer,
-            order_id,
-            "ordered by mistake",
-        )
-        .await?;
-        return Ok(Outcome::Cancelled);
+        let answer = api
+            .cancel(
+                ActorKind::Customer,
+                customer,
+                order_id,
+                "ordered by mistake",
+            )
+            .await?;
+        // A refused cancellation (too late) and the order goes on.
+        if answer.rejection().is_none() {
+            return Ok(Outcome::Cancelled);
+        }
     }
     world.pause(0.5).await;
-    api.status(ActorKind::Restaurant, restaurant, order_id, "PREPARING")
-        .await?;
+    // A silent restaurant may start before the auto-confirm came: it learns so, and waits.
+    let mut attempts = 0;
+    loop {
+        let answer = api
+            .status(ActorKind::Restaurant, restaurant, order_id, "PREPARING")
+            .await?;
+        attempts += 1;
+        if answer.refused_in() == Some(OrderStatus::Placed) && attempts < ATTEMPTS {
+            world.pause(0.5).await;
+            continue;
+        }
+        answer.expect_accepted("PREPARING")?;
+        break;
+    }
     if plan.restaurant_cancels {
         world.pause(2.0).await;
         api.cancel(
@@ -228,7 +348,8 @@ async fn kitchen(
             order_id,
             "ran out of salmon",
         )
-        .await?;
+        .await?
+        .expect_accepted("restaurant cancel")?;
         return Ok(Outcome::Cancelled);
     }
     world.pause(plan.prep_minutes).await;
@@ -238,7 +359,8 @@ async fn kitchen(
         order_id,
         "READY_FOR_PICKUP",
     )
-    .await?;
+    .await?
+    .expect_accepted("READY_FOR_PICKUP")?;
     Ok(Outcome::Delivered)
 }
 

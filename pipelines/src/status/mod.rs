@@ -4,8 +4,16 @@
 //!
 //! Per batch: decode, load the state of orders not in memory (one partition read each),
 //! decide every event in order on a scratch copy, then run the sinks: first the effects
-//! (refunds, Redis, Kafka records, timers), then the order rows and history (and observed
-//! preparation times) in ScyllaDB, last the live frames on the orders' channels.
+//! (refunds, Redis, Kafka records, the outcomes of rejected commands, timers), then the order
+//! rows and history (and observed preparation times) in ScyllaDB, last the live frames on the
+//! orders' channels and the outcomes of accepted commands.
+//!
+//! Every command's outcome is kept a few minutes in Redis under its event id
+//! (`connectors::command_outcomes`), for the app that sent it. Before deciding, the stage
+//! reads the recorded outcomes of the batch's events: a command whose first decision was a
+//! rejection (re-sent with the same idempotency key, or re-read after its batch failed past
+//! phase 1) keeps that outcome and is not decided again; one already accepted is a duplicate
+//! by the order's history, as before.
 //! Only then is the scratch state kept and the batch committed by the runtime, in the same
 //! Kafka transaction as its records. A crash before the ScyllaDB write re-does effects that
 //! are all idempotent (keyed by event id, order id + status, or the order id for refunds); a
@@ -28,6 +36,7 @@ use doorstep_operators::order::{Decision, OrderPolicy, OrderState, decide};
 use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{OrderCommand, OrderEvent};
 use doorstep_schemas::model::{Actor, EventId, OrderId, OrderStatus, Timestamp};
+use doorstep_schemas::outcome::CommandOutcome;
 use futures::StreamExt;
 use std::collections::{BTreeSet, HashMap};
 
@@ -101,21 +110,34 @@ impl StatusStage {
                 Err(e) => out.reject(&meta, None, "undecodable", e.to_string()),
             }
         }
-        self.load_unknown(
+        let load = self.load_unknown(
             decoded
                 .iter()
                 .map(|(meta, ev)| (&ev.order_id, meta.partition)),
             scratch,
             &mut outboxes,
-        )
-        .await?;
+        );
+        let commands = decoded
+            .iter()
+            .map(|(_, ev)| (ev.order_id.clone(), ev.event_id.clone()))
+            .collect();
+        let recorded = self.sinks.recorded(commands);
+        let (loaded, recorded) = futures::join!(load, recorded);
+        loaded?;
+        // The first rejections of this batch join them as they are decided.
+        let mut rejected_before: HashMap<EventId, CommandOutcome> = recorded?
+            .into_iter()
+            .filter(|(_, o)| o.is_rejected())
+            .collect();
         for (meta, ev) in &decoded {
+            let first_rejection = rejected_before.get(&ev.event_id);
             // Re-read after a crash: this event was handled (accepted or rejected) before the
             // order was last saved, and its effects outside Kafka were carried out then. Its
             // records went out in a transaction that did not commit (else its offset would
             // have been committed with them): the saved outbox of that batch is produced
-            // again, once, at the batch's last event. Its live frames (published after the
-            // save) go out again too; customers de-duplicate them by the entry's `seq`.
+            // again, once, at the batch's last event. Its live frames and accepted outcome
+            // (published after the save) go out again too; customers de-duplicate frames by
+            // the entry's `seq`.
             if let Some((state, _, last)) = scratch.get(&ev.order_id)
                 && meta.offset <= *last
             {
@@ -127,10 +149,20 @@ impl StatusStage {
                         .map_err(|e| StageError::Fatal(format!("order {}: {e}", ev.order_id)))?;
                     out.produce_again(again);
                 }
-                out.republish(state, &ev.event_id);
+                out.republish(state, ev, first_rejection);
                 continue;
             }
             let current = scratch.get(&ev.order_id).map(|(s, _, _)| s);
+            if let Some(first) = first_rejection {
+                self.metrics.events.with_label_values(&["duplicate"]).inc();
+                if let Some(state) = current {
+                    out.rejected_again(state, first);
+                }
+                if let Some((_, _, last)) = scratch.get_mut(&ev.order_id) {
+                    *last = meta.offset;
+                }
+                continue;
+            }
             match decide(current, ev, &self.policy) {
                 Decision::Accepted(a) => {
                     self.metrics.events.with_label_values(&["accepted"]).inc();
@@ -140,10 +172,16 @@ impl StatusStage {
                     out.accepted(ev, &a, partition);
                     scratch.insert(ev.order_id.clone(), (a.state, partition, meta.offset));
                 }
-                Decision::Duplicate => self.metrics.events.with_label_values(&["duplicate"]).inc(),
+                Decision::Duplicate => {
+                    self.metrics.events.with_label_values(&["duplicate"]).inc();
+                    if let Some(state) = current {
+                        out.accepted_again(state, ev);
+                    }
+                }
                 Decision::Rejected(reason) => {
                     self.metrics.events.with_label_values(&["rejected"]).inc();
-                    out.rejected(meta, ev, &reason);
+                    let outcome = out.rejected(meta, ev, &reason, current);
+                    rejected_before.insert(ev.event_id.clone(), outcome);
                     if let Some((_, _, last)) = scratch.get_mut(&ev.order_id) {
                         *last = meta.offset;
                     }

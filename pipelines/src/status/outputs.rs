@@ -1,6 +1,7 @@
 //! What a batch of decisions asks of the sinks, gathered before any I/O: records for the
-//! output topics, driver and timer operations, refunds and the order rows to save. Pure, so
-//! the mapping from decisions to effects is unit-tested without services.
+//! output topics, driver and timer operations, refunds, the order rows to save, the live
+//! frames and the commands' outcomes. Pure, so the mapping from decisions to effects is
+//! unit-tested without services.
 
 pub use crate::runtime::SourceMeta;
 use crate::runtime::outbox::Kept;
@@ -8,10 +9,11 @@ use doorstep_connectors::order_store::PrepTimeObservation;
 use doorstep_operators::notify;
 use doorstep_operators::order::{Accepted, Effect, OrderState, RejectReason};
 use doorstep_schemas::events::{Notification, OrderEvent, RejectedRecord, StatusChange};
-use doorstep_schemas::live::{LiveEvent, LiveStatus};
+use doorstep_schemas::live::{LiveEvent, LiveRejected, LiveStatus};
 use doorstep_schemas::model::{
-    DriverId, EventId, HistoryEntryKind, OrderId, OrderStatus, StatusHistoryEntry, Timestamp,
+    ActorKind, DriverId, HistoryEntryKind, OrderId, OrderStatus, StatusHistoryEntry, Timestamp,
 };
+use doorstep_schemas::outcome::{CommandOutcome, Decided};
 use std::collections::BTreeMap;
 
 /// The kind of the auto-confirm timer in the timer table.
@@ -80,6 +82,9 @@ pub struct Outputs {
     /// entries of events re-read after a crash), published after the order rows are saved so
     /// a customer's snapshot never lags behind a frame.
     pub live: Vec<LiveEvent>,
+    /// What became of each command decided (or decided again after a crash), for its sender:
+    /// rejections are recorded with the effects, acceptances once the order rows are saved.
+    pub outcomes: Vec<CommandOutcome>,
 }
 
 impl Outputs {
@@ -119,17 +124,57 @@ impl Outputs {
         status.chain(notifications).chain(rejects).collect()
     }
 
-    /// The live frames of the timeline entries `event_id` made, again: an event re-read after
-    /// a crash may have had its order saved but its frames never published.
-    pub fn republish(&mut self, state: &OrderState, event_id: &EventId) {
+    /// What an event re-read after a crash, at or below its order's last processed offset,
+    /// still owes: its order may have been saved but its live frames and outcome never
+    /// published. When it had been accepted, the frames of the timeline entries it made and
+    /// its outcome again; when it had been rejected (`first`: its recorded outcome), the
+    /// customer's `rejected` frame again.
+    pub fn republish(
+        &mut self,
+        state: &OrderState,
+        event: &OrderEvent,
+        first: Option<&CommandOutcome>,
+    ) {
         let order_id = &state.order.order_id;
-        self.live.extend(
-            state
-                .history
-                .iter()
-                .filter(|entry| &entry.event_id == event_id)
-                .map(|entry| live_status(order_id, entry)),
-        );
+        let entries: Vec<_> = state
+            .history
+            .iter()
+            .filter(|entry| entry.event_id == event.event_id)
+            .cloned()
+            .collect();
+        if entries.is_empty() {
+            if let Some(first) = first {
+                self.rejected_again(state, first);
+            }
+            return;
+        }
+        self.live
+            .extend(entries.iter().map(|entry| live_status(order_id, entry)));
+        self.outcomes.push(accepted_outcome(event, entries));
+    }
+
+    /// The outcome of an accepted event seen again (its id is in the order's history: a
+    /// command re-sent with the same idempotency key), so that its sender hears it even when
+    /// the first outcome has expired. No live frames: the customer saw them the first time.
+    pub fn accepted_again(&mut self, state: &OrderState, event: &OrderEvent) {
+        let entries: Vec<_> = state
+            .history
+            .iter()
+            .filter(|entry| entry.event_id == event.event_id)
+            .cloned()
+            .collect();
+        if !entries.is_empty() {
+            self.outcomes.push(accepted_outcome(event, entries));
+        }
+    }
+
+    /// A command whose first decision was a rejection, seen again (re-sent with the same
+    /// idempotency key, or its batch retried after the rejection was recorded): it keeps its
+    /// first outcome and changes nothing; the customer's `rejected` frame goes out again.
+    pub fn rejected_again(&mut self, state: &OrderState, first: &CommandOutcome) {
+        if let Some(frame) = customer_rejection(Some(state), first) {
+            self.live.push(frame);
+        }
     }
 
     /// Adds what an accepted event asks for.
@@ -220,6 +265,8 @@ impl Outputs {
                 _ => {}
             }
         }
+        self.outcomes
+            .push(accepted_outcome(event, a.entries.clone()));
         let save = self
             .saves
             .entry(order.order_id.clone())
@@ -258,11 +305,75 @@ impl Outputs {
         ));
     }
 
-    /// Adds a reject record for a state-machine rejection.
-    pub fn rejected(&mut self, record: &SourceMeta<'_>, event: &OrderEvent, reason: &RejectReason) {
+    /// Adds what a state-machine rejection asks for: the reject record, the command's
+    /// outcome and, when it was the order's customer's own command, their `rejected` frame.
+    /// `state` is the order's state it was decided against (`None`: never placed). Returns
+    /// the outcome.
+    pub fn rejected(
+        &mut self,
+        record: &SourceMeta<'_>,
+        event: &OrderEvent,
+        reason: &RejectReason,
+        state: Option<&OrderState>,
+    ) -> CommandOutcome {
         let message = format!("{} {}: {reason}", event.command.name(), event.order_id);
         self.reject(record, Some(event), reason.code(), message);
+        let outcome = CommandOutcome {
+            order_id: event.order_id.clone(),
+            event_id: event.event_id.clone(),
+            command: event.command.name().to_owned(),
+            actor: event.actor.clone(),
+            at: event.occurred_at,
+            decision: Decided::Rejected {
+                reason: reason.code().to_owned(),
+                message: reason.to_string(),
+                status: state.map(|s| s.order.status),
+            },
+        };
+        if let Some(frame) = customer_rejection(state, &outcome) {
+            self.live.push(frame);
+        }
+        self.outcomes.push(outcome.clone());
+        outcome
     }
+}
+
+/// The outcome of an accepted event that appended `entries`.
+fn accepted_outcome(event: &OrderEvent, entries: Vec<StatusHistoryEntry>) -> CommandOutcome {
+    CommandOutcome {
+        order_id: event.order_id.clone(),
+        event_id: event.event_id.clone(),
+        command: event.command.name().to_owned(),
+        actor: event.actor.clone(),
+        at: event.occurred_at,
+        decision: Decided::Accepted {
+            status: entries.last().map_or(OrderStatus::Placed, |e| e.to),
+            entries,
+        },
+    }
+}
+
+/// The `rejected` frame of a refused command, when it was the order's own customer's: they
+/// follow the order's channel. Nobody else's refusals go there.
+fn customer_rejection(state: Option<&OrderState>, outcome: &CommandOutcome) -> Option<LiveEvent> {
+    let Decided::Rejected {
+        reason, message, ..
+    } = &outcome.decision
+    else {
+        return None;
+    };
+    let own = outcome.actor.kind == ActorKind::Customer
+        && state.is_some_and(|s| s.order.customer_id.as_str() == outcome.actor.id);
+    own.then(|| {
+        LiveEvent::Rejected(LiveRejected {
+            order_id: outcome.order_id.clone(),
+            event_id: outcome.event_id.clone(),
+            command: outcome.command.clone(),
+            reason: reason.clone(),
+            message: message.clone(),
+            at: outcome.at,
+        })
+    })
 }
 
 /// When the preparation that `entry` ends began: the last PREPARING entry before it.
@@ -306,6 +417,7 @@ mod tests {
     use doorstep_operators::order::{Decision, OrderPolicy, decide};
     use doorstep_schemas::events::{OrderCommand, PlaceOrder, RecipientKind};
     use doorstep_schemas::model::{Actor, EventId, GeoPoint, OrderItem, OrderStatus};
+    use doorstep_schemas::outcome::Decided;
 
     fn ev(n: u32, actor: Actor, command: OrderCommand) -> OrderEvent {
         OrderEvent {
@@ -487,12 +599,51 @@ mod tests {
             ]
         );
 
-        // Re-read after a crash: the frames of exactly that event's entries, unchanged.
+        // One accepted outcome per event, with the status it led to and its entries.
+        let outcomes: Vec<_> = out
+            .outcomes
+            .iter()
+            .map(|o| match &o.decision {
+                Decided::Accepted { status, entries } => {
+                    (o.event_id.as_str(), *status, entries.len())
+                }
+                other => panic!("not accepted: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                ("e1", OrderStatus::Placed, 1),
+                ("e2", OrderStatus::Confirmed, 1),
+                ("e3", OrderStatus::Preparing, 1),
+                ("e4", OrderStatus::Preparing, 1),
+                ("e603", OrderStatus::ReadyForPickup, 1),
+            ]
+        );
+
+        // Re-read after a crash: the frames of exactly that event's entries, unchanged, and
+        // its outcome again; an event that changed nothing and has no recorded outcome owes
+        // nothing.
         let state = state.expect("an order");
+        let preparing = ev(
+            3,
+            Actor::restaurant("r1"),
+            OrderCommand::Transition {
+                to: OrderStatus::Preparing,
+            },
+        );
+        let never_seen = ev(999, Actor::restaurant("r1"), place());
         let mut again = Outputs::default();
-        again.republish(&state, &state.history[2].event_id);
-        again.republish(&state, &EventId::new("never-seen"));
+        again.republish(&state, &preparing, None);
+        again.republish(&state, &never_seen, None);
         assert_eq!(format!("{:?}", again.live), format!("{:?}", [&out.live[2]]));
+        assert_eq!(again.outcomes, [out.outcomes[2].clone()]);
+        // Seen again with an id the history has (a re-sent command): the outcome only.
+        let mut resent = Outputs::default();
+        resent.accepted_again(&state, &preparing);
+        resent.accepted_again(&state, &never_seen);
+        assert!(resent.live.is_empty());
+        assert_eq!(resent.outcomes, [out.outcomes[2].clone()]);
 
         assert_eq!(out.prep_times.len(), 1);
         let p = &out.prep_times[0];
@@ -502,5 +653,99 @@ mod tests {
             p.hour_of_day,
             doorstep_operators::eta::hour_of_day(Timestamp::from_millis(1_003_000))
         );
+    }
+
+    #[test]
+    fn a_rejection_is_an_outcome_and_only_the_customers_own_is_a_live_frame() {
+        let policy = OrderPolicy::default();
+        let e1 = ev(1, Actor::customer("c1"), place());
+        let Decision::Accepted(a1) = decide(None, &e1, &policy) else {
+            panic!()
+        };
+        let meta = SourceMeta {
+            topic: "t",
+            partition: 0,
+            offset: 7,
+            key: Some(b"o1"),
+            payload: b"",
+        };
+        let cases = [
+            // The customer asks for a status, which a customer may never do: shown to them.
+            (
+                Actor::customer("c1"),
+                OrderCommand::Transition {
+                    to: OrderStatus::Confirmed,
+                },
+                true,
+            ),
+            // Another customer's cancellation of this order: refused, not shown to c1.
+            (
+                Actor::customer("c2"),
+                OrderCommand::Cancel {
+                    reason: "mine?".into(),
+                },
+                false,
+            ),
+            // The restaurant marks a PLACED order ready: refused, its own business.
+            (
+                Actor::restaurant("r1"),
+                OrderCommand::Transition {
+                    to: OrderStatus::ReadyForPickup,
+                },
+                false,
+            ),
+        ];
+        for (n, (actor, command, shown)) in cases.into_iter().enumerate() {
+            let e = ev(10 + n as u32, actor.clone(), command);
+            let Decision::Rejected(reason) = decide(Some(&a1.state), &e, &policy) else {
+                panic!("case {n} accepted")
+            };
+            let mut out = Outputs::default();
+            let outcome = out.rejected(&meta, &e, &reason, Some(&a1.state));
+            assert_eq!(out.rejects.len(), 1);
+            assert_eq!(out.rejects[0].reason_code, reason.code());
+            assert_eq!(out.outcomes, std::slice::from_ref(&outcome));
+            assert_eq!(outcome.actor, actor);
+            assert_eq!(outcome.event_id, e.event_id);
+            assert_eq!(
+                outcome.decision,
+                Decided::Rejected {
+                    reason: reason.code().to_owned(),
+                    message: reason.to_string(),
+                    status: Some(OrderStatus::Placed),
+                }
+            );
+            match (&out.live[..], shown) {
+                ([LiveEvent::Rejected(r)], true) => {
+                    assert_eq!(r.event_id, e.event_id);
+                    assert_eq!(r.reason, reason.code());
+                    assert_eq!(r.command, "transition");
+                }
+                ([], false) => {}
+                (other, _) => panic!("case {n}: {other:?}"),
+            }
+            // Seen again: nothing but the customer's frame, again.
+            let mut again = Outputs::default();
+            again.rejected_again(&a1.state, &outcome);
+            assert!(again.outcomes.is_empty() && again.rejects.is_empty());
+            assert_eq!(again.live.len(), usize::from(shown));
+            let mut reread = Outputs::default();
+            reread.republish(&a1.state, &e, Some(&outcome));
+            assert_eq!(reread.live.len(), usize::from(shown));
+            assert!(reread.outcomes.is_empty());
+        }
+        // A command for an order that was never placed: an outcome, no frame.
+        let e = ev(
+            20,
+            Actor::customer("c1"),
+            OrderCommand::Cancel { reason: "x".into() },
+        );
+        let Decision::Rejected(reason) = decide(None, &e, &policy) else {
+            panic!()
+        };
+        let mut out = Outputs::default();
+        out.rejected(&meta, &e, &reason, None);
+        assert_eq!(out.outcomes.len(), 1);
+        assert!(out.live.is_empty());
     }
 }

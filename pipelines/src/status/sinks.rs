@@ -1,9 +1,15 @@
 //! The status pipeline's sinks: what it writes where, in which order, and how failures are
 //! classified (retriable → the runtime retries the batch; permanent refund failures → a
 //! reject record).
+//!
+//! Command outcomes: a rejection is recorded in phase 1, once its reject record is
+//! acknowledged (nothing later in the batch depends on it, and a crash after the order row
+//! is saved could not compute it again); an acceptance in phase 3 with the live frames, once
+//! the order row is saved, so that whoever hears it and then reads the order sees the change.
 
 use super::{AUTO_CONFIRM, DriverOp, Outputs, StatusMetrics, TimerOp};
 use crate::runtime::StageError;
+use doorstep_connectors::command_outcomes::CommandOutcomes;
 use doorstep_connectors::driver_state::DriverState;
 use doorstep_connectors::kafka::Producer;
 use doorstep_connectors::live_feed::LiveFeed;
@@ -11,8 +17,10 @@ use doorstep_connectors::order_store::{OrderStore, Stored};
 use doorstep_connectors::payments::PaymentsClient;
 use doorstep_schemas::avro::{Catalog, TopicRecord};
 use doorstep_schemas::events::{OrderEvent, RejectedRecord};
-use doorstep_schemas::model::{OrderId, Timestamp};
+use doorstep_schemas::model::{EventId, OrderId, Timestamp};
+use doorstep_schemas::outcome::CommandOutcome;
 use futures::future::try_join_all;
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// A record ready to produce: topic, key, event id header, Avro bytes.
@@ -49,6 +57,8 @@ pub struct StatusSinks {
     pub notify: bool,
     /// The orders' live channels; `None` publishes nothing (replays).
     pub live: Option<LiveFeed>,
+    /// The commands' outcomes; `None` records none (replays, backfills).
+    pub outcomes: Option<CommandOutcomes>,
 }
 
 impl StatusSinks {
@@ -59,6 +69,20 @@ impl StatusSinks {
             .load_processed(order_id)
             .await
             .map_err(|e| StageError::of("cql", e.is_retriable(), e))
+    }
+
+    /// The recorded outcomes of the given commands (none without an outcome store).
+    pub async fn recorded(
+        &self,
+        commands: Vec<(OrderId, EventId)>,
+    ) -> Result<HashMap<EventId, CommandOutcome>, StageError> {
+        let Some(outcomes) = &self.outcomes else {
+            return Ok(HashMap::new());
+        };
+        outcomes
+            .get_many(commands)
+            .await
+            .map_err(|e| StageError::of("redis", e.is_retriable(), e))
     }
 
     /// The durable timers of a partition.
@@ -130,6 +154,18 @@ impl StatusSinks {
             .with_label_values(&["kafka"])
             .observe(started.elapsed().as_secs_f64());
 
+        if let Some(outcomes) = &self.outcomes {
+            let started = Instant::now();
+            outcomes
+                .record_all(out.outcomes.iter().filter(|o| o.is_rejected()))
+                .await
+                .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
+            metrics
+                .sink_latency
+                .with_label_values(&["redis_outcomes"])
+                .observe(started.elapsed().as_secs_f64());
+        }
+
         let started = Instant::now();
         try_join_all(out.timer_ops.iter().map(|op| async move {
             let r = match op {
@@ -174,21 +210,41 @@ impl StatusSinks {
         Ok(())
     }
 
-    /// Phase 3: the live frames of the new timeline entries, once the rows they belong to
-    /// are saved. (After a crash right before this, the re-read events publish them again:
-    /// at least once, de-duplicated by clients through the entry's `seq`.)
+    /// Phase 3: the live frames of the new timeline entries (and the customers' `rejected`
+    /// frames) and the outcomes of the accepted commands, once the rows they belong to are
+    /// saved. (After a crash right before this, the re-read events publish them again: at
+    /// least once, de-duplicated by clients through the entry's `seq`.)
     pub async fn publish(&self, out: &Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
-        let Some(live) = &self.live else {
-            return Ok(());
+        let frames = async {
+            let Some(live) = &self.live else {
+                return Ok(());
+            };
+            let started = Instant::now();
+            live.publish_all(&out.live)
+                .await
+                .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
+            metrics
+                .sink_latency
+                .with_label_values(&["redis_publish"])
+                .observe(started.elapsed().as_secs_f64());
+            Ok(())
         };
-        let started = Instant::now();
-        live.publish_all(&out.live)
-            .await
-            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
-        metrics
-            .sink_latency
-            .with_label_values(&["redis_publish"])
-            .observe(started.elapsed().as_secs_f64());
+        let outcomes = async {
+            let Some(outcomes) = &self.outcomes else {
+                return Ok(());
+            };
+            let started = Instant::now();
+            outcomes
+                .record_all(out.outcomes.iter().filter(|o| !o.is_rejected()))
+                .await
+                .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
+            metrics
+                .sink_latency
+                .with_label_values(&["redis_outcomes"])
+                .observe(started.elapsed().as_secs_f64());
+            Ok(())
+        };
+        futures::future::try_join(frames, outcomes).await?;
         Ok(())
     }
 

@@ -1,6 +1,8 @@
 //! The hub: one Redis subscription per order channel for the whole gateway process, shared by
 //! every socket following that order, and the fan-out of each published frame to their
-//! outboxes.
+//! outboxes. The same subscription carries the orders' command channels, followed by the
+//! commands waiting for their outcome ([`Follower::Command`]): each hears the outcome
+//! published for its event id.
 //!
 //! - Subscribing and unsubscribing go through one task, in the order asked, so an
 //!   `UNSUBSCRIBE` of a channel whose last follower left can never overtake the `SUBSCRIBE` of
@@ -8,8 +10,8 @@
 //! - The fan-out never waits on a socket: it pushes into outboxes ([`super::outbox`]), which
 //!   conflate locations and close clients that cannot keep up.
 //! - When the Redis connection drops, frames may have been lost: every follower is told to
-//!   close ([`Closing::FeedInterrupted`]) so its app reconnects and gets a fresh snapshot,
-//!   and new followers subscribe again.
+//!   close ([`Closing::FeedInterrupted`]) so its app reconnects and gets a fresh snapshot (a
+//!   waiting command is told [`Heard::Interrupted`]), and new followers subscribe again.
 //! - The queue of subscription changes is bounded ([`COMMAND_QUEUE`]): when Redis is too slow
 //!   to keep up, a new follower is refused (the socket answers 503 `live_unavailable`) instead
 //!   of the queue growing without bound; an unsubscription waits for room instead.
@@ -21,7 +23,8 @@ use super::outbox::{Closing, Frame, Outbox, Pushed};
 use axum::extract::ws::Utf8Bytes;
 use doorstep_connectors::redis::{SharedEvent, SharedEvents, SharedSubscription};
 use doorstep_schemas::live::{FrameHeader, LiveEvent};
-use doorstep_schemas::model::Timestamp;
+use doorstep_schemas::model::{EventId, Timestamp};
+use doorstep_schemas::outcome::CommandOutcome;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,9 +51,53 @@ enum Command {
     Unsubscribe(String),
 }
 
+/// Who follows a channel.
+#[derive(Debug, Clone)]
+pub enum Follower {
+    /// A customer socket, following an order's tracking channel: every frame goes to its
+    /// outbox.
+    Socket(Outbox),
+    /// A command waiting for its outcome, following its order's command channel: the
+    /// outcome published for `event_id` goes to `heard`.
+    Command {
+        /// The command's event id.
+        event_id: EventId,
+        /// Where the outcome (or an interruption) is sent.
+        heard: mpsc::UnboundedSender<Heard>,
+    },
+}
+
+/// What a waiting command hears.
+#[derive(Debug, Clone)]
+pub enum Heard {
+    /// Its outcome was recorded.
+    Outcome(Arc<CommandOutcome>),
+    /// The Redis connection dropped: an outcome published meanwhile was lost.
+    Interrupted,
+}
+
+/// What a channel carries, decided by its first follower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FeedKind {
+    /// Live frames of an order.
+    Tracking,
+    /// Outcomes of an order's commands.
+    Commands,
+}
+
+impl Follower {
+    fn kind(&self) -> FeedKind {
+        match self {
+            Self::Socket(_) => FeedKind::Tracking,
+            Self::Command { .. } => FeedKind::Commands,
+        }
+    }
+}
+
 struct Feed {
     generation: u64,
-    followers: HashMap<u64, Outbox>,
+    kind: FeedKind,
+    followers: HashMap<u64, Follower>,
     ready: Arc<OnceCell<Result<(), String>>>,
 }
 
@@ -143,19 +190,21 @@ impl TrackingHub {
         self.inner.feeds().len()
     }
 
-    /// Adds `outbox` to `channel`'s followers, subscribing the process to the channel if it
-    /// is the first. When this returns `Ok`, every frame published from now on reaches
-    /// `outbox`.
-    pub async fn follow(&self, channel: &str, outbox: Outbox) -> Result<Following, HubError> {
+    /// Adds `follower` to `channel`'s followers, subscribing the process to the channel if it
+    /// is the first. When this returns `Ok`, every message published from now on reaches
+    /// `follower`. (A channel carries one kind of message: follow tracking channels with
+    /// sockets and command channels with commands.)
+    pub async fn follow(&self, channel: &str, follower: Follower) -> Result<Following, HubError> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (ready, generation) = {
             let mut feeds = self.inner.feeds();
             let feed = feeds.entry(channel.to_owned()).or_insert_with(|| Feed {
                 generation: id,
+                kind: follower.kind(),
                 followers: HashMap::new(),
                 ready: Arc::new(OnceCell::new()),
             });
-            feed.followers.insert(id, outbox);
+            feed.followers.insert(id, follower);
             let r = (feed.ready.clone(), feed.generation);
             self.inner.metrics.channels.set(feeds.len() as i64);
             r
@@ -264,10 +313,23 @@ fn event_time(event: &LiveEvent) -> Timestamp {
         LiveEvent::Location(l) => l.at,
         LiveEvent::Status(s) => s.entry.at,
         LiveEvent::Eta(e) => e.computed_at,
+        LiveEvent::Rejected(r) => r.at,
     }
 }
 
+/// The metric label (`type`) of command outcomes received on command channels.
+pub const OUTCOME_LABEL: &str = "outcome";
+
 fn deliver(hub: &HubInner, channel: &str, payload: Vec<u8>) {
+    let kind = hub.feeds().get(channel).map(|feed| feed.kind);
+    match kind {
+        Some(FeedKind::Tracking) => deliver_frame(hub, channel, payload),
+        Some(FeedKind::Commands) => deliver_outcome(hub, channel, &payload),
+        None => hub.metrics.unrouted.inc(),
+    }
+}
+
+fn deliver_frame(hub: &HubInner, channel: &str, payload: Vec<u8>) {
     let m = &hub.metrics;
     let parsed = serde_json::from_slice::<FrameHeader>(&payload).and_then(|header| {
         serde_json::from_slice::<LiveEvent>(&payload).map(|event| (header, event))
@@ -308,10 +370,44 @@ fn deliver(hub: &HubInner, channel: &str, payload: Vec<u8>) {
         m.unrouted.inc();
         return;
     };
-    for outbox in feed.followers.values() {
+    for follower in feed.followers.values() {
+        let Follower::Socket(outbox) = follower else {
+            continue;
+        };
         match outbox.push(frame.clone()) {
             Pushed::Conflated => m.conflated.with_label_values(&["track"]).inc(),
             Pushed::Queued | Pushed::Closing => {}
+        }
+    }
+}
+
+/// Hands an outcome published on a command channel to the commands waiting for it.
+fn deliver_outcome(hub: &HubInner, channel: &str, payload: &[u8]) {
+    let m = &hub.metrics;
+    let outcome = match serde_json::from_slice::<CommandOutcome>(payload) {
+        Ok(o) => Arc::new(o),
+        Err(e) => {
+            m.bad_frames.inc();
+            tracing::warn!(%channel, error = %e, "a command outcome that is not the outcome contract; ignored");
+            return;
+        }
+    };
+    m.received.with_label_values(&[OUTCOME_LABEL]).inc();
+    let lag_ms = Timestamp::now().as_millis() - outcome.at.as_millis();
+    m.lag
+        .with_label_values(&[OUTCOME_LABEL])
+        .observe(lag_ms.max(0) as f64 / 1000.0);
+    let feeds = hub.feeds();
+    let Some(feed) = feeds.get(channel) else {
+        m.unrouted.inc();
+        return;
+    };
+    for follower in feed.followers.values() {
+        if let Follower::Command { event_id, heard } = follower
+            && *event_id == outcome.event_id
+        {
+            // The waiter may have given up meanwhile: nothing to do then.
+            let _ = heard.send(Heard::Outcome(outcome.clone()));
         }
     }
 }
@@ -329,8 +425,13 @@ fn interrupt(hub: &HubInner) {
     );
     hub.metrics.interruptions.inc();
     for (channel, feed) in drained {
-        for outbox in feed.followers.values() {
-            outbox.close(Closing::FeedInterrupted);
+        for follower in feed.followers.values() {
+            match follower {
+                Follower::Socket(outbox) => outbox.close(Closing::FeedInterrupted),
+                Follower::Command { heard, .. } => {
+                    let _ = heard.send(Heard::Interrupted);
+                }
+            }
         }
         unsubscribe(&hub.commands, channel);
     }
@@ -344,6 +445,7 @@ pub fn kind_label(kind: doorstep_schemas::live::FrameKind) -> &'static str {
         FrameKind::Location => "location",
         FrameKind::Status => "status",
         FrameKind::Eta => "eta",
+        FrameKind::Rejected => "rejected",
     }
 }
 

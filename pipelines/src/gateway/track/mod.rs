@@ -13,7 +13,8 @@
 //! down).
 //!
 //! After the upgrade the socket gets a `snapshot` frame, then live `location`, `status` and
-//! `eta` frames ([`doorstep_schemas::live`]). The server pings every `heartbeat`; close codes:
+//! `eta` frames, and `rejected` when one of the customer's own commands is refused
+//! ([`doorstep_schemas::live`]). The server pings every `heartbeat`; close codes:
 //!
 //! | code | when |
 //! |---|---|
@@ -33,7 +34,7 @@ mod outbox;
 mod snapshot;
 mod socket;
 
-pub use hub::{Following, HubError, TrackingHub};
+pub use hub::{Follower, Following, Heard, HubError, TrackingHub};
 pub use metrics::TrackingMetrics;
 pub use outbox::{Closing, Frame, Outbox, Pushed};
 pub use snapshot::SnapshotFrame;
@@ -47,6 +48,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use doorstep_connectors::command_outcomes::CommandOutcomes;
 use doorstep_connectors::live_feed::LiveFeed;
 use doorstep_connectors::location_store::LocationStore;
 use doorstep_connectors::redis::Redis;
@@ -148,6 +150,7 @@ struct Connected {
     hub: TrackingHub,
     live: LiveFeed,
     locations: LocationStore,
+    outcomes: CommandOutcomes,
 }
 
 impl LiveTracking {
@@ -192,13 +195,24 @@ impl LiveTracking {
                     .await
                     .map_err(|e| e.to_string())?;
                 tracing::info!("live tracking connected to Redis");
+                let live = LiveFeed::new(redis.clone(), self.key_prefix.clone());
                 Ok(Connected {
                     hub: TrackingHub::start(subscription, events, self.metrics.clone()),
-                    live: LiveFeed::new(redis.clone(), self.key_prefix.clone()),
+                    live: live.clone(),
                     locations: LocationStore::new(redis, self.key_prefix.clone()),
+                    outcomes: CommandOutcomes::new(live),
                 })
             })
             .await
+    }
+
+    /// What the command routes need of the live feed, connected on first use like the rest:
+    /// the hub (to wait for an outcome on its order's command channel) and the outcome store.
+    pub(in crate::gateway) async fn commands(
+        &self,
+    ) -> Result<(TrackingHub, CommandOutcomes), String> {
+        let connected = self.connected().await?;
+        Ok((connected.hub.clone(), connected.outcomes.clone()))
     }
 }
 
@@ -237,7 +251,10 @@ pub(super) async fn track(
     let order = OrderId::new(order_id);
     let following = connected
         .hub
-        .follow(&connected.live.channel(&order), outbox.clone())
+        .follow(
+            &connected.live.channel(&order),
+            Follower::Socket(outbox.clone()),
+        )
         .await
         .map_err(|e| live_unavailable(&s, &e.to_string()))?;
     let session = socket::Session {
