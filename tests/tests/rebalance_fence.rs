@@ -165,8 +165,7 @@ async fn handover(name: &str, handover_bound: Duration) -> anyhow::Result<Vec<Se
 /// outside Kafka are idempotent; two processes working on one partition is what the fence
 /// rules out.)
 fn overlaps(seen: &[Seen]) -> Vec<String> {
-    let mut by: BTreeMap<(i32, i64), std::collections::BTreeSet<&'static str>> =
-        BTreeMap::new();
+    let mut by: BTreeMap<(i32, i64), std::collections::BTreeSet<&'static str>> = BTreeMap::new();
     for s in seen {
         by.entry((s.partition, s.offset))
             .or_default()

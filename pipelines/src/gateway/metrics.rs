@@ -77,6 +77,7 @@ impl GatewayMetrics {
                     "Connections ended, by how: closed, timeout (header read or idle), error",
                 ),
                 &["reason"],
+            )?,
             command_waits: IntCounterVec::new(
                 Opts::new(
                     "doorstep_gateway_command_waits_total",

@@ -475,7 +475,8 @@ mod tests {
             "ch".into(),
             Feed {
                 generation: 1,
-                followers: HashMap::from([(1, outbox.clone())]),
+                kind: FeedKind::Tracking,
+                followers: HashMap::from([(1, Follower::Socket(outbox.clone()))]),
                 ready: Arc::new(OnceCell::new()),
             },
         );
@@ -506,7 +507,7 @@ mod tests {
         }
         let r = tokio::time::timeout(
             std::time::Duration::from_secs(2),
-            hub.follow("ch", Outbox::new(4)),
+            hub.follow("ch", Follower::Socket(Outbox::new(4))),
         )
         .await
         .expect("answers at once");
