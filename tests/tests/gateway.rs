@@ -686,7 +686,7 @@ async fn command_headers_are_checked_and_a_gateway_without_redis_answers_at_once
 
     let metrics = gw
         .http
-        .get(format!("{}/metrics", gw.base))
+        .get(format!("{}/metrics", gw.ops))
         .send()
         .await?
         .text()

@@ -93,10 +93,12 @@ fn wrong_type(want: &'static str) -> impl Strategy<Value = Value> {
 }
 
 fn bad_string() -> impl Strategy<Value = String> {
+    // Between letters: at an edge, a character that is also whitespace (U+0085) is trimmed
+    // away from a reason, which is then produced clean (an item name is checked whole).
     (
-        "[a-z]{0,8}",
+        "[a-z]{1,8}",
         prop::sample::select(BAD_CHARS.to_vec()),
-        "[a-z]{0,8}",
+        "[a-z]{1,8}",
     )
         .prop_map(|(a, c, b)| format!("{a}{c}{b}"))
 }

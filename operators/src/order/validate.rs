@@ -283,6 +283,27 @@ mod tests {
         );
     }
 
+    /// A name is produced as sent, so it is checked whole: a trailing U+0085 (a control
+    /// character `trim` takes for whitespace) made it through before (found by
+    /// tests/tests/hostile_input.rs).
+    #[test]
+    fn item_names_are_checked_whole() {
+        for bad in ["Pizza\u{0085}", "\u{0085}Pizza", "Piz\u{202E}za"] {
+            let mut p = place_cmd();
+            p.items[0].name = bad.into();
+            assert!(
+                matches!(
+                    validate_place("o-1", &p),
+                    Err(InvalidInput::InvalidItemName { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        let mut p = place_cmd();
+        p.items[0].name = "  Pizza  ".into();
+        assert_eq!(validate_place("o-1", &p), Ok(()));
+    }
+
     use super::*;
     use crate::order::test_support::place_cmd;
 

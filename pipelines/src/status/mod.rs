@@ -36,7 +36,7 @@ use doorstep_operators::order::{Decision, OrderPolicy, OrderState, decide};
 use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{OrderCommand, OrderEvent};
 use doorstep_schemas::model::{Actor, EventId, OrderId, OrderStatus, Timestamp};
-use doorstep_schemas::outcome::CommandOutcome;
+use doorstep_schemas::outcome::{CommandOutcome, Decided};
 use futures::StreamExt;
 use std::collections::{BTreeSet, HashMap};
 
@@ -155,6 +155,15 @@ impl StatusStage {
             let current = scratch.get(&ev.order_id).map(|(s, _, _)| s);
             if let Some(first) = first_rejection {
                 self.metrics.events.with_label_values(&["duplicate"]).inc();
+                // Its reject record goes out again: the first one may have been in a
+                // transaction that aborted (the outcome in Redis is not transactional), and a
+                // re-sent command is a refused record of its own.
+                if let Decided::Rejected {
+                    reason, message, ..
+                } = &first.decision
+                {
+                    out.reject(meta, Some(ev), reason, message.clone());
+                }
                 if let Some(state) = current {
                     out.rejected_again(state, first);
                 }
