@@ -221,6 +221,7 @@ async fn a_subject_above_its_rate_is_429_and_others_are_not() -> Result<()> {
     let driver = gw.token(ActorKind::Driver, "d-1", None);
     let ping = json!({"lat": 60.17, "lng": 24.94});
     let mut codes = Vec::new();
+    let started = std::time::Instant::now();
     for _ in 0..6 {
         let (status, body, headers) = post(&gw, "/v1/drivers/d-1/location", &driver, &ping).await?;
         if status == 429 {
@@ -229,19 +230,24 @@ async fn a_subject_above_its_rate_is_429_and_others_are_not() -> Result<()> {
         }
         codes.push(status);
     }
+    // The burst of 3, plus one more per second the six requests took (a loaded machine can
+    // take over a second for them).
+    let refilled = usize::try_from(started.elapsed().as_secs()).unwrap_or(usize::MAX);
+    let accepted = codes.iter().filter(|c| **c == 202).count();
     ensure!(
-        codes.iter().filter(|c| **c == 202).count() == 3,
-        "{codes:?}"
+        (3..=3 + refilled).contains(&accepted) && accepted < 6,
+        "{codes:?} in {:?}",
+        started.elapsed()
     );
     ensure!(
-        codes.iter().filter(|c| **c == 429).count() == 3,
+        codes.iter().filter(|c| **c == 429).count() == 6 - accepted,
         "{codes:?}"
     );
     let other = gw.token(ActorKind::Driver, "d-2", None);
     let (status, body, _) = post(&gw, "/v1/drivers/d-2/location", &other, &ping).await?;
     ensure!(status == 202, "{status} {body}");
     ensure!(
-        gw.produced().await? == 4,
+        gw.produced().await? == i64::try_from(accepted + 1)?,
         "only accepted pings are produced"
     );
     gw.stop().await

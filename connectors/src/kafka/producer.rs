@@ -165,18 +165,7 @@ impl Producer {
 
     /// Checks that a broker answers a metadata request within the configured connect timeout.
     pub async fn ping(&self) -> Result<(), Error> {
-        let producer = self.inner.clone();
-        let timeout = self.connect_timeout;
-        let result = tokio::task::spawn_blocking(move || {
-            producer.client().fetch_metadata(None, timeout).map(|_| ())
-        })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?;
-        result.map_err(|source| Error::Unreachable {
-            brokers: self.brokers.clone(),
-            timeout,
-            source,
-        })
+        self.brokers().await.map(|_| ())
     }
 
     /// The brokers the cluster advertises, as `id@host:port`, sorted by id: what

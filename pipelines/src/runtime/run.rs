@@ -471,11 +471,7 @@ impl Runtime {
         let mut last = first;
         for attempt in 1..=self.config.retry.max_attempts.max(3) {
             tracing::warn!(attempt, error = %last, "transaction commit outcome unknown; committing again");
-            let pause = self
-                .config
-                .retry
-                .delay(attempt, None)
-                .unwrap_or(self.config.retry.max_backoff);
+            let pause = self.pause(attempt);
             tokio::time::sleep(pause).await;
             let group = self.consumer.group_metadata();
             match producer.commit(positions, group.as_ref()).await {
@@ -506,16 +502,21 @@ impl Runtime {
                 }
                 Err(e) => {
                     attempt = attempt.saturating_add(1);
-                    let pause = self
-                        .config
-                        .retry
-                        .delay(attempt, None)
-                        .unwrap_or(self.config.retry.max_backoff);
+                    let pause = self.pause(attempt);
                     tracing::warn!(attempt, error = %e, retry_in = ?pause, "aborting the transaction failed; trying again");
                     tokio::time::sleep(pause).await;
                 }
             }
         }
+    }
+
+    /// The backoff before retry `attempt` (the shared policy's; its attempt limit does not
+    /// apply here).
+    fn pause(&self, attempt: u32) -> Duration {
+        self.config
+            .retry
+            .delay(attempt, None)
+            .unwrap_or(self.config.retry.max_backoff)
     }
 
     /// The stage call (or the reject write) of `work`.
@@ -544,11 +545,7 @@ impl Runtime {
     ) -> bool {
         self.metrics.batch_retries.inc();
         *attempt = attempt.saturating_add(1);
-        let pause = self
-            .config
-            .retry
-            .delay(*attempt, None)
-            .unwrap_or(self.config.retry.max_backoff);
+        let pause = self.pause(*attempt);
         let sink = match e {
             StageError::Unavailable { sink, .. } => *sink,
             _ => "unknown",
