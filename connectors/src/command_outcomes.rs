@@ -16,7 +16,6 @@ use crate::live_feed::{LiveFeed, LiveFeedError};
 use crate::redis::Error;
 use doorstep_schemas::model::{EventId, OrderId};
 use doorstep_schemas::outcome::CommandOutcome;
-use futures::StreamExt;
 use futures::future::try_join_all;
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -26,8 +25,8 @@ use std::time::Duration;
 /// timed out to ask again, or re-send with the same idempotency key.
 pub const OUTCOME_TTL: Duration = Duration::from_secs(10 * 60);
 
-/// Outcomes read at once by [`CommandOutcomes::get_many`].
-const READ_CONCURRENCY: usize = 128;
+/// Keys read by one `MGET` of [`CommandOutcomes::get_many`].
+const READ_CHUNK: usize = 500;
 
 /// `KEYS[1]` = outcome key, `ARGV[1]` = outcome JSON, `ARGV[2]` = TTL in ms, `ARGV[3]` =
 /// channel, `ARGV[4]` = `PUBLISH` or `SPUBLISH`.
@@ -104,24 +103,37 @@ impl CommandOutcomes {
             })
     }
 
-    /// The recorded outcomes of the given commands (those that have one), by event id. One
-    /// read per command, many in flight (each key is in its order's slot, so no multi-key
-    /// command would work on a cluster).
+    /// The recorded outcomes of the given commands (those that have one), by event id: `MGET`s
+    /// of up to [`READ_CHUNK`] keys (on a cluster the client splits each by slot).
     pub async fn get_many(
         &self,
         commands: Vec<(OrderId, EventId)>,
     ) -> Result<HashMap<EventId, CommandOutcome>, LiveFeedError> {
-        let found: Vec<Option<CommandOutcome>> = futures::stream::iter(commands)
-            .map(|(order, event)| async move { self.get(&order, &event).await })
-            .buffer_unordered(READ_CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()?;
-        Ok(found
-            .into_iter()
-            .flatten()
-            .map(|o| (o.event_id.clone(), o))
-            .collect())
+        let mut found = HashMap::new();
+        for chunk in commands.chunks(READ_CHUNK) {
+            let keys: Vec<String> = chunk
+                .iter()
+                .map(|(order, event)| self.live.command_key(order, event))
+                .collect();
+            let mut conn = self.live.redis().clone();
+            let values: Vec<Option<String>> = redis::cmd("MGET")
+                .arg(&keys)
+                .query_async(&mut conn)
+                .await
+                .map_err(|source| Error::Command {
+                    command: "MGET",
+                    source,
+                })?;
+            for ((order, _), json) in chunk.iter().zip(values) {
+                let Some(json) = json else { continue };
+                let outcome: CommandOutcome =
+                    serde_json::from_str(&json).map_err(|source| LiveFeedError::Json {
+                        order: order.clone(),
+                        source,
+                    })?;
+                found.insert(outcome.event_id.clone(), outcome);
+            }
+        }
+        Ok(found)
     }
 }

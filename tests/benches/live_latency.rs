@@ -44,7 +44,6 @@
 
 use anyhow::{Context, bail, ensure};
 use doorstep_connectors::driver_state::DriverState;
-use doorstep_connectors::kafka::{ConsumerBuilder, OffsetReset, Producer};
 use doorstep_connectors::redis::Redis;
 use doorstep_pipelines::assemble::{self, LocationOptions};
 use doorstep_pipelines::auth::{Claims, TokenKey, unix_now};
@@ -53,21 +52,20 @@ use doorstep_pipelines::shutdown;
 use doorstep_schemas::events::topics;
 use doorstep_schemas::model::{ActorKind, DriverId, OrderId, Timestamp};
 use doorstep_tests::bench_kit::{
-    bench_line, counter, counter_by, init_bench_tracing, p50_p99_max, setting,
+    PROBE_EVERY, Samples, bench_line, counter, counter_by, init_bench_tracing, kafka_probe, now_us,
+    p50_p99_max, setting,
 };
 use doorstep_tests::live_client::{GatewayUnderTest, LiveClient, Received};
 use doorstep_tests::pipeline_harness::Scope;
 use futures::{StreamExt, TryStreamExt};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The scope's token secret (see `pipeline_harness`).
 const SECRET: &str = "test-secret-test-secret-test-secret-0001";
 /// Most pings the gateway takes in one request.
 const MAX_BATCH: usize = 100;
-/// Pub/sub probe period.
-const PROBE_EVERY: Duration = Duration::from_millis(10);
 /// Idle pub/sub round trips measured before the load.
 const IDLE_PROBES: usize = 300;
 /// Idle Kafka round trips measured before the load (each configuration).
@@ -121,12 +119,6 @@ impl Settings {
     }
 }
 
-/// Microseconds since the bench started: the clock of send and receive times.
-fn now_us() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    u64::try_from(START.get_or_init(Instant::now).elapsed().as_micros()).unwrap_or(u64::MAX)
-}
-
 fn driver(i: usize) -> String {
     format!("bench-d{i:05}")
 }
@@ -145,9 +137,6 @@ fn token(key: &TokenKey, kind: ActorKind, id: &str, order: Option<&str>) -> anyh
 fn sent_of(update_id: &str) -> Option<u64> {
     update_id.strip_prefix('t')?.split('-').next()?.parse().ok()
 }
-
-/// (send time, latency) of every location frame a customer got, µs.
-type Samples = Vec<(u64, u64)>;
 
 /// Reads one customer's socket until `stop`.
 async fn customer(mut ws: LiveClient, stop: Arc<AtomicBool>) -> anyhow::Result<Samples> {
@@ -192,71 +181,6 @@ async fn pubsub_probe(
             .context("the probe's message did not come back within 10 s")?
             .context("the probe's subscription ended")?;
         ensure!(m.payload == payload.as_bytes(), "another probe message");
-        got.push((sent, now_us() - sent));
-        tokio::time::sleep(PROBE_EVERY).await;
-    }
-    Ok(got)
-}
-
-/// Produces a record to a topic nobody else uses in the scope and waits for a consumer of it
-/// to get it, every [`PROBE_EVERY`] until `stop` (or `count` times): (send time, round trip)
-/// µs. The first round trip (group join) is not counted.
-async fn kafka_probe(
-    scope: &Scope,
-    stop: Option<Arc<AtomicBool>>,
-    count: usize,
-    group: &str,
-    fetch_wait_ms: Option<u32>,
-) -> anyhow::Result<Samples> {
-    let mut kafka = assemble::kafka_config(&scope.config, "doorstep-bench-probe");
-    if let Some(ms) = fetch_wait_ms {
-        kafka = kafka.with_override("fetch.wait.max.ms", ms.to_string());
-    }
-    let topic = scope.topic(topics::NOTIFICATIONS);
-    let producer = Producer::new(&kafka)?;
-    let consumer = ConsumerBuilder::new(&kafka, scope.config.group_id(group))
-        .offset_reset(OffsetReset::Latest)
-        .subscribe(&[topic.as_str()])?;
-    let mut got = Vec::new();
-    let mut n = 0usize;
-    // Until the group has joined, records may be produced before the consumer's position:
-    // resend until one comes back.
-    loop {
-        let payload = format!("join-{n}");
-        n += 1;
-        producer
-            .send(&topic, b"probe", payload.as_bytes(), &[])
-            .await?;
-        if let Ok(r) = tokio::time::timeout(Duration::from_millis(500), consumer.recv()).await {
-            r?;
-            break;
-        }
-        ensure!(
-            n < 120,
-            "the Kafka probe's consumer got nothing within a minute"
-        );
-    }
-    // Drain what the join left behind.
-    while let Ok(r) = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await {
-        r?;
-    }
-    for k in 0..count {
-        if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
-            break;
-        }
-        let sent = now_us();
-        let payload = format!("{sent}-{k}");
-        producer
-            .send(&topic, b"probe", payload.as_bytes(), &[])
-            .await?;
-        loop {
-            let r = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
-                .await
-                .context("the Kafka probe's record did not come back within 30 s")??;
-            if r.payload.as_deref() == Some(payload.as_bytes()) {
-                break;
-            }
-        }
         got.push((sent, now_us() - sent));
         tokio::time::sleep(PROBE_EVERY).await;
     }
@@ -463,11 +387,21 @@ async fn one_rate(s: &Settings) -> anyhow::Result<()> {
         let (redis, channel, stop) = (redis.clone(), probe_channel.clone(), stop.clone());
         tokio::spawn(async move { pubsub_probe(&redis, &channel, Some(stop), usize::MAX).await })
     };
-    let kafka_idle = kafka_probe(&scope, None, KAFKA_IDLE_PROBES, "bench-probe-idle", None).await?;
+    let probe_topic = scope.topic(topics::NOTIFICATIONS);
+    let kafka_idle = kafka_probe(
+        &scope,
+        &probe_topic,
+        None,
+        KAFKA_IDLE_PROBES,
+        "bench-probe-idle",
+        None,
+    )
+    .await?;
     // The same with the consumer's `fetch.wait.max.ms` (librdkafka: 500) at 10 ms: tells
     // whether the round trip is the broker holding a fetch rather than moving data.
     let kafka_short_wait = kafka_probe(
         &scope,
+        &probe_topic,
         None,
         KAFKA_IDLE_PROBES,
         "bench-probe-short-wait",
@@ -475,9 +409,17 @@ async fn one_rate(s: &Settings) -> anyhow::Result<()> {
     )
     .await?;
     let kafka_loaded = {
-        let (scope, stop) = (scope.clone(), stop.clone());
+        let (scope, stop, topic) = (scope.clone(), stop.clone(), probe_topic.clone());
         tokio::spawn(async move {
-            kafka_probe(&scope, Some(stop), usize::MAX, "bench-probe-loaded", None).await
+            kafka_probe(
+                &scope,
+                &topic,
+                Some(stop),
+                usize::MAX,
+                "bench-probe-loaded",
+                None,
+            )
+            .await
         })
     };
 

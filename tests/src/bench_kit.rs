@@ -1,14 +1,32 @@
 //! What the benchmarks in `tests/benches/` share: their settings (`DOORSTEP_BENCH_*`
 //! variables), the `BENCH ...` line `scripts/bench` collects, percentiles, reading counters
-//! off a metrics registry, the resident memory of a process, and `redis-benchmark` as a raw
-//! limit.
+//! off a metrics registry, the resident memory of a process, and raw limits:
+//! `redis-benchmark`, and the Kafka produce → consume round trip ([`kafka_probe`]).
 
-use anyhow::{Context, bail};
+use crate::pipeline_harness::Scope;
+use anyhow::{Context, bail, ensure};
+use doorstep_connectors::kafka::{ConsumerBuilder, OffsetReset, Producer};
+use doorstep_pipelines::assemble;
 use prometheus::Registry;
 use prometheus::proto::{Metric, MetricFamily};
 use std::fmt::Display;
 use std::process::Stdio;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Pause between two probes of a round trip.
+pub const PROBE_EVERY: Duration = Duration::from_millis(10);
+
+/// (send time, latency) samples, µs on the [`now_us`] clock.
+pub type Samples = Vec<(u64, u64)>;
+
+/// Microseconds since the first call: the clock of a benchmark's send and receive times.
+pub fn now_us() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    u64::try_from(START.get_or_init(Instant::now).elapsed().as_micros()).unwrap_or(u64::MAX)
+}
 
 /// The value of `name` (`default` when unset or blank), parsed.
 ///
@@ -237,6 +255,71 @@ pub async fn redis_benchmark(
         .and_then(|w| w.parse::<f64>().ok())
         .with_context(|| format!("no rate in {line:?}"))?;
     Ok(rate)
+}
+
+/// Produces a record to `topic` (one of the scope's that no pipeline of the benchmark writes)
+/// and waits for a consumer of it to get it, every [`PROBE_EVERY`] until `stop` (or `count` times): (send time, round trip)
+/// µs. The first round trip (group join) is not counted.
+pub async fn kafka_probe(
+    scope: &Scope,
+    topic: &str,
+    stop: Option<Arc<AtomicBool>>,
+    count: usize,
+    group: &str,
+    fetch_wait_ms: Option<u32>,
+) -> anyhow::Result<Samples> {
+    let mut kafka = assemble::kafka_config(&scope.config, "doorstep-bench-probe");
+    if let Some(ms) = fetch_wait_ms {
+        kafka = kafka.with_override("fetch.wait.max.ms", ms.to_string());
+    }
+    let producer = Producer::new(&kafka)?;
+    let consumer = ConsumerBuilder::new(&kafka, scope.config.group_id(group))
+        .offset_reset(OffsetReset::Latest)
+        .subscribe(&[topic])?;
+    let mut got = Vec::new();
+    let mut n = 0usize;
+    // Until the group has joined, records may be produced before the consumer's position:
+    // resend until one comes back.
+    loop {
+        let payload = format!("join-{n}");
+        n += 1;
+        producer
+            .send(topic, b"probe", payload.as_bytes(), &[])
+            .await?;
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(500), consumer.recv()).await {
+            r?;
+            break;
+        }
+        ensure!(
+            n < 120,
+            "the Kafka probe's consumer got nothing within a minute"
+        );
+    }
+    // Drain what the join left behind.
+    while let Ok(r) = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await {
+        r?;
+    }
+    for k in 0..count {
+        if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break;
+        }
+        let sent = now_us();
+        let payload = format!("{sent}-{k}");
+        producer
+            .send(topic, b"probe", payload.as_bytes(), &[])
+            .await?;
+        loop {
+            let r = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+                .await
+                .context("the Kafka probe's record did not come back within 30 s")??;
+            if r.payload.as_deref() == Some(payload.as_bytes()) {
+                break;
+            }
+        }
+        got.push((sent, now_us() - sent));
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+    Ok(got)
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //!   the active-order index follows the status per partition (and heals after a crash),
 //!   timers, ETA and prep-time observations;
 //! - driver state in Redis (single node and cluster): occupy, release, stale release;
+//! - command outcomes in Redis (single node and cluster): recorded with a TTL, announced on
+//!   the order's command channel, read back one at a time and many orders at once;
 //! - the push client against the fake FCM, with the Redis sent-ledger;
 //! - the refund client against the fake Stripe, with its idempotency semantics.
 //!
@@ -564,6 +566,95 @@ async fn driver_state_occupy_release_and_stale_release() -> Result<()> {
 #[tokio::test]
 async fn driver_state_works_on_redis_cluster() -> Result<()> {
     exercise_driver_state(redis_cluster().await?).await
+}
+
+// ---------------------------------------------------------------- command outcomes
+
+async fn exercise_command_outcomes(redis: Redis) -> Result<()> {
+    use doorstep_connectors::command_outcomes::{CommandOutcomes, OUTCOME_TTL};
+    use doorstep_connectors::live_feed::LiveFeed;
+    use doorstep_schemas::outcome::{CommandOutcome, Decided};
+    use futures::StreamExt;
+
+    let prefix = format!("{}:", unique("outcomes"));
+    let outcomes = CommandOutcomes::new(LiveFeed::new(redis.clone(), prefix.clone()));
+    // Orders whose keys land in different slots (and shards, on a cluster).
+    let orders: Vec<OrderId> = (0..6).map(|i| OrderId::new(format!("o-{i}"))).collect();
+    let outcome = |order: &OrderId, rejected: bool| CommandOutcome {
+        order_id: order.clone(),
+        event_id: EventId::new(format!("e-{order}")),
+        command: "cancel".into(),
+        actor: Actor::customer("c-1"),
+        at: Timestamp::from_millis(T0),
+        decision: if rejected {
+            Decided::Rejected {
+                reason: "cancellation_refused".into(),
+                message: "a CUSTOMER cannot cancel an order that is PICKED_UP".into(),
+                status: Some(OrderStatus::PickedUp),
+            }
+        } else {
+            Decided::Accepted {
+                status: OrderStatus::Cancelled,
+                entries: Vec::new(),
+            }
+        },
+    };
+    let mut heard = redis.subscribe(&outcomes.channel(&orders[0])).await?;
+    let written: Vec<_> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, o)| outcome(o, i % 2 == 0))
+        .collect();
+    ensure!(outcomes.record_all(&written).await? == orders.len());
+    // Announced on the order's channel, the same JSON.
+    let message = tokio::time::timeout(Duration::from_secs(10), heard.next())
+        .await
+        .context("no outcome on the command channel")?
+        .context("the subscription ended")?;
+    let announced: CommandOutcome = serde_json::from_slice(&message.payload)?;
+    ensure!(announced == written[0], "{announced:?}");
+    // Read back one by one and all at once (with a command that has none).
+    for w in &written {
+        ensure!(outcomes.get(&w.order_id, &w.event_id).await?.as_ref() == Some(w));
+    }
+    let mut asked: Vec<_> = written
+        .iter()
+        .map(|w| (w.order_id.clone(), w.event_id.clone()))
+        .collect();
+    asked.push((OrderId::new("o-none"), EventId::new("e-none")));
+    let found = outcomes.get_many(asked).await?;
+    ensure!(found.len() == written.len(), "{found:?}");
+    for w in &written {
+        ensure!(found.get(&w.event_id) == Some(w), "{found:?}");
+    }
+    ensure!(
+        outcomes
+            .get(&OrderId::new("o-none"), &EventId::new("e-none"))
+            .await?
+            .is_none()
+    );
+    // Kept for the TTL, no longer.
+    let key = LiveFeed::new(redis.clone(), prefix).command_key(&orders[1], &written[1].event_id);
+    let mut conn = redis.clone();
+    let ttl_ms: i64 = doorstep_connectors::redis::driver::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await?;
+    ensure!(
+        ttl_ms > 0 && ttl_ms <= OUTCOME_TTL.as_millis() as i64,
+        "{key}: {ttl_ms} ms"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn command_outcomes_on_a_single_redis() -> Result<()> {
+    exercise_command_outcomes(redis_single().await?).await
+}
+
+#[tokio::test]
+async fn command_outcomes_on_a_redis_cluster() -> Result<()> {
+    exercise_command_outcomes(redis_cluster().await?).await
 }
 
 // ---------------------------------------------------------------- push
