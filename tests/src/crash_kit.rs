@@ -656,11 +656,11 @@ impl GroupProbe {
 // The checks.
 
 /// Whether the processes of a run write their outputs exactly once (`kafka.exactly_once`,
-/// on unless the run's environment turns it off): then a duplicate on an output topic fails
+/// off unless the run's environment turns it on): then a duplicate on an output topic fails
 /// the run; at-least-once runs report duplicates instead.
 pub fn exactly_once(env: &BTreeMap<String, String>) -> bool {
     env.get("DOORSTEP_KAFKA_EXACTLY_ONCE")
-        .is_none_or(|v| v.trim() != "false")
+        .is_some_and(|v| v.trim() == "true")
 }
 
 pub fn check_status_topic(

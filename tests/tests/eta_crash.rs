@@ -25,6 +25,8 @@ async fn kill_9s_of_the_eta_pipeline_lose_no_timer_and_leave_none_behind() -> an
             ("DOORSTEP_CANCELLATION_FEE_CENTS", "500"),
             // Recompute every 2 s, so a lost timer shows within the run.
             ("DOORSTEP_ETA_RECOMPUTE_INTERVAL_S", "2"),
+            // Outputs in Kafka transactions: a duplicate on any output topic fails the run.
+            ("DOORSTEP_KAFKA_EXACTLY_ONCE", "true"),
         ],
     )
     .await?;

@@ -59,7 +59,8 @@ async fn ten_kill_9s_of_status_and_notify_at_random_points_lose_and_duplicate_no
     let name = "kill_trials";
     let seed = seed(name);
     let kills = kills_from_env(KILLS_VAR, 10);
-    let scope = Scope::new(name, &settings(&[])).await?;
+    // Outputs in Kafka transactions: a duplicate on any output topic fails the run.
+    let scope = Scope::new(name, &settings(&[("DOORSTEP_KAFKA_EXACTLY_ONCE", "true")])).await?;
     let log = log_path(&scope);
     reported(name, seed, &log, async {
         let orders = 200 * usize::try_from(kills)?;

@@ -240,7 +240,8 @@ enum Fault<'a> {
 async fn kill_9s_of_the_location_pipeline_lose_nothing_and_refuse_nothing_twice()
 -> anyhow::Result<()> {
     let name = "location_kills";
-    let scope = Scope::new(name, &[]).await?;
+    // Outputs in Kafka transactions: a duplicate on any output topic fails the run.
+    let scope = Scope::new(name, &[("DOORSTEP_KAFKA_EXACTLY_ONCE", "true")]).await?;
     let kills = kills_from_env(KILLS_VAR, 4);
     location_run(name, &scope, Fault::Kills(kills)).await
 }

@@ -56,6 +56,8 @@ async fn crash_test(name: &str, processes: &[&str]) -> anyhow::Result<()> {
             // Timers must not fire mid-test: the oracle has no wall clock.
             ("DOORSTEP_AUTO_CONFIRM_AFTER_MS", "600000"),
             ("DOORSTEP_CANCELLATION_FEE_CENTS", "500"),
+            // Outputs in Kafka transactions: a duplicate on any output topic fails the run.
+            ("DOORSTEP_KAFKA_EXACTLY_ONCE", "true"),
         ],
     )
     .await?;
