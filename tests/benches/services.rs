@@ -23,12 +23,11 @@
 
 use anyhow::Context;
 use doorstep_connectors::kafka::{Admin, Compression, ConsumerBuilder, Producer};
-use doorstep_connectors::scylla::{self as cql, Replication, ScyllaConfig};
 use doorstep_pipelines::assemble;
 use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::LocationPing;
 use doorstep_schemas::model::{DriverId, EventId, GeoPoint, Timestamp};
-use doorstep_tests::bench_kit::{bench_line, cpu, init_bench_tracing, setting};
+use doorstep_tests::bench_kit::{RawInserts, bench_line, cpu, init_bench_tracing, setting};
 use doorstep_tests::pipeline_harness::{Scope, TEST_PARTITIONS};
 use futures::{StreamExt, TryStreamExt};
 use std::time::{Duration, Instant};
@@ -154,59 +153,16 @@ async fn inserts(
     concurrency: usize,
     server: Option<u32>,
 ) -> anyhow::Result<(f64, Option<f64>)> {
-    let config = &scope.config;
-    let session = cql::connect(&ScyllaConfig::new(config.endpoints.cql_nodes.clone())).await?;
-    let ks = &config.cql_keyspace;
-    cql::create_keyspace(&session, ks, &Replication::Simple(1)).await?;
-    session
-        .query_unpaged(
-            format!(
-                "CREATE TABLE IF NOT EXISTS {ks}.bench_inserts (order_id text, seq int, \
-                 event_id text, to_status text, at timestamp, PRIMARY KEY ((order_id), seq))"
-            ),
-            (),
-        )
+    let raw = RawInserts::prepare(&scope.config).await?;
+    raw.run(0..n / 10, concurrency)
         .await
-        .context("creating the bench table")?;
-    let mut insert = session
-        .prepare(format!(
-            "INSERT INTO {ks}.bench_inserts (order_id, seq, event_id, to_status, at) \
-             VALUES (?, ?, ?, ?, ?)"
-        ))
-        .await
-        .context("preparing the insert")?;
-    insert.set_is_idempotent(true);
-    let run = |rows: std::ops::Range<usize>| {
-        let (session, insert) = (&session, &insert);
-        futures::stream::iter(rows)
-            .map(move |i| async move {
-                let values = (
-                    format!("bench-o{:07}", i / 8),
-                    i32::try_from(i % 8).unwrap_or_default(),
-                    format!("bench-e{i}"),
-                    "DELIVERED",
-                    scylla_ts(i),
-                );
-                session.execute_unpaged(insert, values).await.map(|_| ())
-            })
-            .buffer_unordered(concurrency)
-            .try_collect::<()>()
-    };
-    run(0..n / 10).await.context("warm-up inserts")?;
+        .context("warm-up inserts")?;
     let before = cpu_seconds(server);
-    let started = Instant::now();
-    run(n / 10..n / 10 + n).await.context("inserts")?;
-    let elapsed = started.elapsed();
+    let elapsed = raw.run(n / 10..n / 10 + n, concurrency).await?;
     Ok((
         n as f64 / elapsed.as_secs_f64(),
         per_record(before, cpu_seconds(server), n),
     ))
-}
-
-fn scylla_ts(i: usize) -> doorstep_connectors::scylla::driver::value::CqlTimestamp {
-    doorstep_connectors::scylla::driver::value::CqlTimestamp(
-        1_700_000_000_000 + i64::try_from(i).unwrap_or_default(),
-    )
 }
 
 fn print_cpu(what: &str, v: Option<f64>) {

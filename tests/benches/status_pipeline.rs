@@ -44,14 +44,13 @@
 
 use anyhow::{Context, bail};
 use doorstep_connectors::kafka::Producer;
-use doorstep_connectors::scylla::{self as cql, Replication, ScyllaConfig};
 use doorstep_pipelines::assemble::{self, StatusOptions};
 use doorstep_pipelines::runtime::{Batcher, RuntimeConfig};
 use doorstep_pipelines::shutdown;
 use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{OrderEvent, topics};
 use doorstep_schemas::model::Timestamp;
-use doorstep_tests::bench_kit::init_bench_tracing;
+use doorstep_tests::bench_kit::{RawInserts, init_bench_tracing};
 use doorstep_tests::order_events::OrderScript;
 use doorstep_tests::pipeline_harness::{Scope, TEST_PARTITIONS};
 use futures::{StreamExt, TryStreamExt};
@@ -184,59 +183,11 @@ struct Raw {
 }
 
 async fn raw_inserts(scope: &Scope, n: usize, concurrency: usize) -> anyhow::Result<Raw> {
-    let config = &scope.config;
-    let session = cql::connect(&ScyllaConfig::new(config.endpoints.cql_nodes.clone())).await?;
-    let ks = &config.cql_keyspace;
-    cql::create_keyspace(
-        &session,
-        ks,
-        &Replication::Simple(config.cql_replication_factor),
-    )
-    .await?;
-    // Shaped like order_status_history: a text partition key, an int clustering key, a few
-    // short columns.
-    session
-        .query_unpaged(
-            format!(
-                "CREATE TABLE IF NOT EXISTS {ks}.bench_inserts (order_id text, seq int, \
-                 event_id text, to_status text, at bigint, PRIMARY KEY ((order_id), seq))"
-            ),
-            (),
-        )
+    let raw = RawInserts::prepare(&scope.config).await?;
+    raw.run(0..RAW_WARMUP, concurrency)
         .await
-        .context("creating the bench table")?;
-    let mut insert = session
-        .prepare(format!(
-            "INSERT INTO {ks}.bench_inserts (order_id, seq, event_id, to_status, at) \
-             VALUES (?, ?, ?, ?, ?)"
-        ))
-        .await
-        .context("preparing the bench insert")?;
-    insert.set_is_idempotent(true);
-    let run = |rows: std::ops::Range<usize>| {
-        let session = &session;
-        let insert = &insert;
-        futures::stream::iter(rows)
-            .map(move |i| async move {
-                let seq = i32::try_from(i % EVENTS_PER_ORDER).unwrap_or_default();
-                let values = (
-                    format!("raw-{:07}", i / EVENTS_PER_ORDER),
-                    seq,
-                    format!("raw-{i}"),
-                    "DELIVERED",
-                    i64::try_from(i).unwrap_or_default(),
-                );
-                session.execute_unpaged(insert, values).await.map(|_| ())
-            })
-            .buffer_unordered(concurrency)
-            .try_collect::<()>()
-    };
-    run(0..RAW_WARMUP).await.context("raw insert warm-up")?;
-    let started = Instant::now();
-    run(RAW_WARMUP..RAW_WARMUP + n)
-        .await
-        .context("raw inserts")?;
-    let elapsed = started.elapsed();
+        .context("raw insert warm-up")?;
+    let elapsed = raw.run(RAW_WARMUP..RAW_WARMUP + n, concurrency).await?;
     Ok(Raw {
         per_second: n as f64 / elapsed.as_secs_f64(),
         elapsed,

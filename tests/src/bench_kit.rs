@@ -499,3 +499,75 @@ pub mod cpu {
         }
     }
 }
+
+/// The raw CQL limit the benchmarks compare against: single-row prepared inserts of a
+/// timeline-shaped row (text partition key, int clustering key, a few short columns) into a
+/// table of the scope's keyspace.
+pub struct RawInserts {
+    session: doorstep_connectors::scylla::Session,
+    insert: doorstep_connectors::scylla::driver::statement::prepared::PreparedStatement,
+}
+
+impl RawInserts {
+    /// Creates the keyspace (if missing) and the table, and prepares the insert.
+    ///
+    /// # Errors
+    /// When CQL is unreachable or refuses the DDL.
+    pub async fn prepare(config: &doorstep_pipelines::config::Config) -> anyhow::Result<Self> {
+        use doorstep_connectors::scylla::{self as cql, Replication, ScyllaConfig};
+        let session = cql::connect(&ScyllaConfig::new(config.endpoints.cql_nodes.clone())).await?;
+        let ks = &config.cql_keyspace;
+        cql::create_keyspace(&session, ks, &Replication::Simple(1)).await?;
+        session
+            .query_unpaged(
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {ks}.bench_inserts (order_id text, seq int, \
+                     event_id text, to_status text, at bigint, PRIMARY KEY ((order_id), seq))"
+                ),
+                (),
+            )
+            .await
+            .context("creating the bench table")?;
+        let mut insert = session
+            .prepare(format!(
+                "INSERT INTO {ks}.bench_inserts (order_id, seq, event_id, to_status, at) \
+                 VALUES (?, ?, ?, ?, ?)"
+            ))
+            .await
+            .context("preparing the bench insert")?;
+        insert.set_is_idempotent(true);
+        Ok(Self { session, insert })
+    }
+
+    /// Inserts rows `rows` (8 per order) with `concurrency` in flight; returns how long it took.
+    ///
+    /// # Errors
+    /// The first failed insert.
+    pub async fn run(
+        &self,
+        rows: std::ops::Range<usize>,
+        concurrency: usize,
+    ) -> anyhow::Result<std::time::Duration> {
+        use futures::{StreamExt, TryStreamExt};
+        let started = std::time::Instant::now();
+        futures::stream::iter(rows)
+            .map(|i| async move {
+                let values = (
+                    format!("raw-{:07}", i / 8),
+                    i32::try_from(i % 8).unwrap_or_default(),
+                    format!("raw-{i}"),
+                    "DELIVERED",
+                    i64::try_from(i).unwrap_or_default(),
+                );
+                self.session
+                    .execute_unpaged(&self.insert, values)
+                    .await
+                    .map(|_| ())
+            })
+            .buffer_unordered(concurrency)
+            .try_collect::<()>()
+            .await
+            .context("raw inserts")?;
+        Ok(started.elapsed())
+    }
+}
