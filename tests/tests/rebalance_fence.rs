@@ -9,7 +9,7 @@
 //! flight — the overlap the fence exists to prevent, so the first test can fail.
 
 use anyhow::{Context, ensure};
-use doorstep_connectors::kafka::{ConsumerBuilder, KafkaConfig, Producer};
+use doorstep_connectors::kafka::{ConsumerBuilder, Epoch, KafkaConfig, Producer, TopicPartition};
 use doorstep_pipelines::runtime::{
     Runtime, RuntimeConfig, RuntimeMetrics, SourceRecord, Stage, StageError,
 };
@@ -220,5 +220,125 @@ async fn without_the_fence_the_new_owner_overlaps_the_batch_in_flight() -> anyho
         !overlaps(&seen).is_empty(),
         "no overlap without the fence: the scenario no longer exercises the hand-over"
     );
+    Ok(())
+}
+
+/// Reads `consumer` until `done` holds for what it read (or `within` passes): the rebalance
+/// callbacks run inside these reads.
+async fn read_until(
+    consumer: &doorstep_connectors::kafka::Consumer,
+    got: &mut Vec<SourceRecord>,
+    within: Duration,
+    done: impl Fn(&[SourceRecord]) -> bool,
+) -> bool {
+    let deadline = Instant::now() + within;
+    while !done(got) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        if let Ok(Ok(r)) =
+            tokio::time::timeout(left.min(Duration::from_millis(200)), consumer.recv()).await
+        {
+            got.push(r);
+        }
+    }
+    true
+}
+
+/// A consumer that reads ahead of its processing (the runtime's queue) and is then revoked
+/// and assigned the same partitions again must not process what it read before: the group
+/// re-reads those partitions from the committed offset, so the queued records would jump
+/// ahead of records not processed yet, which a keyed stage then takes for duplicates. The
+/// fence refuses records of an ended assignment by their epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_read_before_a_partition_came_back_are_refused() -> anyhow::Result<()> {
+    let scope = Scope::new("fence_epoch", &[]).await?;
+    let kafka = doorstep_pipelines::assemble::kafka_config(&scope.config, "fence_epoch");
+    let group = scope.config.group_id("epoch");
+    let topic = scope.topic(topics::ORDER_EVENTS);
+    let plain = Producer::new(&kafka)?;
+    produce(&plain, &topic, 0, 300).await?;
+
+    let a = ConsumerBuilder::new(&kafka, &group).subscribe(&[topic.as_str()])?;
+    let mut before = Vec::new();
+    let read = read_until(&a, &mut before, Duration::from_secs(60), |got| {
+        got.len() >= 30
+    })
+    .await;
+    ensure!(read, "A read {} records, not 30", before.len());
+    let first = a.assigned(&topic);
+    ensure!(first.len() == TEST_PARTITIONS as usize, "A owns {first:?}");
+
+    // B joins; the group rebalances eagerly: A's partitions are all revoked, then shared.
+    let b = Arc::new(ConsumerBuilder::new(&kafka, &group).subscribe(&[topic.as_str()])?);
+    let b_reads = {
+        let b = b.clone();
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            read_until(&b, &mut got, Duration::from_secs(60), |got| got.len() >= 30).await;
+            got
+        })
+    };
+    let mut after = Vec::new();
+    let moved = read_until(&a, &mut after, Duration::from_secs(60), |_| {
+        let now = a.assigned(&topic);
+        !now.is_empty() && now.len() < first.len()
+    })
+    .await;
+    ensure!(
+        moved,
+        "the group never rebalanced: A owns {:?}",
+        a.assigned(&topic)
+    );
+    let now = a.assigned(&topic);
+    for (p, e) in &now {
+        ensure!(
+            first.get(p) != Some(e),
+            "partition {p} kept epoch {e} through the rebalance"
+        );
+    }
+
+    // What A read before the rebalance, in partitions it owns again, is refused by the fence.
+    let stale: BTreeMap<TopicPartition, Epoch> = before
+        .iter()
+        .filter(|r| now.contains_key(&r.partition))
+        .map(|r| (TopicPartition::new(topic.as_str(), r.partition), r.epoch))
+        .collect();
+    ensure!(
+        !stale.is_empty(),
+        "A read nothing before in the partitions it owns now"
+    );
+    let refused = a.fence().enter(stale.clone()).err().unwrap_or_default();
+    ensure!(
+        refused == stale.keys().cloned().collect(),
+        "the fence let records of an ended assignment in: refused {refused:?} of {stale:?}"
+    );
+    // Those partitions are read again from the committed offset (nothing was committed: the
+    // start), behind the records A read before: processing those would have skipped these.
+    let resumed = read_until(&a, &mut after, Duration::from_secs(60), |got| {
+        now.keys()
+            .all(|p| got.iter().any(|r| r.partition == *p && r.epoch == now[p]))
+    })
+    .await;
+    ensure!(resumed, "A read nothing of its new assignment");
+    for p in now.keys() {
+        let again = after
+            .iter()
+            .find(|r| r.partition == *p && r.epoch == now[p])
+            .context("read again")?;
+        ensure!(
+            again.offset == 0,
+            "partition {p} resumed at {} instead of 0",
+            again.offset
+        );
+        let current = BTreeMap::from([(TopicPartition::new(topic.as_str(), *p), again.epoch)]);
+        ensure!(
+            a.fence().enter(current).is_ok(),
+            "a record of the new assignment was refused"
+        );
+    }
+    drop(a);
+    b_reads.abort();
     Ok(())
 }

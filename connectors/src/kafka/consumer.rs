@@ -1,12 +1,12 @@
 //! Consumer-group member with explicit, manual commits.
 
 use super::context::describe;
-use super::fence::RebalanceFence;
+use super::fence::{Epoch, RebalanceFence, TopicPartition};
 use super::{Error, KafkaConfig, OffsetReset, TracingContext};
 use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerGroupMetadata, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// One consumed record, owned (detached from librdkafka's buffers).
@@ -27,6 +27,10 @@ pub struct Record {
     pub headers: Vec<(String, Vec<u8>)>,
     /// Create or log-append time, milliseconds since the Unix epoch, when the broker set one.
     pub timestamp_ms: Option<i64>,
+    /// The assignment of its partition it was read under (see [`RebalanceFence`]): once the
+    /// partition is revoked, or revoked and assigned again, the record is stale and its
+    /// partition is read again from the committed offset.
+    pub epoch: Epoch,
 }
 
 impl Record {
@@ -38,7 +42,7 @@ impl Record {
             .map(|(_, v)| v.as_slice())
     }
 
-    fn from_message(m: &BorrowedMessage<'_>) -> Self {
+    fn from_message(m: &BorrowedMessage<'_>, epoch: Epoch) -> Self {
         let headers = m
             .headers()
             .map(|hs| {
@@ -60,6 +64,7 @@ impl Record {
             payload: m.payload().map(<[u8]>::to_vec),
             headers,
             timestamp_ms: m.timestamp().to_millis(),
+            epoch,
         }
     }
 }
@@ -137,10 +142,17 @@ impl ConsumerBuilder {
             source,
         })?;
         tracing::info!(group = %self.group_id, positions = %describe(&tpl), "Kafka consumer assigned");
+        let fence = RebalanceFence::new();
+        fence.assign(
+            &positions
+                .iter()
+                .map(|(topic, partition, _)| TopicPartition::new(*topic, *partition))
+                .collect::<Vec<_>>(),
+        );
         Ok(Consumer {
             inner: Arc::new(inner),
             group_id: self.group_id,
-            fence: RebalanceFence::new(),
+            fence,
         })
     }
 }
@@ -203,17 +215,10 @@ impl Consumer {
             .map(|m| GroupMetadata(Arc::new(m)))
     }
 
-    /// The partitions of `topic` currently assigned to this consumer; `None` when the
-    /// assignment cannot be read (the client is closing).
-    pub fn assigned(&self, topic: &str) -> Option<BTreeSet<i32>> {
-        let list = self.inner.assignment().ok()?;
-        Some(
-            list.elements()
-                .iter()
-                .filter(|e| e.topic() == topic)
-                .map(|e| e.partition())
-                .collect(),
-        )
+    /// The partitions of `topic` assigned to this consumer now, each with the epoch of its
+    /// assignment (a record of an earlier epoch is stale).
+    pub fn assigned(&self, topic: &str) -> BTreeMap<i32, Epoch> {
+        self.fence.assigned(topic)
     }
 
     /// Records not yet read over this consumer's partitions (high watermark minus position),
@@ -236,10 +241,19 @@ impl Consumer {
         Some(lag)
     }
 
-    /// Waits for the next record. Cancel-safe: dropping the future loses no record.
+    /// Waits for the next record, stamped with the epoch of its partition's assignment.
+    /// Cancel-safe: dropping the future loses no record.
+    ///
+    /// The stamp is exact when one thread reads the consumer: rebalance callbacks run inside
+    /// `recv` on the reading thread, so a record returned after a callback was fetched under
+    /// the assignment that callback made.
     pub async fn recv(&self) -> Result<Record, Error> {
         let message = self.inner.recv().await.map_err(Error::Consume)?;
-        Ok(Record::from_message(&message))
+        let epoch = self
+            .fence
+            .epoch(&TopicPartition::new(message.topic(), message.partition()))
+            .unwrap_or_default();
+        Ok(Record::from_message(&message, epoch))
     }
 
     /// Commits `offset` as processed for `topic[partition]`, synchronously with the group

@@ -75,6 +75,25 @@ impl ClientContext for TracingContext {
     }
 }
 
+impl TracingContext {
+    fn log_handover(&self, handover: Handover) {
+        let client = self.client_id.as_str();
+        match handover {
+            Handover::Free => {}
+            Handover::Waited(waited) => {
+                tracing::info!(client, ?waited, "revoke waited for the batch in flight");
+            }
+            Handover::TimedOut(waited) => {
+                tracing::warn!(
+                    client,
+                    ?waited,
+                    "revoke gave up waiting for the batch in flight; its transaction cannot commit under the new generation"
+                );
+            }
+        }
+    }
+}
+
 impl ConsumerContext for TracingContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
@@ -83,24 +102,14 @@ impl ConsumerContext for TracingContext {
                 tracing::info!(client = %self.client_id, partitions = %describe(tpl), "partitions assigned");
             }
             Rebalance::Revoke(tpl) => {
-                let client = self.client_id.as_str();
-                match self.fence.revoke(&partitions(tpl), self.handover_bound) {
-                    Handover::Free => {}
-                    Handover::Waited(waited) => {
-                        tracing::info!(client, ?waited, "revoke waited for the batch in flight");
-                    }
-                    Handover::TimedOut(waited) => {
-                        tracing::warn!(
-                            client,
-                            ?waited,
-                            "revoke gave up waiting for the batch in flight; its transaction cannot commit under the new generation"
-                        );
-                    }
-                }
-                tracing::info!(client, partitions = %describe(tpl), "partitions revoked");
+                let handover = self.fence.revoke(&partitions(tpl), self.handover_bound);
+                self.log_handover(handover);
+                tracing::info!(client = %self.client_id, partitions = %describe(tpl), "partitions revoked");
             }
             Rebalance::Error(e) => {
-                tracing::warn!(client = %self.client_id, error = %e, "rebalance error");
+                // librdkafka then drops the whole assignment: hand it over like a revoke.
+                tracing::warn!(client = %self.client_id, error = %e, "rebalance error; every partition is let go");
+                self.log_handover(self.fence.revoke_all(self.handover_bound));
             }
         }
     }

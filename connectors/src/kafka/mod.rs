@@ -22,7 +22,7 @@ pub use config::{Compression, KafkaConfig, OffsetReset};
 pub use consumer::{Consumer, ConsumerBuilder, GroupMetadata, Record};
 pub use context::TracingContext;
 pub use error::Error;
-pub use fence::{FenceGuard, Handover, RebalanceFence, TopicPartition};
+pub use fence::{Epoch, FenceGuard, Handover, RebalanceFence, TopicPartition};
 pub use producer::{Delivery, Producer};
 pub use seek::{Lookup, PartitionRange, TopicSeeker};
 

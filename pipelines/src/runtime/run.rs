@@ -14,10 +14,10 @@ use super::{
     StopOffsets,
 };
 use crate::shutdown::{self, Signal};
-use doorstep_connectors::kafka::{Consumer, Producer, TopicPartition};
+use doorstep_connectors::kafka::{Consumer, Epoch, Producer, TopicPartition};
 use doorstep_connectors::retry::RetryPolicy;
 use doorstep_schemas::model::Timestamp;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -212,7 +212,7 @@ impl Runtime {
         .map_err(RuntimeError::Source)?;
         let mut ticker = tokio::time::interval(self.config.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut owned: BTreeSet<i32> = BTreeSet::new();
+        let mut owned: Owned = Owned::new();
         let mut offsets = OffsetTracker::default();
         // The batch being gathered lives out here: the select! below drops the gathering
         // future whenever a tick comes first, and records already taken from the queue must
@@ -253,26 +253,28 @@ impl Runtime {
         result
     }
 
-    /// Processes one gathered batch: leaves out the records of partitions this process no
-    /// longer owns (or is handing over), holds the fence over the rest while they are in
-    /// flight, isolates poison records. `Ok(false)` when shutdown interrupted it.
+    /// Processes one gathered batch: leaves out the stale records (of partitions this process
+    /// no longer owns, is handing over, or owns again under a newer assignment), holds the
+    /// fence over the rest while they are in flight, isolates poison records. `Ok(false)`
+    /// when shutdown interrupted it.
     async fn process<S: Stage>(
         &self,
         stage: &mut S,
         mut batch: Vec<SourceRecord>,
-        owned: &mut BTreeSet<i32>,
+        owned: &mut Owned,
         offsets: &mut OffsetTracker,
         shutdown: &mut Signal,
     ) -> Result<bool, RuntimeError> {
         loop {
             // Partitions move whenever a process joins or leaves. Take note now, not at the
-            // next tick, and drop the records of partitions this process no longer owns:
-            // their new owner reads them again from the last commit.
-            let known = self
+            // next tick, and drop the records read under an assignment that ended: their
+            // partition is read again from the last commit (by its new owner, or by this
+            // process when the partition came back to it).
+            if self
                 .check_assignment(stage, owned, offsets, shutdown)
-                .await?;
-            if known {
-                self.leave_to_new_owner(&mut batch, |p| !owned.contains(&p));
+                .await?
+            {
+                self.leave_stale(&mut batch, |r| owned.get(&r.partition) != Some(&r.epoch));
             }
             match self.process_owned(stage, &batch, offsets, shutdown).await? {
                 Unit::Done => return Ok(true),
@@ -291,18 +293,24 @@ impl Runtime {
         shutdown: &mut Signal,
     ) -> Result<Unit, RuntimeError> {
         let mut batch = batch.to_vec();
-        // The fence: partitions being revoked right now are left out, and the others cannot
-        // leave this process until the guard is dropped, after the batch's transaction.
+        // The fence: records of an assignment that ended meanwhile are left out, and the
+        // other partitions cannot leave this process until the guard is dropped, after the
+        // batch's transaction.
         let _guard = loop {
-            let partitions: BTreeSet<TopicPartition> = batch
+            let partitions: BTreeMap<TopicPartition, Epoch> = batch
                 .iter()
-                .map(|r| TopicPartition::new(self.topic.as_str(), r.partition))
+                .map(|r| {
+                    (
+                        TopicPartition::new(self.topic.as_str(), r.partition),
+                        r.epoch,
+                    )
+                })
                 .collect();
             match self.consumer.fence().enter(partitions) {
                 Ok(guard) => break guard,
-                Err(leaving) => {
-                    let leaving: BTreeSet<i32> = leaving.iter().map(|p| p.partition).collect();
-                    self.leave_to_new_owner(&mut batch, |p| leaving.contains(&p));
+                Err(stale) => {
+                    let stale: BTreeSet<i32> = stale.iter().map(|p| p.partition).collect();
+                    self.leave_stale(&mut batch, |r| stale.contains(&r.partition));
                 }
             }
         };
@@ -335,10 +343,11 @@ impl Runtime {
         done
     }
 
-    /// Drops the records of `batch` whose partition `gone` says moved away.
-    fn leave_to_new_owner(&self, batch: &mut Vec<SourceRecord>, gone: impl Fn(i32) -> bool) {
+    /// Drops the records of `batch` that `stale` says were read under an assignment that
+    /// ended.
+    fn leave_stale(&self, batch: &mut Vec<SourceRecord>, stale: impl Fn(&SourceRecord) -> bool) {
         let before = batch.len();
-        batch.retain(|r| !gone(r.partition));
+        batch.retain(|r| !stale(r));
         let dropped = before - batch.len();
         if dropped > 0 {
             self.metrics
@@ -346,7 +355,7 @@ impl Runtime {
                 .inc_by(dropped as u64);
             tracing::info!(
                 dropped,
-                "records of partitions now owned elsewhere left to their new owner"
+                "records read under an assignment that ended left out; their partitions are read again from the last commit"
             );
         }
     }
@@ -409,10 +418,14 @@ impl Runtime {
     ) -> Result<Attempt, RuntimeError> {
         if let Work::Batch(records) = work
             && retry > 0
-            && let Some(now) = self.consumer.assigned(&self.topic)
-            && records.iter().any(|r| !now.contains(&r.partition))
         {
-            return Ok(Attempt::Moved);
+            let now = self.consumer.assigned(&self.topic);
+            if records
+                .iter()
+                .any(|r| now.get(&r.partition) != Some(&r.epoch))
+            {
+                return Ok(Attempt::Moved);
+            }
         }
         let Some(producer) = &self.transactions else {
             return Ok(match self.call(stage, work).await {
@@ -645,24 +658,32 @@ impl Runtime {
         });
     }
 
-    /// Brings `owned` up to the consumer's assignment, telling the stage what moved.
-    /// `Ok(true)` when `owned` is the current assignment, `Ok(false)` when the assignment
-    /// could not be read (or the stage's hand-over was cut by shutdown).
+    /// Brings `owned` up to the consumer's assignment, telling the stage what moved: a
+    /// partition assigned again under a new epoch (it may have been worked on elsewhere
+    /// meanwhile) is both revoked and assigned, so the stage reloads its state. `Ok(true)`
+    /// when `owned` is the current assignment, `Ok(false)` when the stage's hand-over was
+    /// cut by shutdown.
     async fn check_assignment<S: Stage>(
         &self,
         stage: &mut S,
-        owned: &mut BTreeSet<i32>,
+        owned: &mut Owned,
         offsets: &mut OffsetTracker,
         shutdown: &mut Signal,
     ) -> Result<bool, RuntimeError> {
-        let Some(now) = self.consumer.assigned(&self.topic) else {
-            return Ok(false);
-        };
+        let now = self.consumer.assigned(&self.topic);
         if now == *owned {
             return Ok(true);
         }
-        let assigned: Vec<i32> = now.difference(owned).copied().collect();
-        let revoked: Vec<i32> = owned.difference(&now).copied().collect();
+        let assigned: Vec<i32> = now
+            .iter()
+            .filter(|(p, e)| owned.get(*p) != Some(*e))
+            .map(|(p, _)| *p)
+            .collect();
+        let revoked: Vec<i32> = owned
+            .iter()
+            .filter(|(p, e)| now.get(*p) != Some(*e))
+            .map(|(p, _)| *p)
+            .collect();
         tracing::info!(?assigned, ?revoked, "partition assignment changed");
         offsets.forget(&revoked);
         let work = Work::Assignment {
@@ -676,3 +697,6 @@ impl Runtime {
         Ok(ok)
     }
 }
+
+/// The partitions the stage was last told it owns, with the epoch of each assignment.
+type Owned = BTreeMap<i32, Epoch>;

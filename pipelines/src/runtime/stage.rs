@@ -61,7 +61,10 @@ pub trait Stage: Send {
     /// Called about once a second (timers, periodic work).
     fn on_tick(&mut self, now: Timestamp) -> impl Future<Output = Result<(), StageError>> + Send;
 
-    /// The partitions of the source topic this process owns changed.
+    /// The partitions of the source topic this process owns changed. A partition that was
+    /// revoked and assigned again since the last call (another process may have worked on
+    /// it meanwhile) is in both lists: drop its keyed state for `revoked` first, then load
+    /// it for `assigned`.
     fn on_assignment(
         &mut self,
         assigned: &[i32],
