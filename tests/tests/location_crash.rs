@@ -190,6 +190,8 @@ struct Run<'a> {
     env: BTreeMap<String, String>,
     log: std::path::PathBuf,
     process: Option<DoorstepProcess>,
+    /// More processes of the same group (scale-out runs).
+    others: Vec<DoorstepProcess>,
     tracking: TopicLog<TrackingUpdate>,
 }
 
@@ -203,11 +205,21 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Starts one more process of the pipeline beside the others.
+    fn spawn_another(&mut self) -> anyhow::Result<()> {
+        self.others.push(DoorstepProcess::spawn(
+            &["pipeline", "location"],
+            &self.env,
+            &self.log,
+        )?);
+        Ok(())
+    }
+
     fn alive(&mut self) -> anyhow::Result<()> {
-        if let Some(p) = &mut self.process
-            && let Some(status) = p.exited()?
-        {
-            anyhow::bail!("doorstep pipeline location exited on its own: {status}");
+        for p in self.process.iter_mut().chain(self.others.iter_mut()) {
+            if let Some(status) = p.exited()? {
+                anyhow::bail!("doorstep pipeline location exited on its own: {status}");
+            }
         }
         Ok(())
     }
@@ -234,6 +246,8 @@ enum Fault<'a> {
     Kills(u32),
     /// One restart of the pipeline's (private) Redis, which then answers `LOADING` a while.
     RedisRestart(&'a mut PrivateRedis),
+    /// Two processes in one group; one dies for good (kill -9), later a third joins.
+    ScaleOut,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,6 +258,14 @@ async fn kill_9s_of_the_location_pipeline_lose_nothing_and_refuse_nothing_twice(
     let scope = Scope::new(name, &[("DOORSTEP_KAFKA_EXACTLY_ONCE", "true")]).await?;
     let kills = kills_from_env(KILLS_VAR, 4);
     location_run(name, &scope, Fault::Kills(kills)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn location_processes_dying_and_joining_give_the_results_of_a_single_process()
+-> anyhow::Result<()> {
+    let name = "location_scale_out";
+    let scope = Scope::new(name, &[("DOORSTEP_KAFKA_EXACTLY_ONCE", "true")]).await?;
+    location_run(name, &scope, Fault::ScaleOut).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,6 +304,7 @@ async fn location_run(name: &str, scope: &Scope, mut fault: Fault<'_>) -> anyhow
             env,
             log: log.clone(),
             process: None,
+            others: Vec::new(),
             tracking: follow(&brokers, &scope.topic(topics::ORDER_TRACKING))?,
         };
         let rejects: TopicLog<RejectedRecord> =
@@ -292,11 +315,15 @@ async fn location_run(name: &str, scope: &Scope, mut fault: Fault<'_>) -> anyhow
             &scope.topic(topics::DRIVER_LOCATIONS),
         )?;
         run.spawn()?;
+        if matches!(fault, Fault::ScaleOut) {
+            run.spawn_another()?;
+        }
         // A restart waits out the dead member's consumer session (10 s): the stream must
         // outlast the kills.
         let span = match &fault {
             Fault::Kills(kills) => Duration::from_secs(12) * *kills,
             Fault::RedisRestart(_) => Duration::from_secs(20),
+            Fault::ScaleOut => Duration::from_secs(30),
         };
         let producer = tokio::spawn(produce(config.clone(), expected.pings.clone(), span));
 
@@ -324,6 +351,28 @@ async fn location_run(name: &str, scope: &Scope, mut fault: Fault<'_>) -> anyhow
                     run.reach(run.tracking.distinct() + 1).await?;
                     report.kills.push((seen, Some(restarted.elapsed())));
                 }
+            }
+            Fault::ScaleOut => {
+                run.reach((rng.fraction(0.2, 0.4) * total as f64) as usize)
+                    .await?;
+                let seen = run.tracking.distinct();
+                ensure!(seen < total, "the kill came after the whole stream");
+                run.process
+                    .take()
+                    .context("the first process is running")?
+                    .kill9()
+                    .await?;
+                let died = Instant::now();
+                run.reach(seen + 1).await?;
+                report.kills.push((seen, Some(died.elapsed())));
+                run.reach((rng.fraction(0.55, 0.75) * total as f64) as usize)
+                    .await?;
+                let seen = run.tracking.distinct();
+                ensure!(seen < total, "the join came after the whole stream");
+                run.spawn_another()?;
+                let joined = Instant::now();
+                run.reach(seen + 1).await?;
+                report.kills.push((seen, Some(joined.elapsed())));
             }
             Fault::RedisRestart(redis) => {
                 run.reach((rng.fraction(0.25, 0.5) * total as f64) as usize)

@@ -25,6 +25,7 @@ async fn status_processes_dying_and_joining_give_the_results_of_a_single_process
         &[
             ("DOORSTEP_AUTO_CONFIRM_AFTER_MS", "600000"),
             ("DOORSTEP_CANCELLATION_FEE_CENTS", "500"),
+            ("DOORSTEP_KAFKA_EXACTLY_ONCE", "true"),
         ],
     )
     .await?;
@@ -58,6 +59,7 @@ async fn eta_processes_dying_and_joining_keep_every_timer_and_leave_none_behind(
             ("DOORSTEP_CANCELLATION_FEE_CENTS", "500"),
             // Recompute every 2 s, so a timer lost in a hand-over shows within the run.
             ("DOORSTEP_ETA_RECOMPUTE_INTERVAL_S", "2"),
+            ("DOORSTEP_KAFKA_EXACTLY_ONCE", "true"),
         ],
     )
     .await?;

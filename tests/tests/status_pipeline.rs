@@ -8,7 +8,7 @@ use doorstep_schemas::model::{
 };
 use doorstep_tests::order_events::{OrderScript, TOTAL_CENTS};
 use doorstep_tests::pipeline_harness::Scope;
-use doorstep_tests::topic_reader::read_topic;
+use doorstep_tests::topic_reader::{read_all, read_topic};
 use std::time::Duration;
 
 /// Generous: a loaded 2-core machine can stall the broker for seconds; a broken pipeline
@@ -463,5 +463,96 @@ async fn status_frames_a_crash_kept_from_customers_are_published_when_the_events
     }
     assert_eq!(distinct.len(), saved.history.len(), "{changes:?}");
     assert!(changes.len() < 2 * saved.history.len() + 1);
+    Ok(())
+}
+
+/// A batch whose transaction did not commit is read again, here one event per batch: the
+/// re-read of the earlier events finds them in the order's history (duplicates) and keeps the
+/// order in memory, and the re-read of the last one must still produce the batch's saved
+/// outbox, although the order's state no longer comes from ScyllaDB by then.
+#[tokio::test]
+async fn the_outbox_of_a_batch_read_again_over_several_batches_is_produced_again()
+-> anyhow::Result<()> {
+    use doorstep_pipelines::assemble::{self, StatusOptions};
+    use doorstep_pipelines::runtime::{Batcher, RuntimeConfig};
+    use doorstep_pipelines::shutdown;
+
+    let scope = Scope::new("status_outbox_split", &[]).await?;
+    let order = OrderId::from("ob-1");
+    let mut script = OrderScript::new(order.as_str(), now_ms());
+    let life = script.full_life();
+    scope.produce(&life[..4]).await?;
+
+    // The first attempt: another consumer group (its offsets are not the live group's, as
+    // an aborted transaction's are not committed) saves the order with its outbox.
+    let mut saving = scope.config.clone();
+    saving.group_prefix = format!("{}-aborted", saving.group_prefix);
+    let options = |max| StatusOptions {
+        side_effects: false,
+        runtime: RuntimeConfig {
+            tick: Duration::from_millis(200),
+            batch: Batcher {
+                max,
+                linger: Duration::from_millis(5),
+            },
+            ..RuntimeConfig::default()
+        },
+    };
+    let store = scope.store().await?;
+    let registry = prometheus::Registry::new();
+    let (rt, stage) = assemble::status_pipeline(&saving, options(2_000), &registry).await?;
+    let (trigger, signal) = shutdown::channel();
+    let task = tokio::spawn(async move { rt.run(stage, signal).await });
+    let saved = Scope::eventually(WAIT, || async {
+        store
+            .load(&order)
+            .await
+            .ok()
+            .flatten()
+            .filter(|s| s.order.status == OrderStatus::Preparing)
+    })
+    .await
+    .expect("the order saved at PREPARING");
+    let _ = trigger.send(true);
+    task.await??;
+    let first = read_topic::<StatusChange>(
+        &scope.config.endpoints.kafka_brokers,
+        &scope.topic(topics::ORDER_STATUS),
+        saved.history.len(),
+        WAIT,
+    )
+    .await?;
+    assert_eq!(first.len(), saved.history.len(), "{first:?}");
+
+    // The re-read, one event per batch.
+    let registry = prometheus::Registry::new();
+    let (rt, stage) = assemble::status_pipeline(&scope.config, options(1), &registry).await?;
+    let (trigger, signal) = shutdown::channel();
+    let task = tokio::spawn(async move { rt.run(stage, signal).await });
+    let last = saved.history.last().expect("history").seq;
+    let brokers = &scope.config.endpoints.kafka_brokers;
+    let topic = scope.topic(topics::ORDER_STATUS);
+    // Wait for a copy (or the deadline), then take everything there is.
+    let copied = read_topic::<StatusChange>(brokers, &topic, first.len() + 1, WAIT).await;
+    let changes = read_all::<StatusChange>(brokers, &topic, Duration::from_secs(2)).await;
+    let _ = trigger.send(true);
+    task.await??;
+    copied?;
+    let changes = changes?;
+    let copies = |seq: u32| changes.iter().filter(|c| c.value.seq == seq).count();
+    assert_eq!(
+        copies(last),
+        2,
+        "the last change is produced again from the outbox: {changes:?}"
+    );
+    for c in &changes {
+        assert!(copies(c.value.seq) <= 2, "{c:?} more than twice");
+        assert!(
+            first.iter().any(|f| f.value == c.value),
+            "a copy differs from the first: {c:?}"
+        );
+    }
+    let after = store.load(&order).await?.expect("still saved");
+    assert_eq!(after.history, saved.history, "the re-read changed nothing");
     Ok(())
 }

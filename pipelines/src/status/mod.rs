@@ -52,9 +52,8 @@ pub struct StatusStage {
     catalog: &'static Catalog,
     policy: OrderPolicy,
     metrics: StatusMetrics,
-    /// Keyed state of the orders seen in owned partitions: state, source partition and the
-    /// offset of the last event processed for the order.
-    orders: HashMap<OrderId, (OrderState, i32, i64)>,
+    /// Keyed state of the orders seen in owned partitions.
+    orders: HashMap<OrderId, Known>,
     timers: TimerWheel,
 }
 
@@ -85,10 +84,9 @@ impl StatusStage {
     async fn decide_batch(
         &mut self,
         batch: &[SourceRecord],
-        scratch: &mut HashMap<OrderId, (OrderState, i32, i64)>,
+        scratch: &mut HashMap<OrderId, Known>,
     ) -> Result<Outputs, StageError> {
         let mut out = Outputs::default();
-        let mut outboxes: HashMap<OrderId, Vec<u8>> = HashMap::new();
         let mut decoded = Vec::with_capacity(batch.len());
         for record in batch {
             let meta = SourceMeta::of(record);
@@ -115,7 +113,6 @@ impl StatusStage {
                 .iter()
                 .map(|(meta, ev)| (&ev.order_id, meta.partition)),
             scratch,
-            &mut outboxes,
         );
         let commands = decoded
             .iter()
@@ -138,21 +135,21 @@ impl StatusStage {
             // again, once, at the batch's last event. Its live frames and accepted outcome
             // (published after the save) go out again too; customers de-duplicate frames by
             // the entry's `seq`.
-            if let Some((state, _, last)) = scratch.get(&ev.order_id)
-                && meta.offset <= *last
+            if let Some(known) = scratch.get_mut(&ev.order_id)
+                && meta.offset <= known.last_offset
             {
                 self.metrics.events.with_label_values(&["duplicate"]).inc();
-                if meta.offset == *last
-                    && let Some(saved) = outboxes.remove(&ev.order_id)
+                if meta.offset == known.last_offset
+                    && let Some(saved) = known.outbox.take()
                 {
                     let again = crate::runtime::outbox::decode(self.catalog, &saved)
                         .map_err(|e| StageError::Fatal(format!("order {}: {e}", ev.order_id)))?;
                     out.produce_again(again);
                 }
-                out.republish(state, ev, first_rejection);
+                out.republish(&known.state, ev, first_rejection);
                 continue;
             }
-            let current = scratch.get(&ev.order_id).map(|(s, _, _)| s);
+            let current = scratch.get(&ev.order_id).map(|k| &k.state);
             if let Some(first) = first_rejection {
                 self.metrics.events.with_label_values(&["duplicate"]).inc();
                 // Its reject record goes out again: the first one may have been in a
@@ -167,8 +164,8 @@ impl StatusStage {
                 if let Some(state) = current {
                     out.rejected_again(state, first);
                 }
-                if let Some((_, _, last)) = scratch.get_mut(&ev.order_id) {
-                    *last = meta.offset;
+                if let Some(known) = scratch.get_mut(&ev.order_id) {
+                    known.processed(meta.offset);
                 }
                 continue;
             }
@@ -177,9 +174,17 @@ impl StatusStage {
                     self.metrics.events.with_label_values(&["accepted"]).inc();
                     let partition = scratch
                         .get(&ev.order_id)
-                        .map_or(meta.partition, |(_, p, _)| *p);
+                        .map_or(meta.partition, |k| k.partition);
                     out.accepted(ev, &a, partition);
-                    scratch.insert(ev.order_id.clone(), (a.state, partition, meta.offset));
+                    scratch.insert(
+                        ev.order_id.clone(),
+                        Known {
+                            state: a.state,
+                            partition,
+                            last_offset: meta.offset,
+                            outbox: None,
+                        },
+                    );
                 }
                 Decision::Duplicate => {
                     self.metrics.events.with_label_values(&["duplicate"]).inc();
@@ -191,15 +196,15 @@ impl StatusStage {
                     self.metrics.events.with_label_values(&["rejected"]).inc();
                     let outcome = out.rejected(meta, ev, &reason, current);
                     rejected_before.insert(ev.event_id.clone(), outcome);
-                    if let Some((_, _, last)) = scratch.get_mut(&ev.order_id) {
-                        *last = meta.offset;
+                    if let Some(known) = scratch.get_mut(&ev.order_id) {
+                        known.processed(meta.offset);
                     }
                 }
             }
         }
         for (id, save) in &mut out.saves {
-            if let Some((_, _, last)) = scratch.get(id) {
-                save.source_offset = *last;
+            if let Some(known) = scratch.get(id) {
+                save.source_offset = known.last_offset;
             }
         }
         for r in &out.rejects {
@@ -215,8 +220,7 @@ impl StatusStage {
     async fn load_unknown<'a>(
         &self,
         ids: impl Iterator<Item = (&'a OrderId, i32)>,
-        scratch: &mut HashMap<OrderId, (OrderState, i32, i64)>,
-        outboxes: &mut HashMap<OrderId, Vec<u8>>,
+        scratch: &mut HashMap<OrderId, Known>,
     ) -> Result<(), StageError> {
         let mut missing = BTreeSet::new();
         for (id, partition) in ids {
@@ -242,22 +246,25 @@ impl StatusStage {
             .await;
         for (id, partition, r) in loaded {
             if let Some(stored) = r? {
-                if !stored.outbox.is_empty() {
-                    outboxes.insert(id.clone(), stored.outbox);
-                }
-                scratch.insert(id, (stored.state, partition, stored.last_source_offset));
+                let known = Known {
+                    state: stored.state,
+                    partition,
+                    last_offset: stored.last_source_offset,
+                    outbox: Some(stored.outbox).filter(|o| !o.is_empty()),
+                };
+                scratch.insert(id, known);
             }
         }
         Ok(())
     }
 
     /// Keeps the batch's results once every sink acknowledged them.
-    fn keep(&mut self, out: &Outputs, scratch: HashMap<OrderId, (OrderState, i32, i64)>) {
-        for (id, (state, partition, offset)) in scratch {
-            if state.order.status.is_final() {
+    fn keep(&mut self, out: &Outputs, scratch: HashMap<OrderId, Known>) {
+        for (id, known) in scratch {
+            if known.state.order.status.is_final() {
                 self.orders.remove(&id);
             } else {
-                self.orders.insert(id, (state, partition, offset));
+                self.orders.insert(id, known);
             }
         }
         for op in &out.timer_ops {
@@ -266,6 +273,31 @@ impl StatusStage {
                 TimerOp::Delete(_, id) => self.timers.remove(id),
             }
         }
+    }
+}
+
+/// What the stage knows of an order between batches.
+#[derive(Debug, Clone)]
+struct Known {
+    /// Its state after the last event processed.
+    state: OrderState,
+    /// The source partition its events are read from.
+    partition: i32,
+    /// Offset of the last event processed for it (accepted or rejected).
+    last_offset: i64,
+    /// The records of the batch that processed `last_offset`, as saved with the order, while
+    /// that batch's transaction may not have committed: produced again when the event at
+    /// `last_offset` is re-read (whichever batch of the re-read holds it), dropped once an
+    /// event after it shows that the batch did commit.
+    outbox: Option<Vec<u8>>,
+}
+
+impl Known {
+    /// A later event (at `offset`) was processed without changing the state: its batch's
+    /// save supersedes the outbox.
+    fn processed(&mut self, offset: i64) {
+        self.last_offset = offset;
+        self.outbox = None;
     }
 }
 
@@ -289,7 +321,7 @@ impl Stage for StatusStage {
             let still_placed = self
                 .orders
                 .get(&order_id)
-                .is_none_or(|(s, _, _)| s.order.status == OrderStatus::Placed);
+                .is_none_or(|k| k.state.order.status == OrderStatus::Placed);
             if !still_placed {
                 self.timers.remove(&order_id);
                 continue;
@@ -320,7 +352,7 @@ impl Stage for StatusStage {
     }
 
     async fn on_assignment(&mut self, assigned: &[i32], revoked: &[i32]) -> Result<(), StageError> {
-        self.orders.retain(|_, (_, p, _)| !revoked.contains(p));
+        self.orders.retain(|_, k| !revoked.contains(&k.partition));
         self.timers.drop_partitions(revoked);
         for p in assigned {
             for (order_id, due_at) in self.sinks.timers(*p).await? {
