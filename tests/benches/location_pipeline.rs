@@ -29,7 +29,7 @@
 //! (pipelined) and against bare consumption records/s.
 //!
 //! The whole run is made twice, each in a fresh scope: with the pipeline's outputs in Kafka
-//! transactions (`kafka.exactly_once=true`) and without (the default, at-least-once); the
+//! transactions (`kafka.exactly_once=true`, the default) and without (at-least-once); the
 //! ratio is printed as `location_pipeline.transactions`.
 //!
 //! Settings (environment): `DOORSTEP_BENCH_EXACTLY_ONCE` [on,off], `DOORSTEP_BENCH_DRIVERS` [2000], `DOORSTEP_BENCH_PINGS_PER_DRIVER`

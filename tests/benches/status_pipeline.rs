@@ -32,7 +32,7 @@
 //! statements per transition is roughly what CQL alone could carry).
 //!
 //! Each configuration runs twice, in fresh scopes: with the outputs in Kafka transactions
-//! (`kafka.exactly_once=true`) and without (the default, at-least-once), and the ratio is
+//! (`kafka.exactly_once=true`, the default) and without (at-least-once), and the ratio is
 //! printed as `.transactions`.
 //!
 //! Settings (environment): `DOORSTEP_BENCH_EXACTLY_ONCE` [on,off], `DOORSTEP_BENCH_ORDERS` [3000], `DOORSTEP_BENCH_RAW_INSERTS`

@@ -463,8 +463,13 @@ pub fn follow<T: TopicRecord + Identity + Send + 'static>(
     );
     let topic = topic.to_owned();
     let task = tokio::spawn(async move {
+        // The follower commits nothing: when the broker restarts and its group rejoins, it
+        // reads the topic again from the start. A record at a position already read is that
+        // same record, not a duplicate; only another position with the same identity is.
+        let mut positions: BTreeSet<(i32, i64)> = BTreeSet::new();
         loop {
             match consumer.recv().await {
+                Ok(rec) if !positions.insert((rec.partition, rec.offset)) => {}
                 Ok(rec) => {
                     let key = String::from_utf8_lossy(rec.key.as_deref().unwrap_or_default())
                         .into_owned();
@@ -656,11 +661,11 @@ impl GroupProbe {
 // The checks.
 
 /// Whether the processes of a run write their outputs exactly once (`kafka.exactly_once`,
-/// off unless the run's environment turns it on): then a duplicate on an output topic fails
+/// on unless the run's environment turns it off): then a duplicate on an output topic fails
 /// the run; at-least-once runs report duplicates instead.
 pub fn exactly_once(env: &BTreeMap<String, String>) -> bool {
     env.get("DOORSTEP_KAFKA_EXACTLY_ONCE")
-        .is_some_and(|v| v.trim() == "true")
+        .is_none_or(|v| v.trim() != "false")
 }
 
 pub fn check_status_topic(

@@ -4,12 +4,14 @@
 //! every accepted ping on `orders.tracking.v1` and in the order's trip (ScyllaDB), every
 //! refused one on `orders.rejected.v1` with its reason and nothing else refused (a ping
 //! re-read after a crash is not judged against its own batch's result), and each driver's
-//! stored position the last accepted ping. Kafka records may repeat (at least once); what
-//! they say may not differ.
+//! stored position the last accepted ping. With transactional outputs (`kafka.exactly_once`)
+//! no record may repeat either.
 //!
 //! The same comparison follows a restart of the pipeline's Redis mid-stream (a private
 //! instance with an append-only file, answering `LOADING` for a while as it reads its data
-//! back): the pipeline waits and resumes by itself.
+//! back): the pipeline waits and resumes by itself; and a scale-out run: two processes of one
+//! group, one killed for good (its partitions and drivers move to the other), later a third
+//! joining.
 //!
 //! `LOCATION_KILLS` sets the number of kills (default 4; `scripts/soak` raises it),
 //! `CRASH_TEST_SEED` draws the same kill points again.

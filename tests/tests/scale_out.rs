@@ -3,9 +3,10 @@
 //! the keyed state and the durable timers of those partitions; when one joins, partitions
 //! move to it. The results must equal a single-process run (the crash harness's oracle, no
 //! duplicate on any output topic), and timers owned by a dead process must still fire,
-//! exactly once. The status and ETA pipelines are covered here (the location pipeline's
-//! scale-out run is not reliable yet: see docs/operations.md). `scripts/soak --scale-out N`
-//! repeats them.
+//! exactly once. Outputs are transactional (`kafka.exactly_once`): a duplicate on an output
+//! topic fails a run. The status and ETA pipelines are covered here, the location pipeline in
+//! `location_crash.rs` (its oracle lives there). `scripts/soak --scale-out N` repeats all
+//! three.
 
 use anyhow::{Context, ensure};
 use doorstep_schemas::model::{OrderId, OrderStatus, Timestamp};

@@ -78,6 +78,9 @@ pub enum Error {
     /// group member (it was assigned partitions directly), so there is no group to commit to.
     #[error("offsets can only be committed in a transaction by a consumer-group member")]
     NoGroupMetadata,
+    /// A transactional operation was asked of a producer without a transactional id.
+    #[error("the Kafka producer is not transactional")]
+    NotTransactional,
     /// A blocking librdkafka call could not be run (the runtime is shutting down).
     #[error("Kafka background task failed: {0}")]
     Task(String),
@@ -94,7 +97,10 @@ impl Error {
                 KafkaError::Transaction(e) => e.is_retriable(),
                 other => other.rdkafka_error_code().is_some_and(code_is_retriable),
             },
-            Error::Config(_) | Error::Subscribe { .. } | Error::NoGroupMetadata => false,
+            Error::Config(_)
+            | Error::Subscribe { .. }
+            | Error::NoGroupMetadata
+            | Error::NotTransactional => false,
             Error::CreateTopic { code, .. } => code_is_retriable(*code),
             Error::Delivery { source, .. }
             | Error::Consume(source)

@@ -5,6 +5,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::util::Timeout;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 /// Where the broker stored a produced record.
@@ -19,11 +20,14 @@ pub struct Delivery {
 
 /// An idempotent (`enable.idempotence=true`, `acks=all`) Kafka producer.
 ///
-/// Cheap to clone: clones share one librdkafka client and its connections. Records with the
-/// same key go to the same partition and keep their order, retries included.
+/// Cheap to clone: clones share one librdkafka client and its connections (and, for a
+/// transactional producer, the client that [`renew`](Self::renew) puts in its place). Records
+/// with the same key go to the same partition and keep their order, retries included.
 #[derive(Clone)]
 pub struct Producer {
-    inner: FutureProducer<TracingContext>,
+    inner: Arc<RwLock<FutureProducer<TracingContext>>>,
+    /// What the client was made from (a renewal makes a new one alike).
+    config: KafkaConfig,
     brokers: String,
     connect_timeout: Duration,
     /// The transactional id, for a transactional producer.
@@ -50,7 +54,8 @@ impl Producer {
             .map_err(Error::Config)?;
         tracing::debug!(brokers = %config.brokers, client_id = %config.client_id, "Kafka producer created");
         Ok(Self {
-            inner,
+            inner: Arc::new(RwLock::new(inner)),
+            config: config.clone(),
             brokers: config.brokers.clone(),
             connect_timeout: config.connect_timeout,
             transactional_id: None,
@@ -66,11 +71,32 @@ impl Producer {
         config: &KafkaConfig,
         transactional_id: &str,
     ) -> Result<Self, Error> {
+        let inner = Self::registered(config, transactional_id).await?;
+        tracing::info!(brokers = %config.brokers, transactional_id, "transactional Kafka producer ready");
+        Ok(Self {
+            inner: Arc::new(RwLock::new(inner)),
+            config: config.clone(),
+            brokers: config.brokers.clone(),
+            connect_timeout: config.connect_timeout,
+            transactional_id: Some(transactional_id.to_owned()),
+            transaction_call_timeout: Self::call_timeout(config),
+        })
+    }
+
+    fn call_timeout(config: &KafkaConfig) -> Duration {
+        config.request_timeout.min(config.transaction_timeout)
+    }
+
+    /// A transactional client registered with the coordinator (`init_transactions`).
+    async fn registered(
+        config: &KafkaConfig,
+        transactional_id: &str,
+    ) -> Result<FutureProducer<TracingContext>, Error> {
         let inner: FutureProducer<TracingContext> = config
             .transactional_producer(transactional_id)
             .create_with_context(TracingContext::new(&config.client_id))
             .map_err(Error::Config)?;
-        let timeout = config.request_timeout.min(config.transaction_timeout);
+        let timeout = Self::call_timeout(config);
         let init = inner.clone();
         tokio::task::spawn_blocking(move || init.init_transactions(timeout))
             .await
@@ -79,14 +105,47 @@ impl Producer {
                 step: "init",
                 source,
             })?;
-        tracing::info!(brokers = %config.brokers, transactional_id, "transactional Kafka producer ready");
-        Ok(Self {
-            inner,
-            brokers: config.brokers.clone(),
-            connect_timeout: config.connect_timeout,
-            transactional_id: Some(transactional_id.to_owned()),
-            transaction_call_timeout: timeout,
-        })
+        Ok(inner)
+    }
+
+    /// The client in use now.
+    fn client(&self) -> FutureProducer<TracingContext> {
+        self.inner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// librdkafka's fatal error, once the client has raised one: the client can send nothing
+    /// more (a transactional producer is fenced when the coordinator aborted its transaction
+    /// for running past `transaction.timeout.ms`, or when a newer producer registered its
+    /// transactional id).
+    pub fn fatal_error(&self) -> Option<String> {
+        self.client()
+            .client()
+            .fatal_error()
+            .map(|(code, reason)| format!("{code}: {reason}"))
+    }
+
+    /// Replaces the client of a transactional producer by a new one registered under the
+    /// same transactional id (which fences the old one and aborts whatever it left open), for
+    /// every clone. The way back from a [`fatal_error`](Self::fatal_error).
+    ///
+    /// # Errors
+    /// [`Error::NotTransactional`] for a plain producer; the registration's error when the
+    /// coordinator cannot be reached (try again later).
+    pub async fn renew(&self) -> Result<(), Error> {
+        let id = self
+            .transactional_id
+            .as_deref()
+            .ok_or(Error::NotTransactional)?;
+        let fresh = Self::registered(&self.config, id).await?;
+        *self.inner.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        tracing::warn!(
+            transactional_id = id,
+            "transactional Kafka producer renewed"
+        );
+        Ok(())
     }
 
     /// The transactional id, when this producer is transactional.
@@ -97,7 +156,7 @@ impl Producer {
     /// Begins a transaction (a local state change; the broker learns of it with the first
     /// record).
     pub fn begin(&self) -> Result<(), Error> {
-        self.inner
+        self.client()
             .begin_transaction()
             .map_err(|source| Error::Transaction {
                 step: "begin",
@@ -127,7 +186,7 @@ impl Producer {
             (false, Some(g)) => Some(g.clone()),
             (false, None) => return Err(Error::NoGroupMetadata),
         };
-        let producer = self.inner.clone();
+        let producer = self.client();
         let timeout = self.transaction_call_timeout;
         tokio::task::spawn_blocking(move || {
             if let Some(group) = group {
@@ -152,7 +211,7 @@ impl Producer {
     /// Aborts the transaction: its records are discarded (never shown to `read_committed`
     /// readers) and its offsets not committed.
     pub async fn abort(&self) -> Result<(), Error> {
-        let producer = self.inner.clone();
+        let producer = self.client();
         let timeout = self.transaction_call_timeout;
         tokio::task::spawn_blocking(move || producer.abort_transaction(timeout))
             .await
@@ -172,7 +231,7 @@ impl Producer {
     /// `doorstep check` shows (the Kafka protocol does not tell a client the broker's
     /// software version).
     pub async fn brokers(&self) -> Result<Vec<String>, Error> {
-        let producer = self.inner.clone();
+        let producer = self.client();
         let timeout = self.connect_timeout;
         let result = tokio::task::spawn_blocking(move || {
             producer.client().fetch_metadata(None, timeout).map(|m| {
@@ -220,7 +279,7 @@ impl Producer {
         }
         // The queue timeout only covers a full local queue; the delivery timeout
         // (`message.timeout.ms`) bounds the whole send.
-        match self.inner.send(record, Timeout::Never).await {
+        match self.client().send(record, Timeout::Never).await {
             Ok(d) => {
                 tracing::trace!(
                     topic,
@@ -245,7 +304,7 @@ impl Producer {
 
     /// Waits until every queued record is delivered or `timeout` passes (call before exit).
     pub async fn flush(&self, timeout: Duration) -> Result<(), Error> {
-        let producer = self.inner.clone();
+        let producer = self.client();
         let result = tokio::task::spawn_blocking(move || producer.flush(timeout))
             .await
             .map_err(|e| Error::Task(e.to_string()))?;
@@ -255,8 +314,9 @@ impl Producer {
         })
     }
 
-    /// The underlying rdkafka producer, for what this wrapper does not cover.
-    pub fn inner(&self) -> &FutureProducer<TracingContext> {
-        &self.inner
+    /// The underlying rdkafka producer (the client in use now), for what this wrapper does
+    /// not cover.
+    pub fn inner(&self) -> FutureProducer<TracingContext> {
+        self.client()
     }
 }

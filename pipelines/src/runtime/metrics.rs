@@ -44,10 +44,13 @@ pub struct RuntimeMetrics {
     pub sink_unavailable: IntGaugeVec,
     /// Records the stage failed on for good, written to the reject topic by the runtime.
     pub poison_records: IntCounter,
-    /// Queued records of partitions that moved to another process, left for it to read.
+    /// Queued records read under an assignment of their partition that ended (the partition
+    /// moved away, or was revoked and came back), left to be read again from the last commit.
     pub records_left_to_new_owner: IntCounter,
     /// Transactions aborted (a failed attempt whose records are discarded and redone).
     pub transaction_aborts: IntCounter,
+    /// Transactional producer clients replaced after a fatal error (fenced).
+    pub producer_renewals: IntCounter,
 }
 
 impl RuntimeMetrics {
@@ -138,11 +141,15 @@ impl RuntimeMetrics {
             ))?,
             records_left_to_new_owner: IntCounter::with_opts(opts(
                 "doorstep_pipeline_records_left_to_new_owner_total",
-                "Queued records of partitions that moved to another process, left for it to read",
+                "Queued records read under an assignment that ended (their partition moved away or came back), read again from the last commit",
             ))?,
             transaction_aborts: IntCounter::with_opts(opts(
                 "doorstep_pipeline_transaction_aborts_total",
                 "Output transactions aborted (their records discarded; the work is redone in a new one)",
+            ))?,
+            producer_renewals: IntCounter::with_opts(opts(
+                "doorstep_pipeline_producer_renewals_total",
+                "Transactional producer clients replaced after a fatal error (fenced: a transaction aborted by the coordinator's timeout); the unit is redone",
             ))?,
         };
         m.register_in(registry)?;
@@ -160,6 +167,7 @@ impl MetricSet for RuntimeMetrics {
             Box::new(self.poison_records.clone()),
             Box::new(self.records_left_to_new_owner.clone()),
             Box::new(self.transaction_aborts.clone()),
+            Box::new(self.producer_renewals.clone()),
             Box::new(self.consumer_lag.clone()),
             Box::new(self.records_in.clone()),
             Box::new(self.batches.clone()),

@@ -434,6 +434,26 @@ impl Runtime {
                 Err(e) => Attempt::Failed(e),
             });
         };
+        let outcome = self.transaction(producer, stage, work).await;
+        // A client that raised a fatal error (fenced: the coordinator aborted its transaction
+        // for running past the transaction timeout, e.g. across a broker restart) sends
+        // nothing more, whatever failed first. Its transaction is gone: renew the client and
+        // redo the unit, as after any abort.
+        if let Some(fatal) = producer.fatal_error() {
+            stage.on_abort();
+            self.renew(producer, &fatal).await?;
+            return Ok(Attempt::Retry(StageError::unavailable("kafka", fatal)));
+        }
+        outcome
+    }
+
+    /// [`attempt`](Self::attempt) in a transaction of `producer`.
+    async fn transaction<S: Stage>(
+        &self,
+        producer: &Producer,
+        stage: &mut S,
+        work: Work<'_>,
+    ) -> Result<Attempt, RuntimeError> {
         producer.begin().map_err(RuntimeError::Transactions)?;
         let outcome = match self.call(stage, work).await {
             Ok(()) => {
@@ -449,6 +469,29 @@ impl Runtime {
         self.abort(producer).await?;
         stage.on_abort();
         Ok(outcome)
+    }
+
+    /// Replaces `producer`'s failed client (see [`Producer::renew`]), asking again while the
+    /// coordinator cannot be reached.
+    async fn renew(&self, producer: &Producer, fatal: &str) -> Result<(), RuntimeError> {
+        tracing::warn!(
+            error = fatal,
+            "the transactional producer failed for good; renewing it and redoing the unit"
+        );
+        self.metrics.producer_renewals.inc();
+        let mut attempt = 0u32;
+        loop {
+            match producer.renew().await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retriable() => {
+                    attempt = attempt.saturating_add(1);
+                    let pause = self.pause(attempt);
+                    tracing::warn!(attempt, error = %e, retry_in = ?pause, "renewing the transactional producer failed; trying again");
+                    tokio::time::sleep(pause).await;
+                }
+                Err(e) => return Err(RuntimeError::Transactions(e)),
+            }
+        }
     }
 
     /// Commits the unit's transaction with its consumed offsets (aborting it when that
