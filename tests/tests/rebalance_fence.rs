@@ -262,11 +262,20 @@ async fn records_read_before_a_partition_came_back_are_refused() -> anyhow::Resu
 
     let a = ConsumerBuilder::new(&kafka, &group).subscribe(&[topic.as_str()])?;
     let mut before = Vec::new();
-    let read = read_until(&a, &mut before, Duration::from_secs(60), |got| {
-        got.len() >= 30
-    })
-    .await;
-    ensure!(read, "A read {} records, not 30", before.len());
+    // Records of every partition, so that whichever A gets back, it read some of it before.
+    let every = |got: &[SourceRecord]| {
+        got.iter()
+            .map(|r| r.partition)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            == TEST_PARTITIONS as usize
+    };
+    let read = read_until(&a, &mut before, Duration::from_secs(60), every).await;
+    ensure!(
+        read,
+        "A read {} records, not of every partition",
+        before.len()
+    );
     let first = a.assigned(&topic);
     ensure!(first.len() == TEST_PARTITIONS as usize, "A owns {first:?}");
 
