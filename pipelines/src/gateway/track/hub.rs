@@ -446,6 +446,7 @@ pub fn kind_label(kind: doorstep_schemas::live::FrameKind) -> &'static str {
         FrameKind::Status => "status",
         FrameKind::Eta => "eta",
         FrameKind::Rejected => "rejected",
+        FrameKind::Resumed => "resumed",
     }
 }
 
