@@ -11,8 +11,8 @@
 //!   sees `recovered: false` in it.
 //! - `resumed` ([`LiveResumed`], `recovered: true`): the first frame of a reconnect that
 //!   resumes after `since`: the status, ETA and rejected frames numbered after `since` follow
-//!   as they were published, oldest first, then the latest location when it is newer, then
-//!   the live frames.
+//!   as they were published, oldest first, with the order's latest location among them in its
+//!   `seq` place (when newer than `since`), then the live frames.
 //! - `location`, `status`, `eta` ([`LiveEvent`]): live changes. `seq` grows by one per
 //!   published event of the order, so a gap tells a client it missed something (a
 //!   conflated location, or anything while it was away: reconnect with `since`).

@@ -4,16 +4,18 @@
 //! are published with the live feed's script (which also keeps the order's history).
 //!
 //! - a customer away while the order moves through two statuses (an ETA and locations in
-//!   between) resumes with `since` and gets a `resumed` frame (`recovered: true`), exactly
-//!   the missed status and ETA frames once, in order, the latest location, then live frames;
+//!   between), on a single Redis and on a cluster, resumes with `since` and gets a `resumed` frame (`recovered: true`), exactly
+//!   the missed status and ETA frames once, in order, with the latest location in its place,
+//!   then live frames;
 //! - a `since` the history no longer reaches (trimmed), or one from the future, gets a
 //!   snapshot with `recovered: false`; a malformed one is refused with 400 `invalid_since`;
 //! - a status change landing while the snapshot is read (made to land exactly between the
 //!   snapshot's sequence read and its order-store read, or right after the store read) is
-//!   shown exactly once.
+//!   shown exactly once;
+//! - the history outlives an open order and expires an hour after its final status.
 
 use anyhow::{Context, ensure};
-use doorstep_connectors::live_feed::{HISTORY_CAP, LiveFeed};
+use doorstep_connectors::live_feed::{HISTORY_CAP, HISTORY_TTL_AFTER_END, LiveFeed};
 use doorstep_connectors::order_store::OrderStore;
 use doorstep_operators::order::{OrderPolicy, OrderState, decide};
 use doorstep_pipelines::assemble;
@@ -215,8 +217,8 @@ struct Setup {
 }
 
 impl Setup {
-    async fn start(name: &str) -> anyhow::Result<Self> {
-        let scope = Scope::new(name, &[]).await?;
+    async fn start(name: &str, extra: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let scope = Scope::new(name, extra).await?;
         let mut config = scope.config.clone();
         config.edge = EdgeConfig::unlimited();
         let reader = Arc::new(Racing {
@@ -270,7 +272,24 @@ fn timeline(snapshot: &Value) -> Vec<u64> {
 #[tokio::test]
 async fn a_customer_away_for_two_status_changes_resumes_with_exactly_the_missed_frames()
 -> anyhow::Result<()> {
-    let setup = Setup::start("track_resume").await?;
+    away_for_two_status_changes("track_resume", &[]).await
+}
+
+#[tokio::test]
+async fn resuming_on_a_redis_cluster_gets_exactly_the_missed_frames() -> anyhow::Result<()> {
+    let urls = doorstep_tests::endpoints().redis_cluster_urls.join(",");
+    away_for_two_status_changes(
+        "track_resume_cluster",
+        &[
+            ("DOORSTEP_REDIS_MODE", "cluster"),
+            ("DOORSTEP_REDIS_CLUSTER_URLS", urls.as_str()),
+        ],
+    )
+    .await
+}
+
+async fn away_for_two_status_changes(name: &str, extra: &[(&str, &str)]) -> anyhow::Result<()> {
+    let setup = Setup::start(name, extra).await?;
     let mut order = setup.order().await?;
     order.to(OrderStatus::Confirmed).await?;
     order
@@ -293,10 +312,10 @@ async fn a_customer_away_for_two_status_changes_resumes_with_exactly_the_missed_
 
     // Away: two statuses, an ETA between them, two driver positions.
     let mut missed = vec![order.to(OrderStatus::Preparing).await?];
-    missed.push(order.eta(25).await?);
     order.location(1).await?;
-    missed.push(order.to(OrderStatus::ReadyForPickup).await?);
+    missed.push(order.eta(25).await?);
     let latest = order.location(2).await?;
+    missed.push(order.to(OrderStatus::ReadyForPickup).await?);
 
     let mut live = LiveClient::resume(&setup.ws_base, order.id.as_str(), &tok, since).await?;
     let first = live.frame(WAIT).await?;
@@ -317,21 +336,23 @@ async fn a_customer_away_for_two_status_changes_resumes_with_exactly_the_missed_
             )
         })
         .collect();
+    // The missed status and ETA frames and the latest location (not the one it replaced),
+    // in `seq` order.
     let expected = vec![
         ("status", missed[0]),
         ("eta", missed[1]),
-        ("status", missed[2]),
         ("location", latest),
+        ("status", missed[2]),
     ];
     ensure!(kinds == expected, "got {kinds:?}, expected {expected:?}");
     ensure!(got[0]["status"] == "PREPARING", "{}", got[0]);
     ensure!(got[1]["range_high_min"] == 27, "{}", got[1]);
-    ensure!(got[2]["status"] == "READY_FOR_PICKUP", "{}", got[2]);
     ensure!(
-        got[3]["location"]["lat"].as_f64() == Some(60.17 + 2e-4),
+        got[2]["location"]["lat"].as_f64() == Some(60.17 + 2e-4),
         "{}",
-        got[3]
+        got[2]
     );
+    ensure!(got[3]["status"] == "READY_FOR_PICKUP", "{}", got[3]);
 
     // Then live, nothing repeated: the next frame is the next change.
     let picked = order.to(OrderStatus::PickedUp).await?;
@@ -359,7 +380,7 @@ async fn a_customer_away_for_two_status_changes_resumes_with_exactly_the_missed_
 
 #[tokio::test]
 async fn a_since_the_history_no_longer_reaches_gets_a_snapshot() -> anyhow::Result<()> {
-    let setup = Setup::start("track_resume_gone").await?;
+    let setup = Setup::start("track_resume_gone", &[]).await?;
     let mut order = setup.order().await?;
     let tok = token(&order.id)?;
     let since = order.to(OrderStatus::Confirmed).await?;
@@ -443,7 +464,7 @@ async fn a_since_the_history_no_longer_reaches_gets_a_snapshot() -> anyhow::Resu
 /// Connects while `status` lands at `land` around the snapshot's store read; then one more
 /// change, and checks that the landed change was shown exactly once before it.
 async fn a_change_landing_during_the_snapshot(land: Land) -> anyhow::Result<()> {
-    let setup = Setup::start("track_resume_race").await?;
+    let setup = Setup::start("track_resume_race", &[]).await?;
     let order = Arc::new(tokio::sync::Mutex::new(setup.order().await?));
     let (id, tok) = {
         let mut o = order.lock().await;
@@ -518,4 +539,56 @@ async fn a_status_change_between_the_snapshot_reads_is_shown_once() -> anyhow::R
 #[tokio::test]
 async fn a_status_change_after_the_snapshot_read_is_not_lost() -> anyhow::Result<()> {
     a_change_landing_during_the_snapshot(Land::AfterTheRead).await
+}
+
+#[tokio::test]
+async fn the_history_expires_an_hour_after_the_order_ends() -> anyhow::Result<()> {
+    let setup = Setup::start("track_resume_ttl", &[]).await?;
+    let mut order = setup.order().await?;
+    let redis = assemble::redis(&setup.config).await?;
+    let history = order.live.history_key(&order.id);
+    let floor = order.live.history_floor_key(&order.id);
+    let after_end = HISTORY_TTL_AFTER_END.as_millis() as i64;
+    let ttl = |key: String| {
+        let mut redis = redis.clone();
+        async move {
+            redis::cmd("PTTL")
+                .arg(key)
+                .query_async::<i64>(&mut redis)
+                .await
+        }
+    };
+    let len: usize = redis::cmd("XLEN")
+        .arg(&history)
+        .query_async(&mut redis.clone())
+        .await?;
+    ensure!(len == 1, "the placement is in the history: {len}");
+    let open = ttl(history.clone()).await?;
+    ensure!(
+        open > after_end,
+        "an open order's history lives on: {open} ms"
+    );
+    order
+        .change(
+            Actor::customer("c-1"),
+            OrderCommand::Cancel {
+                reason: "changed my mind".into(),
+            },
+        )
+        .await?;
+    for key in [history.clone(), floor.clone()] {
+        let left = ttl(key.clone()).await?;
+        ensure!(
+            0 < left && left <= after_end,
+            "{key}: {left} ms after the end"
+        );
+    }
+    // A late frame (an ETA computed before the cancellation) does not extend it.
+    order.eta(10).await?;
+    let left = ttl(history).await?;
+    ensure!(
+        0 < left && left <= after_end,
+        "{left} ms after a late frame"
+    );
+    setup.stop().await
 }

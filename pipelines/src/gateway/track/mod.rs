@@ -22,8 +22,9 @@
 //! else 400 `invalid_since`): when the order's history reaches back to it
 //! ([`doorstep_connectors::live_feed::LiveFeed::resume`]), the socket gets a `resumed` frame
 //! (`recovered: true`), the status, ETA and rejected frames after `SEQ` as published, oldest
-//! first, the latest location when newer, then the live frames; otherwise a snapshot with
-//! `recovered: false`. The server pings every `heartbeat`; close codes:
+//! first, with the latest location (when newer) in its `seq` place, then the live frames;
+//! otherwise a snapshot with `recovered: false`. The server pings every `heartbeat`; close
+//! codes:
 //!
 //! | code | when |
 //! |---|---|

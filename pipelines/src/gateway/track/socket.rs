@@ -190,22 +190,31 @@ async fn replay(
         }
     };
     send(ws, s, Message::Text(header.into()), FrameKind::Resumed).await?;
+    // In `seq` order: the latest location goes before the history frames numbered after it
+    // (a client may ignore a frame numbered at or below one it has).
+    let mut location = location.and_then(|text| {
+        let header = serde_json::from_str::<FrameHeader>(&text).ok()?;
+        Some((header.seq, text))
+    });
     let mut over = false;
     for text in frames {
-        let kind = match serde_json::from_str::<FrameHeader>(&text) {
-            Ok(h) => h.kind,
+        let header = match serde_json::from_str::<FrameHeader>(&text) {
+            Ok(h) => h,
             Err(e) => {
                 tracing::warn!(order = %s.order, error = %e, "a history frame is not the contract");
                 continue;
             }
         };
-        if kind == FrameKind::Status {
+        if let Some((_, loc)) = location.take_if(|(at, _)| *at < header.seq) {
+            send(ws, s, Message::Text(loc.into()), FrameKind::Location).await?;
+        }
+        if header.kind == FrameKind::Status {
             over |= status_of(&text).is_some_and(|st| is_over(Some(st.status)));
         }
-        send(ws, s, Message::Text(text.into()), kind).await?;
+        send(ws, s, Message::Text(text.into()), header.kind).await?;
     }
-    if let Some(text) = location {
-        send(ws, s, Message::Text(text.into()), FrameKind::Location).await?;
+    if let Some((_, loc)) = location {
+        send(ws, s, Message::Text(loc.into()), FrameKind::Location).await?;
     }
     Ok(Start {
         last_seq: seq,
