@@ -31,9 +31,9 @@
 //! | 1000 | the order is over (delivered or cancelled) and its last frames were sent |
 //! | 1001 | the gateway is shutting down, or the client stopped answering pings |
 //! | 1011 | the snapshot could not be read (retry) |
-//! | 1012 | the live feed was interrupted (Redis connection lost): reconnect for a snapshot |
+//! | 1012 | the live feed was interrupted (Redis connection lost): reconnect with `since` |
 //! | 4401 | the token expired while connected |
-//! | 4408 | the client could not keep up with status/ETA frames: reconnect for a snapshot |
+//! | 4408 | the client could not keep up with status/ETA frames: reconnect with `since` |
 //!
 //! Per process there is one Redis subscription per followed order, shared by every socket
 //! following it ([`hub`]); each socket has an outbox that conflates locations ([`outbox`]).

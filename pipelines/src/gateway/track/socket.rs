@@ -71,12 +71,12 @@ impl End {
             End::SnapshotFailed => Some((1011, "the snapshot could not be read; retry")),
             End::FeedInterrupted => Some((
                 1012,
-                "the live feed was interrupted; reconnect for a fresh snapshot",
+                "the live feed was interrupted; reconnect (with since) to catch up",
             )),
             End::TokenExpired => Some((4401, "the token expired")),
             End::TooSlow => Some((
                 4408,
-                "the client did not keep up; reconnect for a fresh snapshot",
+                "the client did not keep up; reconnect (with since) to catch up",
             )),
             End::ClientGone | End::SendTimeout => None,
         }
