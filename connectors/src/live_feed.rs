@@ -8,6 +8,16 @@
 //!   numbers in publish order, whichever pipeline publishes them.
 //! - `{<prefix>order:<order_id>}:eta`: the current ETA (JSON [`EtaUpdate`]), read by the
 //!   snapshot a customer gets on connect.
+//! - `{<prefix>order:<order_id>}:history`: the order's recent non-location frames (status, ETA,
+//!   rejected) as published, a stream whose entry ids are their sequence numbers (`<seq>-0`),
+//!   capped at [`HISTORY_CAP`] entries; `{<prefix>order:<order_id>}:history_floor` says from
+//!   where it is complete (every such frame numbered above the floor is in it). Written by the
+//!   publishing script in the same step as the publish. Both expire [`HISTORY_TTL_AFTER_END`]
+//!   after the order's final status (after [`SEQ_TTL`] without frames otherwise).
+//! - `{<prefix>order:<order_id>}:location`: the order's latest `location` frame as published.
+//!
+//! A reconnecting customer resumes from the last `seq` it saw with [`LiveFeed::resume`]: the
+//! history frames after it and the latest location, read in one step with the counter.
 //! - `{<prefix>order:<order_id>}:command:<event_id>` and the channel
 //!   `{<prefix>order:<order_id>}:commands`: the outcomes of the order's commands
 //!   ([`crate::command_outcomes`]).
@@ -29,16 +39,93 @@ pub const SEQ_TTL: Duration = Duration::from_secs(48 * 3600);
 /// How long an order's current ETA is kept after it was last written.
 pub const ETA_TTL: Duration = Duration::from_secs(12 * 3600);
 
-/// `KEYS[1]` = counter, `ARGV[1]` = channel, `ARGV[2]` = event JSON (an object), `ARGV[3]` =
-/// counter TTL in ms, `ARGV[4]` = `PUBLISH` or `SPUBLISH`. Returns the frame's sequence number.
+/// How many non-location frames an order's history keeps (the oldest are dropped first).
+pub const HISTORY_CAP: usize = 200;
+/// How long an order's history is kept after its final status (delivered or cancelled).
+pub const HISTORY_TTL_AFTER_END: Duration = Duration::from_secs(3600);
+
+/// `KEYS` = counter, history, history floor, latest location; `ARGV[1]` = channel, `ARGV[2]` =
+/// event JSON (an object), `ARGV[3]` = counter TTL in ms, `ARGV[4]` = `PUBLISH` or `SPUBLISH`,
+/// `ARGV[5]` = `location`, `frame` or `final` (a status ending the order), `ARGV[6]` = history
+/// cap, `ARGV[7]` = history TTL after the end in ms. Returns the frame's sequence number.
+///
+/// A history created by a frame numbered `seq` is complete above `seq - 1` (earlier frames
+/// were locations, or a history that expired). Trimming raises the floor to the dropped
+/// entry's number. Once the order is over, frames no longer extend the history's life.
 const PUBLISH_SCRIPT: &str = r#"
 local seq = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call(ARGV[4], ARGV[1], '{"seq":' .. seq .. ',' .. string.sub(ARGV[2], 2))
+local frame = '{"seq":' .. seq .. ',' .. string.sub(ARGV[2], 2)
+if ARGV[5] == 'location' then
+  redis.call('SET', KEYS[4], frame, 'PX', ARGV[3])
+else
+  local left = redis.call('PTTL', KEYS[2])
+  if redis.call('EXISTS', KEYS[3]) == 0 then
+    redis.call('SET', KEYS[3], seq - 1)
+  end
+  redis.call('XADD', KEYS[2], seq .. '-0', 'f', frame)
+  local cap = tonumber(ARGV[6])
+  local over = redis.call('XLEN', KEYS[2]) - cap
+  if over > 0 then
+    local old = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', over)
+    for _, e in ipairs(old) do
+      redis.call('XDEL', KEYS[2], e[1])
+      redis.call('SET', KEYS[3], string.match(e[1], '^(%d+)'))
+    end
+  end
+  local after_end = tonumber(ARGV[7])
+  local ttl = tonumber(ARGV[3])
+  if ARGV[5] == 'final' then
+    ttl = after_end
+  elseif left > 0 and left <= after_end then
+    ttl = left
+  end
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end
+redis.call(ARGV[4], ARGV[1], frame)
 return seq
 "#;
 
 static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(PUBLISH_SCRIPT));
+
+/// `KEYS` = counter, history, history floor, latest location; `ARGV[1]` = the sequence number
+/// a client resumes after. Returns `{counter, floor or "", location or "", frames...}` with
+/// the history frames numbered above `ARGV[1]`, oldest first.
+const RESUME_SCRIPT: &str = r#"
+local cur = redis.call('GET', KEYS[1]) or '0'
+local floor = redis.call('GET', KEYS[3]) or ''
+local location = redis.call('GET', KEYS[4]) or ''
+local out = {cur, floor, location}
+local since = tonumber(ARGV[1])
+if since < tonumber(cur) then
+  local entries = redis.call('XRANGE', KEYS[2], (since + 1) .. '-0', '+')
+  for _, e in ipairs(entries) do
+    out[#out + 1] = e[2][2]
+  end
+end
+return out
+"#;
+
+static RESUME: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(RESUME_SCRIPT));
+
+/// What a client resuming after a sequence number gets ([`LiveFeed::resume`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// Everything it missed is at hand.
+    Replay {
+        /// The order's last sequence number when read: the replay reflects every frame up to it.
+        seq: u64,
+        /// The status, ETA and rejected frames numbered after `since`, oldest first, as
+        /// published.
+        frames: Vec<String>,
+        /// The latest location frame, when it is numbered after `since`.
+        location: Option<String>,
+    },
+    /// `since` is older than the history (trimmed or expired) or newer than the counter: the
+    /// client needs a snapshot.
+    Gone,
+}
 
 /// Why a live frame could not be published or the current ETA read.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +190,21 @@ impl LiveFeed {
         format!("{}:seq", self.tag(order))
     }
 
+    /// The history stream of `order` (non-location frames, by sequence number).
+    pub fn history_key(&self, order: &OrderId) -> String {
+        format!("{}:history", self.tag(order))
+    }
+
+    /// The key of the number above which `order`'s history is complete.
+    pub fn history_floor_key(&self, order: &OrderId) -> String {
+        format!("{}:history_floor", self.tag(order))
+    }
+
+    /// The latest-location key of `order` (its last `location` frame).
+    pub fn location_key(&self, order: &OrderId) -> String {
+        format!("{}:location", self.tag(order))
+    }
+
     /// The current-ETA key of `order`.
     pub fn eta_key(&self, order: &OrderId) -> String {
         format!("{}:eta", self.tag(order))
@@ -135,13 +237,24 @@ impl LiveFeed {
             source,
         })?;
         let command = self.publish_command();
+        let kind = match event {
+            LiveEvent::Location(_) => "location",
+            LiveEvent::Status(s) if s.status.is_final() => "final",
+            _ => "frame",
+        };
         let mut conn = self.redis.clone();
         let seq: u64 = SCRIPT
             .key(self.seq_key(order))
+            .key(self.history_key(order))
+            .key(self.history_floor_key(order))
+            .key(self.location_key(order))
             .arg(self.channel(order))
             .arg(json)
             .arg(SEQ_TTL.as_millis() as u64)
             .arg(command)
+            .arg(kind)
+            .arg(HISTORY_CAP)
+            .arg(HISTORY_TTL_AFTER_END.as_millis() as u64)
             .invoke_async(&mut conn)
             .await
             .map_err(|source| Error::Command {
@@ -171,6 +284,37 @@ impl LiveFeed {
     /// The last sequence number published for `order` (0 when none yet).
     pub async fn current_seq(&self, order: &OrderId) -> Result<u64, LiveFeedError> {
         Ok(self.get::<u64>(&self.seq_key(order)).await?.unwrap_or(0))
+    }
+
+    /// What a client that saw every frame of `order` up to `since` missed: the history frames
+    /// after it and the latest location, read in one step with the counter, or
+    /// [`Resume::Gone`] when the history no longer reaches back to `since`.
+    pub async fn resume(&self, order: &OrderId, since: u64) -> Result<Resume, LiveFeedError> {
+        let mut conn = self.redis.clone();
+        let mut out: Vec<String> = RESUME
+            .key(self.seq_key(order))
+            .key(self.history_key(order))
+            .key(self.history_floor_key(order))
+            .key(self.location_key(order))
+            .arg(since)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|source| Error::Command {
+                command: "EVALSHA (live feed resume)",
+                source,
+            })?;
+        let frames = out.split_off(3.min(out.len()));
+        let mut head = out.into_iter();
+        let (cur, floor, location) = (head.next(), head.next(), head.next());
+        let cur: u64 = cur.and_then(|c| c.parse().ok()).unwrap_or(0);
+        let floor: Option<u64> = floor.and_then(|f| f.parse().ok());
+        Ok(decide_resume(
+            since,
+            cur,
+            floor,
+            location.filter(|l| !l.is_empty()),
+            frames,
+        ))
     }
 
     pub(crate) async fn get<T: redis::FromRedisValue>(
@@ -240,8 +384,61 @@ impl LiveFeed {
     }
 }
 
+/// Whether a client at `since` can resume, given the counter `cur`, the history's `floor` and
+/// the latest location frame.
+fn decide_resume(
+    since: u64,
+    cur: u64,
+    floor: Option<u64>,
+    location: Option<String>,
+    frames: Vec<String>,
+) -> Resume {
+    let complete = since == cur || floor.is_some_and(|f| since >= f);
+    if since > cur || !complete {
+        return Resume::Gone;
+    }
+    let location = location.filter(|l| {
+        serde_json::from_str::<doorstep_schemas::live::FrameHeader>(l).is_ok_and(|h| h.seq > since)
+    });
+    Resume::Replay {
+        seq: cur,
+        frames,
+        location,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::{Resume, decide_resume};
+
+    #[test]
+    fn resuming_needs_a_history_reaching_back_to_since() {
+        let replay = |seq| Resume::Replay {
+            seq,
+            frames: Vec::new(),
+            location: None,
+        };
+        assert_eq!(decide_resume(5, 5, None, None, Vec::new()), replay(5));
+        assert_eq!(decide_resume(4, 5, None, None, Vec::new()), Resume::Gone);
+        assert_eq!(decide_resume(4, 5, Some(4), None, Vec::new()), replay(5));
+        assert_eq!(decide_resume(3, 5, Some(4), None, Vec::new()), Resume::Gone);
+        assert_eq!(decide_resume(6, 5, Some(0), None, Vec::new()), Resume::Gone);
+        let old = r#"{"seq":4,"type":"location"}"#.to_owned();
+        assert_eq!(
+            decide_resume(4, 5, Some(0), Some(old), Vec::new()),
+            replay(5)
+        );
+        let new = r#"{"seq":5,"type":"location"}"#.to_owned();
+        assert_eq!(
+            decide_resume(4, 5, Some(0), Some(new.clone()), Vec::new()),
+            Resume::Replay {
+                seq: 5,
+                frames: Vec::new(),
+                location: Some(new)
+            }
+        );
+    }
+
     #[test]
     fn frames_put_seq_first_and_keep_the_event() {
         // The script's string surgery, done in Rust on the same input.

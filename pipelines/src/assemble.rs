@@ -190,6 +190,7 @@ pub async fn status_pipeline(
         topics: StatusTopics {
             events: events.clone(),
             status: config.topic(topics::ORDER_STATUS),
+            tracking: config.topic(topics::ORDER_TRACKING),
             notifications: config.topic(topics::NOTIFICATIONS),
             rejected: config.topic(topics::ORDER_REJECTED),
         },

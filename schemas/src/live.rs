@@ -4,12 +4,18 @@
 //!
 //! Every frame is one JSON object with a `type` and a per-order `seq`:
 //!
-//! - `snapshot` (sent on connect and on every reconnect): the current status, the timeline,
-//!   the driver's last position and the current ETA, and `seq`, the last sequence number the
-//!   snapshot already reflects. Live frames with a `seq` at or below it can be ignored.
+//! - `snapshot` (sent on connect, and on a reconnect that cannot resume): the current status,
+//!   the timeline, the driver's last position and the current ETA, and `seq`, the last
+//!   sequence number the snapshot already reflects. Live frames with a `seq` at or below it
+//!   can be ignored. A client that asked to resume (`?since=SEQ`) and gets a snapshot instead
+//!   sees `recovered: false` in it.
+//! - `resumed` ([`LiveResumed`], `recovered: true`): the first frame of a reconnect that
+//!   resumes after `since`: the status, ETA and rejected frames numbered after `since` follow
+//!   as they were published, oldest first, with the order's latest location among them in its
+//!   `seq` place (when newer than `since`), then the live frames.
 //! - `location`, `status`, `eta` ([`LiveEvent`]): live changes. `seq` grows by one per
 //!   published event of the order, so a gap tells a client it missed something (a
-//!   conflated location, or anything while it was away: reconnect for a new snapshot).
+//!   conflated location, or anything while it was away: reconnect with `since`).
 //! - `rejected` ([`LiveRejected`]): one of the order's customer's own commands (a
 //!   cancellation, say) was refused, and why. Only the customer's commands: what the
 //!   restaurant, the driver or dispatch asked is theirs to learn, through the command's
@@ -112,6 +118,29 @@ pub struct LiveDriver {
     pub at: Option<Timestamp>,
 }
 
+/// The first frame of a resumed connection: the frames after `seq` follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveResumed {
+    /// Always `resumed`.
+    #[serde(rename = "type")]
+    pub kind: FrameKind,
+    /// The `since` the client resumes after: the frames that follow are numbered above it.
+    pub seq: u64,
+    /// Always `true`: nothing after `seq` is missing.
+    pub recovered: bool,
+}
+
+impl LiveResumed {
+    /// The frame of a client resuming after `since`.
+    pub fn new(since: u64) -> Self {
+        Self {
+            kind: FrameKind::Resumed,
+            seq: since,
+            recovered: true,
+        }
+    }
+}
+
 /// The frame header a forwarder reads without parsing the whole event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct FrameHeader {
@@ -136,6 +165,8 @@ pub enum FrameKind {
     Eta,
     /// A refused command of the customer.
     Rejected,
+    /// The start of a resumed connection.
+    Resumed,
 }
 
 impl FrameKind {

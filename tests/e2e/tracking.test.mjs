@@ -1,7 +1,10 @@
 // Drives the live tracking page in headless Chromium (Debian's, through playwright-core) the
 // way a person watching the demo would, against a running Doorstep (tests/e2e/run starts one
 // with scripts/demo): the map is drawn, drivers appear, and for one live order the driver
-// marker moves and the timeline advances, all over the customer WebSocket.
+// marker moves, the timeline advances and the ETA range is shown and updated, all over the
+// customer WebSocket. Then its socket is dropped and held down (Playwright's WebSocket
+// routing) until the order changes status: the page reconnects with ?since=, is replayed what
+// it missed (a `resumed` frame, not a snapshot) and its timeline has every status, once.
 //
 //   DEMO_URL=http://127.0.0.1:18480/demo E2E_SINCE_MS=<demo start, ms> node --test tracking.test.mjs
 //
@@ -61,6 +64,16 @@ test("the tracking page shows a live order: the driver moves and the timeline ad
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const errors = [];
     page.on("pageerror", (e) => errors.push(String(e)));
+    // The chosen order's sockets go through a route that can drop them and refuse new ones
+    // (the network is "down"); otherwise it connects them to the gateway as they are.
+    const link = { down: false, current: null, urls: [] };
+    const trackUrl = new RegExp(`/v1/orders/${order.order_id}/track`);
+    await page.routeWebSocket(trackUrl, (ws) => {
+      link.urls.push(ws.url());
+      if (link.down) { ws.close({ code: 4000, reason: "e2e: network down" }); return; }
+      link.current = ws;
+      ws.connectToServer();
+    });
     await page.goto(`${DEMO_URL}?order=${encodeURIComponent(order.order_id)}`);
 
     // The street map is drawn from the embedded geometry.
@@ -84,6 +97,50 @@ test("the tracking page shows a live order: the driver moves and the timeline ad
       (await page.$$eval("#timeline li", (l) => l.length)) > firstTimeline);
     assert.ok(advanced);
     assert.notEqual(await page.textContent("#sel-status"), "waiting for an order…");
+
+    // The ETA range is shown ("arriving in 6–9 min", routed, not a straight-line estimate)
+    // and a newer ETA replaces it.
+    const RANGE = /^arriving in \d+–\d+ min/;
+    const etaAt = async () => page.getAttribute("#eta", "data-computed-at");
+    const firstEta = await waitFor("an ETA range", async () => {
+      const text = await page.textContent("#eta");
+      return RANGE.test(text) && (await etaAt());
+    });
+    assert.doesNotMatch(await page.textContent("#eta"), /without routing/);
+    await waitFor("a newer ETA", async () => {
+      const at = await etaAt();
+      return at && Number(at) > Number(firstEta) && RANGE.test(await page.textContent("#eta"));
+    });
+
+    // Drop the socket and keep the network down until the order changes status.
+    const server = async () => {
+      const r = await fetch(`${origin}/demo/api/orders`);
+      return (await r.json()).orders.find((o) => o.order_id === order.order_id);
+    };
+    const timeline = () => page.evaluate((id) => state.streams.get(id).timeline.map((e) => e.seq), order.order_id);
+    const before = await timeline();
+    const connectionsBefore = link.urls.length;
+    link.down = true;
+    assert.ok(link.current, "the chosen order's socket went through the route");
+    await link.current.close({ code: 4000, reason: "e2e: dropped" });
+    await waitFor("the page to notice the drop", async () =>
+      (await page.textContent("#ws-state")) !== "live");
+    const missed = await waitFor("a status change while the page is away", async () => {
+      const o = await server();
+      return o && o.changes > before.length && o.changes;
+    });
+    const refusedWhileDown = link.urls.length - connectionsBefore;
+    link.down = false;
+    await waitFor("the page to resume", async () =>
+      Number(await page.getAttribute("#ws-state", "data-resumes")) >= 1
+      && (await timeline()).length >= missed);
+    const resumedUrl = link.urls[link.urls.length - 1];
+    assert.match(resumedUrl, /\?since=\d+$/, `the reconnect resumes (${resumedUrl})`);
+    const after = await timeline();
+    assert.deepEqual(after, after.map((_, i) => i), `every status once, in order: ${after}`);
+    assert.deepEqual(after.slice(0, before.length), before);
+    await page.screenshot({ path: join(ARTIFACTS, "tracking-resumed.png") });
+    console.log(`order ${order.order_id}: dropped at ${before.length} entries, ${refusedWhileDown} reconnects refused while down, resumed with ${after.length} (server ${missed})`);
 
     // Other drivers and the operations panel are there too.
     await waitFor("the operations panel", async () => (await page.textContent("#ops-events")) !== "–", 20000);

@@ -100,7 +100,39 @@ impl LiveClient {
         order: &str,
         token: &str,
     ) -> Result<Self, Result<Refused, anyhow::Error>> {
-        let request = match track_request(ws_base, order, token) {
+        Self::connect_to(track_request(ws_base, order, token)).await
+    }
+
+    /// Connects like [`Self::connect`] with `?since=<since>`: resuming after that `seq` (any
+    /// string, to try malformed ones).
+    pub async fn connect_since(
+        ws_base: &str,
+        order: &str,
+        token: &str,
+        since: &str,
+    ) -> Result<Self, Result<Refused, anyhow::Error>> {
+        let url = format!("{ws_base}/v1/orders/{order}/track?since={since}");
+        Self::connect_to(browser_request(&url, token)).await
+    }
+
+    /// [`Self::connect_since`], failing on any refusal.
+    pub async fn resume(
+        ws_base: &str,
+        order: &str,
+        token: &str,
+        since: u64,
+    ) -> anyhow::Result<Self> {
+        match Self::connect_since(ws_base, order, token, &since.to_string()).await {
+            Ok(c) => Ok(c),
+            Err(Ok(r)) => anyhow::bail!("refused: {} {}", r.status, r.body),
+            Err(Err(e)) => Err(e),
+        }
+    }
+
+    async fn connect_to(
+        request: anyhow::Result<tokio_tungstenite::tungstenite::handshake::client::Request>,
+    ) -> Result<Self, Result<Refused, anyhow::Error>> {
+        let request = match request {
             Ok(r) => r,
             Err(e) => return Err(Err(e)),
         };
@@ -229,8 +261,16 @@ pub fn track_request(
     order: &str,
     token: &str,
 ) -> anyhow::Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
+    browser_request(&format!("{ws_base}/v1/orders/{order}/track"), token)
+}
+
+/// The upgrade request of `url` with `token` in the subprotocol list.
+fn browser_request(
+    url: &str,
+    token: &str,
+) -> anyhow::Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = format!("{ws_base}/v1/orders/{order}/track").into_client_request()?;
+    let mut request = url.into_client_request()?;
     request.headers_mut().insert(
         "sec-websocket-protocol",
         format!("doorstep.v1, bearer.{token}").parse()?,

@@ -4,7 +4,8 @@
 //! - an order placed and driven through the gateway's HTTP API: the customer's socket gets a
 //!   snapshot, then status frames from the status pipeline and location frames from the
 //!   location pipeline, numbered in order; a reconnect's snapshot has the driver's current
-//!   position (`GEOPOS`); the accepted positions are the order's trip in ScyllaDB; refused
+//!   position (`GEOPOS`); a customer away for two status changes resumes with `since` and
+//!   gets exactly the frames published meanwhile; the accepted positions are the order's trip in ScyllaDB; refused
 //!   pings never reach the socket, Redis or the trip;
 //! - refusals: another order's or another customer's token, a driver's, an expired or forged
 //!   token, no token, not a WebSocket; a token expiring while connected closes with 4401;
@@ -296,13 +297,47 @@ async fn a_customer_follows_an_order_live(
         "{snap}"
     );
 
-    // The rest of the order: the socket closes normally once it is delivered.
-    for (tok, status) in [
-        (&restaurant, "READY_FOR_PICKUP"),
-        (&driver, "PICKED_UP"),
-        (&driver, "EN_ROUTE"),
-        (&driver, "DELIVERED"),
-    ] {
+    // Away while the order moves through two statuses: resuming after the snapshot's `seq`
+    // gets a `resumed` frame and exactly the two frames the status pipeline published
+    // meanwhile, in order.
+    let since = snap["seq"].as_u64().context("seq")?;
+    again.close().await?;
+    let feed = LiveFeed::new(
+        assemble::redis(config).await?,
+        config.redis_key_prefix.clone(),
+    );
+    let order_id = OrderId::new(order.clone());
+    for (tok, status) in [(&restaurant, "READY_FOR_PICKUP"), (&driver, "PICKED_UP")] {
+        api.accepted(&status_path, tok, json!({"status": status}))
+            .await?;
+    }
+    Scope::eventually(WAIT, || async {
+        let seq = feed.current_seq(&order_id).await.ok()?;
+        (seq >= since + 2).then_some(())
+    })
+    .await
+    .context("the two status frames published while away")?;
+    let mut again = LiveClient::resume(&gw.ws_base, &order, &follow, since).await?;
+    let first = again.frame(WAIT).await?;
+    ensure!(
+        kind(&first) == "resumed" && first["recovered"] == true && first["seq"] == since,
+        "{first}"
+    );
+    let missed = [again.frame(WAIT).await?, again.frame(WAIT).await?];
+    let got: Vec<_> = missed
+        .iter()
+        .map(|f| (f["seq"].as_u64(), f["status"].as_str()))
+        .collect();
+    ensure!(
+        got == [
+            (Some(since + 1), Some("READY_FOR_PICKUP")),
+            (Some(since + 2), Some("PICKED_UP"))
+        ],
+        "{missed:?}"
+    );
+
+    // The rest of the order, live: the socket closes normally once it is delivered.
+    for (tok, status) in [(&driver, "EN_ROUTE"), (&driver, "DELIVERED")] {
         api.accepted(&status_path, tok, json!({"status": status}))
             .await?;
         if let Err(e) = again.until(WAIT, |f| status_is(f, status)).await {
@@ -338,7 +373,7 @@ async fn a_customer_follows_an_order_live(
     ensure!(
         metrics.contains(
             "doorstep_gateway_websocket_closed_total{reason=\"order_over\",stream=\"track\"} 1"
-        ),
+        ) && metrics.contains("doorstep_gateway_websocket_resumes_total{outcome=\"recovered\"} 1"),
         "{metrics}"
     );
 

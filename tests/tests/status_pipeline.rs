@@ -1,10 +1,12 @@
 //! The status and notify pipelines end to end on the real broker, CQL server and Redis,
-//! with local stand-ins for the push and payment providers.
+//! with local stand-ins for the push and payment providers. Accepted changes go to
+//! `orders.status.v1` and, as `STATUS_CHANGE` tracking updates, to `orders.tracking.v1`.
 
 use doorstep_connectors::driver_state::DriverState;
 use doorstep_schemas::events::{RejectedRecord, StatusChange, topics};
 use doorstep_schemas::model::{
-    Actor, DriverStatus, HistoryEntryKind, OrderId, OrderStatus, Timestamp,
+    Actor, DriverStatus, HistoryEntryKind, OrderId, OrderStatus, Timestamp, TrackingEventType,
+    TrackingUpdate,
 };
 use doorstep_tests::order_events::{OrderScript, TOTAL_CENTS};
 use doorstep_tests::pipeline_harness::Scope;
@@ -46,6 +48,25 @@ async fn an_order_through_every_status_is_stored_published_and_notified() -> any
     );
     assert_eq!(changes[1].value.kind, HistoryEntryKind::DriverAssigned);
     assert!(changes.iter().all(|c| c.key == "full-1"));
+
+    // The same changes as STATUS_CHANGE tracking updates on orders.tracking.v1.
+    let tracking =
+        read_topic::<TrackingUpdate>(brokers, &scope.topic(topics::ORDER_TRACKING), 8, WAIT)
+            .await?;
+    let updates: Vec<_> = tracking
+        .iter()
+        .map(|t| (t.value.event_type, t.value.status_seq, t.value.status))
+        .collect();
+    let expected: Vec<_> = steps
+        .iter()
+        .map(|(seq, to)| (TrackingEventType::StatusChange, Some(*seq), Some(*to)))
+        .collect();
+    assert_eq!(updates, expected);
+    assert!(tracking.iter().all(|t| t.key == "full-1"));
+    assert_eq!(
+        tracking[5].value.driver_id,
+        Some(script.driver.clone().into())
+    );
 
     let store = scope.store().await?;
     let state = Scope::eventually(WAIT, || async {

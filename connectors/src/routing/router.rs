@@ -308,6 +308,25 @@ mod tests {
         GeoPoint { lat, lng }
     }
 
+    #[test]
+    fn the_cache_key_is_both_cells_and_the_time_of_day_bucket() {
+        let client = OsrmClient::new(&OsrmConfig::new("http://127.0.0.1:9")).expect("client");
+        let router = Router::new(client, RouterConfig::default());
+        let (a, b) = (hki(60.1699, 24.9384), hki(60.1718, 24.9458));
+        // 10:07 UTC: the 15-minute bucket 40 of the day.
+        let now = Timestamp::from_millis(1_767_261_600_000 + 7 * 60_000);
+        // The cells as computed independently (standard geohash, 7 characters ≈ 150 m).
+        assert_eq!(
+            router.key(a, b, now),
+            RouteKey {
+                origin: "ud9wr3x".into(),
+                destination: "ud9wr9u".into(),
+                bucket: 40,
+            }
+        );
+        assert_ne!(router.key(a, b, now), router.key(b, a, now), "directed");
+    }
+
     #[tokio::test]
     async fn an_unreachable_engine_gives_flagged_fallbacks_and_opens_the_breaker() {
         // Port 9 (discard) on loopback: connection refused at once.

@@ -4,7 +4,7 @@
 use super::limits::{OpenOrdersCap, OpenOrdersConnector};
 use super::server::ServerLimits;
 use super::track::{LiveTracking, RedisConnector, TrackingConfig, TrackingMetrics};
-use super::{GatewayConfig, GatewayMetrics, GatewayState, KafkaSink, LazyOrderStore};
+use super::{GatewayConfig, GatewayMetrics, GatewayState, KafkaSink, LazyOrderStore, OrderReader};
 use crate::auth::{KeyError, TokenKeys};
 use crate::config::Config;
 use crate::shutdown;
@@ -87,12 +87,17 @@ impl Gateway {
 
     /// Serves `GET /v1/orders/{order_id}` from `config`'s order store (CQL nodes and
     /// keyspace), connected on first use so that a store outage never stops order intake.
-    pub fn with_order_store(mut self, config: &Config) -> Self {
+    pub fn with_order_store(self, config: &Config) -> Self {
         let cql = ScyllaConfig::new(config.endpoints.cql_nodes.clone())
             .with_connect_timeout(Duration::from_secs(2))
             .with_request_timeout(Duration::from_secs(2));
-        let reader = LazyOrderStore::new(cql, &config.cql_keyspace);
-        self.state = self.state.with_orders(Arc::new(reader));
+        self.with_order_reader(Arc::new(LazyOrderStore::new(cql, &config.cql_keyspace)))
+    }
+
+    /// Serves `GET /v1/orders/{order_id}` and the tracking snapshots from `reader`
+    /// ([`Self::with_order_store`] passes the CQL store).
+    pub fn with_order_reader(mut self, reader: Arc<dyn OrderReader>) -> Self {
+        self.state = self.state.with_orders(reader);
         self
     }
 

@@ -10,7 +10,7 @@
 //! | `GET /v1/orders/{order_id}/commands/{event_id}` | the command's sender, system | | 200: the outcome; 202 while undecided ([`commands`]) |
 //! | `GET /v1/orders/{order_id}` | the order's customer or restaurant, system | | 200: the order row (status, parties, items, ETA, cancellation) + `timeline` |
 //! | `POST /v1/drivers/{driver_id}/location` | that driver | one ping `{lat, lng, accuracy_m?, heading_deg?, speed_mps?, recorded_at?, ping_id?}` or `{pings: [...]}` (≤ 100) | 202 `{driver_id, accepted, ping_ids}` |
-//! | `GET /v1/orders/{order_id}/track` (WebSocket) | a customer token for that order (scope `read` is enough), the order's customer, system (header or the `bearer.<token>` subprotocol) | | a `snapshot` frame, then live `location` / `status` / `eta` / `rejected` frames ([`track`]) |
+//! | `GET /v1/orders/{order_id}/track` (WebSocket) | a customer token for that order (scope `read` is enough), the order's customer, system (header or the `bearer.<token>` subprotocol) | | a `snapshot` frame (with `?since=SEQ`: a `resumed` frame and the frames missed after `SEQ`, or a snapshot with `recovered: false`), then live `location` / `status` / `eta` / `rejected` frames ([`track`]) |
 //! | `GET /v1/drivers/{driver_id}/stream` (WebSocket) | that driver | text frames, each one ping or `{pings: [...]}` | one JSON answer per frame: the 202 body or the error body ([`driver_stream`]) |
 //!
 //! `/metrics` and `/healthz` are not on this port: they are on the ops listener
@@ -30,6 +30,7 @@
 //! |---|---|---|
 //! | 400 | `invalid_json` | the body is not the expected JSON (serde's message: unknown or missing field, wrong type, syntax) |
 //! | 400 | `invalid_path`, `invalid_body` | undecodable path segment, unreadable body |
+//! | 400 | `invalid_since`, `invalid_query`, `token_in_url` | tracking: a `since` that is not a decimal number, an unreadable query string, a token in the URL |
 //! | 400 | `invalid_prefer`, `invalid_idempotency_key` | a `Prefer: wait` that is not a number of seconds; an `Idempotency-Key` that is empty, over 255 characters, not printable ASCII or repeated |
 //! | 401 | `unauthorized` | no, malformed, forged or expired bearer token, an unknown key id, or one living longer than `gateway.token_max_ttl_s` (`WWW-Authenticate: Bearer`) |
 //! | 403 | `forbidden` | the token's kind may not use the route, the token is for another order, or its scope is `read` and the route acts |

@@ -171,6 +171,7 @@ pub fn tracking_update(ping: &LocationPing, order: OrderId) -> TrackingUpdate {
         timestamp: ping.recorded_at,
         event_type: TrackingEventType::LocationUpdate,
         status: None,
+        status_seq: None,
     }
 }
 

@@ -1,10 +1,13 @@
 //! Routes for the simulated drivers: the street path from the routing engine (OSRM's
-//! `/route/v1` with the full `polyline6` geometry), or a straight line when it cannot answer.
+//! `/route/v1` with the full `polyline6` geometry, a transient failure retried like a driver
+//! app would), or a straight line when it cannot answer.
 
 use super::path::{Path, decode_polyline};
+use doorstep_connectors::retry::{RetryClass, RetryPolicy, retry_with};
 use doorstep_connectors::routing::{LngLat, OsrmClient};
 use doorstep_schemas::model::GeoPoint;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Speed of the straight-line fallback, m/s (city driving).
 pub const FALLBACK_SPEED_MPS: f64 = 8.0;
@@ -32,10 +35,18 @@ impl Routes {
     /// The path a driver takes from `from` to `to`.
     pub async fn path(&self, from: GeoPoint, to: GeoPoint) -> Path {
         if let Some(osrm) = &self.osrm {
-            match osrm
-                .route_with_geometry(LngLat::new(from.lng, from.lat), LngLat::new(to.lng, to.lat))
-                .await
-            {
+            // A dropped keep-alive connection or a busy engine: try again a moment later.
+            let retry = RetryPolicy::default()
+                .with_max_attempts(3)
+                .with_backoff(Duration::from_millis(100), Duration::from_millis(500));
+            let (a, b) = (LngLat::new(from.lng, from.lat), LngLat::new(to.lng, to.lat));
+            let routed = retry_with(
+                &retry,
+                |e: &doorstep_connectors::routing::Error| RetryClass::of(e.is_retriable(), None),
+                |_| osrm.route_with_geometry(a, b),
+            )
+            .await;
+            match routed {
                 Ok(route) => {
                     let points = route
                         .geometry

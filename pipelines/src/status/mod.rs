@@ -1,5 +1,6 @@
 //! The status pipeline: `orders.events.v1` → order state machine → ScyllaDB (order rows and
-//! history), `orders.status.v1`, `notifications.v1`, driver state in Redis, refunds;
+//! history), `orders.status.v1`, `STATUS_CHANGE` tracking updates on `orders.tracking.v1`,
+//! `notifications.v1`, driver state in Redis, refunds;
 //! rejects to `orders.rejected.v1`. PLACED orders auto-confirm through durable timers.
 //!
 //! Per batch: decode, load the state of orders not in memory (one partition read each),

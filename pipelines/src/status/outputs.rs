@@ -11,7 +11,8 @@ use doorstep_operators::order::{Accepted, Effect, OrderState, RejectReason};
 use doorstep_schemas::events::{Notification, OrderEvent, RejectedRecord, StatusChange};
 use doorstep_schemas::live::{LiveEvent, LiveRejected, LiveStatus};
 use doorstep_schemas::model::{
-    ActorKind, DriverId, HistoryEntryKind, OrderId, OrderStatus, StatusHistoryEntry, Timestamp,
+    ActorKind, DriverId, EventId, HistoryEntryKind, OrderId, OrderStatus, StatusHistoryEntry,
+    Timestamp, TrackingEventType, TrackingUpdate,
 };
 use doorstep_schemas::outcome::{CommandOutcome, Decided};
 use std::collections::BTreeMap;
@@ -64,6 +65,9 @@ pub struct Save {
 pub struct Outputs {
     /// Accepted changes for `orders.status.v1`.
     pub status_changes: Vec<StatusChange>,
+    /// The same changes as `STATUS_CHANGE` tracking updates for `orders.tracking.v1` (beside
+    /// the location pipeline's `LOCATION_UPDATE` ones).
+    pub tracking: Vec<TrackingUpdate>,
     /// Pushes for `notifications.v1`.
     pub notifications: Vec<Notification>,
     /// Refused records for `orders.rejected.v1`.
@@ -95,8 +99,7 @@ impl Outputs {
                 Kept::Status(r) => self.status_changes.push(r),
                 Kept::Notification(r) => self.notifications.push(r),
                 Kept::Rejected(r) => self.rejects.push(r),
-                // The status pipeline keeps no tracking updates.
-                Kept::Tracking(_) => {}
+                Kept::Tracking(r) => self.tracking.push(r),
             }
         }
     }
@@ -121,7 +124,17 @@ impl Outputs {
             .filter(|r| r.order_id.as_ref() == Some(order_id))
             .cloned()
             .map(Kept::Rejected);
-        status.chain(notifications).chain(rejects).collect()
+        let tracking = self
+            .tracking
+            .iter()
+            .filter(|t| &t.order_id == order_id)
+            .cloned()
+            .map(Kept::Tracking);
+        status
+            .chain(tracking)
+            .chain(notifications)
+            .chain(rejects)
+            .collect()
     }
 
     /// What an event re-read after a crash, at or below its order's last processed offset,
@@ -212,6 +225,11 @@ impl Outputs {
                 refund_cents: refund.filter(|_| entry.to == OrderStatus::Cancelled),
                 at: entry.at,
             });
+            self.tracking.push(status_update(
+                &order.order_id,
+                order.driver_id.as_ref(),
+                entry,
+            ));
         }
         for effect in &a.effects {
             match effect {
@@ -402,6 +420,25 @@ fn prep_seconds(history: &[StatusHistoryEntry], entry: &StatusHistoryEntry) -> O
     (ms >= 0).then_some(ms / 1000)
 }
 
+/// The `STATUS_CHANGE` tracking update of a timeline entry (`driver`: the order's driver
+/// after the change). Its id is the event's and the entry's, so a re-read makes the same one.
+pub fn status_update(
+    order_id: &OrderId,
+    driver: Option<&DriverId>,
+    entry: &StatusHistoryEntry,
+) -> TrackingUpdate {
+    TrackingUpdate {
+        update_id: EventId::new(format!("{}.{}", entry.event_id, entry.seq)),
+        order_id: order_id.clone(),
+        driver_id: driver.cloned(),
+        driver_location: None,
+        timestamp: entry.at,
+        event_type: TrackingEventType::StatusChange,
+        status: Some(entry.to),
+        status_seq: Some(entry.seq),
+    }
+}
+
 /// The live frame of a timeline entry.
 fn live_status(order_id: &OrderId, entry: &StatusHistoryEntry) -> LiveEvent {
     LiveEvent::Status(LiveStatus {
@@ -515,6 +552,48 @@ mod tests {
         assert_eq!(save.entries.len(), 3);
         assert_eq!(save.state.order.status, OrderStatus::Cancelled);
         assert_eq!(save.partition, 3);
+
+        // One STATUS_CHANGE tracking update per timeline entry, numbered like it.
+        let tracking: Vec<_> = out
+            .tracking
+            .iter()
+            .map(|t| (t.event_type, t.status, t.status_seq, t.update_id.as_str()))
+            .collect();
+        assert_eq!(
+            tracking,
+            vec![
+                (
+                    TrackingEventType::StatusChange,
+                    Some(OrderStatus::Placed),
+                    Some(0),
+                    "e1.0"
+                ),
+                (
+                    TrackingEventType::StatusChange,
+                    Some(OrderStatus::Placed),
+                    Some(1),
+                    "e2.1"
+                ),
+                (
+                    TrackingEventType::StatusChange,
+                    Some(OrderStatus::Cancelled),
+                    Some(2),
+                    "e3.2"
+                ),
+            ]
+        );
+        assert_eq!(out.tracking[0].driver_id, None);
+        assert_eq!(out.tracking[1].driver_id, Some("d1".into()));
+        assert!(
+            out.tracking
+                .iter()
+                .all(|t| t.order_id.as_str() == "o1" && t.driver_location.is_none())
+        );
+        // They are kept with the order's save, and produced again from it.
+        let kept = out.kept(&OrderId::from("o1"), true);
+        let mut again = Outputs::default();
+        again.produce_again(kept);
+        assert_eq!(again.tracking, out.tracking);
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct StatusTopics {
     pub events: String,
     /// `orders.status.v1`.
     pub status: String,
+    /// `orders.tracking.v1` (`STATUS_CHANGE` updates).
+    pub tracking: String,
     /// `notifications.v1`.
     pub notifications: String,
     /// `orders.rejected.v1`.
@@ -126,6 +128,14 @@ impl StatusSinks {
                 c.order_id.as_str(),
                 c.event_id.as_str(),
                 c,
+            )?);
+        }
+        for t in &out.tracking {
+            sends.push(self.encoded(
+                &self.topics.tracking,
+                t.order_id.as_str(),
+                t.update_id.as_str(),
+                t,
             )?);
         }
         if self.notify {

@@ -48,7 +48,7 @@ macro_rules! schema_file {
 
 /// Every schema file, oldest version first within a topic. The last entry of a topic is its
 /// current schema: the one records are written with and read into.
-pub const SCHEMA_FILES: [SchemaFile; 8] = [
+pub const SCHEMA_FILES: [SchemaFile; 9] = [
     schema_file!(101, topics::ORDER_EVENTS, 1, "order_event.avsc"),
     schema_file!(201, topics::ORDER_STATUS, 1, "status_change.avsc"),
     schema_file!(301, topics::ORDER_REJECTED, 1, "rejected_record.avsc"),
@@ -59,7 +59,13 @@ pub const SCHEMA_FILES: [SchemaFile; 8] = [
         "history/location_ping.v1.avsc"
     ),
     schema_file!(402, topics::DRIVER_LOCATIONS, 2, "location_ping.avsc"),
-    schema_file!(501, topics::ORDER_TRACKING, 1, "tracking_update.avsc"),
+    schema_file!(
+        501,
+        topics::ORDER_TRACKING,
+        1,
+        "history/tracking_update.v1.avsc"
+    ),
+    schema_file!(502, topics::ORDER_TRACKING, 2, "tracking_update.avsc"),
     schema_file!(601, topics::ORDER_ETA, 1, "eta_update.avsc"),
     schema_file!(701, topics::NOTIFICATIONS, 1, "notification.avsc"),
 ];

@@ -163,6 +163,7 @@ fn cut_and_padded_bodies_are_refused() {
         timestamp: Timestamp::from_millis(0),
         event_type: TrackingEventType::StatusChange,
         status: None,
+        status_seq: None,
     };
     let bytes = c.encode(&t).unwrap();
     assert_eq!(bytes.last(), Some(&0));

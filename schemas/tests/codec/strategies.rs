@@ -259,9 +259,10 @@ pub fn tracking_update() -> impl Strategy<Value = TrackingUpdate> {
         timestamp(),
         event_type,
         option::of(status()),
+        option::of(u32_edge()),
     )
         .prop_map(
-            |(update, order, driver, driver_location, timestamp, event_type, status)| {
+            |(update, order, driver, driver_location, timestamp, event_type, status, seq)| {
                 TrackingUpdate {
                     update_id: EventId(update),
                     order_id: OrderId(order),
@@ -270,6 +271,7 @@ pub fn tracking_update() -> impl Strategy<Value = TrackingUpdate> {
                     timestamp,
                     event_type,
                     status,
+                    status_seq: seq,
                 }
             },
         )

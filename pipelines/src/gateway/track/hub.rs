@@ -10,8 +10,9 @@
 //! - The fan-out never waits on a socket: it pushes into outboxes ([`super::outbox`]), which
 //!   conflate locations and close clients that cannot keep up.
 //! - When the Redis connection drops, frames may have been lost: every follower is told to
-//!   close ([`Closing::FeedInterrupted`]) so its app reconnects and gets a fresh snapshot (a
-//!   waiting command is told [`Heard::Interrupted`]), and new followers subscribe again.
+//!   close ([`Closing::FeedInterrupted`]) so its app reconnects and catches up (resuming with
+//!   `since`: what was published meanwhile is in the order's history; a waiting command is
+//!   told [`Heard::Interrupted`]), and new followers subscribe again.
 //! - The queue of subscription changes is bounded ([`COMMAND_QUEUE`]): when Redis is too slow
 //!   to keep up, a new follower is refused (the socket answers 503 `live_unavailable`) instead
 //!   of the queue growing without bound; an unsubscription waits for room instead.
@@ -446,6 +447,7 @@ pub fn kind_label(kind: doorstep_schemas::live::FrameKind) -> &'static str {
         FrameKind::Status => "status",
         FrameKind::Eta => "eta",
         FrameKind::Rejected => "rejected",
+        FrameKind::Resumed => "resumed",
     }
 }
 

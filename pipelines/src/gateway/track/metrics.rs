@@ -20,6 +20,10 @@ pub struct TrackingMetrics {
     pub conflated: IntCounterVec,
     /// `doorstep_gateway_websocket_closed_total{stream,reason}`: sockets closed, by why.
     pub closed: IntCounterVec,
+    /// `doorstep_gateway_websocket_resumes_total{outcome}`: reconnects with `since`, by
+    /// outcome (`recovered`: the missed frames were replayed; `snapshot`: the history did not
+    /// reach back).
+    pub resumes: IntCounterVec,
     /// `doorstep_gateway_live_channels`: order channels this process is subscribed to.
     pub channels: IntGauge,
     /// `doorstep_gateway_live_frames_received_total{type}`: frames received from Redis.
@@ -68,6 +72,13 @@ impl TrackingMetrics {
                 ),
                 &["stream", "reason"],
             )?,
+            resumes: IntCounterVec::new(
+                Opts::new(
+                    "doorstep_gateway_websocket_resumes_total",
+                    "Tracking reconnects with since, by outcome (recovered, snapshot)",
+                ),
+                &["outcome"],
+            )?,
             channels: IntGauge::new(
                 "doorstep_gateway_live_channels",
                 "Order live channels this gateway process is subscribed to",
@@ -112,6 +123,7 @@ impl MetricSet for TrackingMetrics {
             Box::new(self.sent.clone()),
             Box::new(self.conflated.clone()),
             Box::new(self.closed.clone()),
+            Box::new(self.resumes.clone()),
             Box::new(self.channels.clone()),
             Box::new(self.received.clone()),
             Box::new(self.lag.clone()),

@@ -14,16 +14,26 @@
 //!
 //! After the upgrade the socket gets a `snapshot` frame, then live `location`, `status` and
 //! `eta` frames, and `rejected` when one of the customer's own commands is refused
-//! ([`doorstep_schemas::live`]). The server pings every `heartbeat`; close codes:
+//! ([`doorstep_schemas::live`]). A status change landing while the snapshot is read is shown
+//! once: the snapshot reads the sequence number first, so its frame is never dropped, and a
+//! status frame whose timeline entry the snapshot already shows is skipped.
+//!
+//! A reconnecting client resumes with `?since=SEQ` (the last `seq` it saw; a decimal number,
+//! else 400 `invalid_since`): when the order's history reaches back to it
+//! ([`doorstep_connectors::live_feed::LiveFeed::resume`]), the socket gets a `resumed` frame
+//! (`recovered: true`), the status, ETA and rejected frames after `SEQ` as published, oldest
+//! first, with the latest location (when newer) in its `seq` place, then the live frames;
+//! otherwise a snapshot with `recovered: false`. The server pings every `heartbeat`; close
+//! codes:
 //!
 //! | code | when |
 //! |---|---|
 //! | 1000 | the order is over (delivered or cancelled) and its last frames were sent |
 //! | 1001 | the gateway is shutting down, or the client stopped answering pings |
 //! | 1011 | the snapshot could not be read (retry) |
-//! | 1012 | the live feed was interrupted (Redis connection lost): reconnect for a snapshot |
+//! | 1012 | the live feed was interrupted (Redis connection lost): reconnect with `since` |
 //! | 4401 | the token expired while connected |
-//! | 4408 | the client could not keep up with status/ETA frames: reconnect for a snapshot |
+//! | 4408 | the client could not keep up with status/ETA frames: reconnect with `since` |
 //!
 //! Per process there is one Redis subscription per followed order, shared by every socket
 //! following it ([`hub`]); each socket has an outbox that conflates locations ([`outbox`]).
@@ -49,7 +59,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use doorstep_connectors::command_outcomes::CommandOutcomes;
-use doorstep_connectors::live_feed::LiveFeed;
+use doorstep_connectors::live_feed::{LiveFeed, Resume};
 use doorstep_connectors::location_store::LocationStore;
 use doorstep_connectors::redis::Redis;
 use doorstep_operators::order::validate_id;
@@ -216,10 +226,36 @@ impl LiveTracking {
     }
 }
 
-/// The `access_token` query parameter (refused: tokens do not belong in URLs).
+/// The query parameters: `since` (resume after that sequence number) and `access_token`
+/// (refused: tokens do not belong in URLs).
 #[derive(Debug, Deserialize)]
 pub(super) struct TokenQuery {
     access_token: Option<String>,
+    since: Option<String>,
+}
+
+/// The `since` of the query: `None` when absent, 400 `invalid_since` when not a number.
+fn since(query: &Result<Query<TokenQuery>, QueryRejection>) -> Result<Option<u64>, ApiError> {
+    let raw = match query {
+        Ok(Query(q)) => q.since.as_deref(),
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                e.body_text(),
+            ));
+        }
+    };
+    raw.map(|s| {
+        s.parse::<u64>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_since",
+                "`since` is the last `seq` the client saw: a decimal number from 0",
+            )
+        })
+    })
+    .transpose()
 }
 
 /// `GET /v1/orders/{order_id}/track` (WebSocket).
@@ -230,7 +266,9 @@ pub(super) async fn track(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    let since = since(&query);
     let claims = caller(&s, &headers, query)?;
+    let since = since?;
     claims.require_kind(&[ActorKind::Customer, ActorKind::System])?;
     let Path(order_id) =
         path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
@@ -259,6 +297,7 @@ pub(super) async fn track(
         .map_err(|e| live_unavailable(&s, &e.to_string()))?;
     let session = socket::Session {
         order,
+        since,
         exp: claims.exp,
         outbox,
         following,
@@ -378,6 +417,14 @@ impl Sources {
         };
         let eta = self.live.eta(order).await.map_err(|e| e.to_string())?;
         Ok(SnapshotFrame::new(seq, order.as_str(), state, driver, eta))
+    }
+
+    /// What a client at `since` missed, or `Gone` when it needs a snapshot.
+    async fn resume(&self, order: &OrderId, since: u64) -> Result<Resume, String> {
+        self.live
+            .resume(order, since)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// The driver's last position: `GEOPOS` in the region set the driver hash names.

@@ -5,8 +5,9 @@
 //! - A location frame replaces the location frame still waiting, if any (conflation): a slow
 //!   client gets the latest position, not a backlog.
 //! - Status and ETA frames are never dropped. When more than `capacity` of them wait, the
-//!   outbox is *overflowed*: the client task closes the socket so the app reconnects and gets
-//!   a fresh snapshot, instead of the hub buffering without bound or blocking.
+//!   outbox is *overflowed*: the client task closes the socket so the app reconnects and
+//!   catches up (resuming with `since`, or from a snapshot), instead of the hub buffering
+//!   without bound or blocking.
 
 use axum::extract::ws::Utf8Bytes;
 use doorstep_schemas::live::FrameKind;

@@ -28,6 +28,10 @@ pub struct SnapshotFrame {
     pub driver: Option<LiveDriver>,
     /// The current ETA, when one was computed.
     pub eta: Option<EtaUpdate>,
+    /// `false` when the client asked to resume (`?since=`) and could not: this snapshot
+    /// replaces what it had. Absent on a plain connect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<bool>,
 }
 
 impl SnapshotFrame {
@@ -58,7 +62,19 @@ impl SnapshotFrame {
             driver,
             // An ETA of an order that is over is history, not an estimate.
             eta: eta.filter(|_| !over),
+            recovered: None,
         }
+    }
+
+    /// Marks it as the answer to a resume that could not be served.
+    pub fn not_recovered(mut self) -> Self {
+        self.recovered = Some(false);
+        self
+    }
+
+    /// The highest timeline entry number it shows (`None` with an empty timeline).
+    pub fn last_entry(&self) -> Option<u32> {
+        self.timeline.iter().map(|e| e.seq).max()
     }
 }
 
@@ -74,5 +90,8 @@ mod tests {
         assert_eq!(json["seq"], 4);
         assert_eq!(json["status"], serde_json::Value::Null);
         assert_eq!(json["timeline"], serde_json::json!([]));
+        assert!(json.get("recovered").is_none(), "{json}");
+        let json = serde_json::to_value(f.not_recovered()).unwrap();
+        assert_eq!(json["recovered"], false);
     }
 }

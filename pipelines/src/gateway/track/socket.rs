@@ -1,12 +1,13 @@
-//! One customer socket: the snapshot, then the outbox's frames in order, heartbeats, and the
-//! close codes of [`super`].
+//! One customer socket: the snapshot (or, resuming, the missed frames), then the outbox's
+//! frames in order, heartbeats, and the close codes of [`super`].
 
 use super::hub::{Following, kind_label};
 use super::outbox::{Closing, Outbox};
 use super::{Sources, TrackingConfig, TrackingMetrics};
 use crate::auth::unix_now;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use doorstep_schemas::live::FrameKind;
+use doorstep_connectors::live_feed::Resume;
+use doorstep_schemas::live::{FrameHeader, FrameKind, LiveResumed};
 use doorstep_schemas::model::{OrderId, OrderStatus};
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +18,8 @@ const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Everything a socket task needs, gathered before the upgrade.
 pub(super) struct Session {
     pub(super) order: OrderId,
+    /// The `seq` the client resumes after (`?since=`), if any.
+    pub(super) since: Option<u64>,
     /// The token's expiry, Unix seconds.
     pub(super) exp: i64,
     pub(super) outbox: Outbox,
@@ -68,12 +71,12 @@ impl End {
             End::SnapshotFailed => Some((1011, "the snapshot could not be read; retry")),
             End::FeedInterrupted => Some((
                 1012,
-                "the live feed was interrupted; reconnect for a fresh snapshot",
+                "the live feed was interrupted; reconnect (with since) to catch up",
             )),
             End::TokenExpired => Some((4401, "the token expired")),
             End::TooSlow => Some((
                 4408,
-                "the client did not keep up; reconnect for a fresh snapshot",
+                "the client did not keep up; reconnect (with since) to catch up",
             )),
             End::ClientGone | End::SendTimeout => None,
         }
@@ -104,30 +107,131 @@ pub(super) async fn run(mut ws: WebSocket, session: Session) {
     drop(session.following);
 }
 
-async fn serve(ws: &mut WebSocket, s: &Session) -> End {
+/// Where a socket stands once its first frames are sent.
+struct Start {
+    /// The last sequence number they reflect: live frames at or below it are skipped.
+    last_seq: u64,
+    /// The highest timeline entry a snapshot showed: a live status frame of an entry at or
+    /// below it (a change that landed while the snapshot was read) is skipped.
+    last_entry: Option<u32>,
+    /// Whether the order is over.
+    over: bool,
+}
+
+/// Sends the first frames: the missed ones when the client can resume, a snapshot otherwise.
+async fn start(ws: &mut WebSocket, s: &Session) -> Result<Start, End> {
+    if let Some(since) = s.since {
+        let resume =
+            tokio::time::timeout(s.config.snapshot_timeout, s.sources.resume(&s.order, since))
+                .await
+                .map_err(|_| "no answer in time".to_owned())
+                .and_then(|r| r);
+        match resume {
+            Ok(Resume::Replay {
+                seq,
+                frames,
+                location,
+            }) => {
+                s.metrics.resumes.with_label_values(&["recovered"]).inc();
+                return replay(ws, s, since, seq, frames, location).await;
+            }
+            Ok(Resume::Gone) => {
+                s.metrics.resumes.with_label_values(&["snapshot"]).inc();
+            }
+            Err(e) => {
+                tracing::warn!(order = %s.order, error = %e, "tracking resume failed");
+                return Err(End::SnapshotFailed);
+            }
+        }
+    }
     let snapshot = tokio::time::timeout(s.config.snapshot_timeout, s.sources.snapshot(&s.order))
         .await
         .map_err(|_| "no answer in time".to_owned())
         .and_then(|r| r);
-    let snapshot = match snapshot {
+    let mut snapshot = match snapshot {
         Ok(snap) => snap,
         Err(e) => {
             tracing::warn!(order = %s.order, error = %e, "tracking snapshot failed");
-            return End::SnapshotFailed;
+            return Err(End::SnapshotFailed);
         }
     };
-    let mut last_seq = snapshot.seq;
-    let mut over = is_over(snapshot.status);
+    if s.since.is_some() {
+        snapshot = snapshot.not_recovered();
+    }
     let text = match serde_json::to_string(&snapshot) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(order = %s.order, error = %e, "cannot serialise a snapshot");
-            return End::SnapshotFailed;
+            return Err(End::SnapshotFailed);
         }
     };
-    if let Err(end) = send(ws, s, Message::Text(text.into()), FrameKind::Snapshot).await {
-        return end;
+    send(ws, s, Message::Text(text.into()), FrameKind::Snapshot).await?;
+    Ok(Start {
+        last_seq: snapshot.seq,
+        last_entry: snapshot.last_entry(),
+        over: is_over(snapshot.status),
+    })
+}
+
+/// Sends the `resumed` frame, the missed history frames and the newer latest location.
+async fn replay(
+    ws: &mut WebSocket,
+    s: &Session,
+    since: u64,
+    seq: u64,
+    frames: Vec<String>,
+    location: Option<String>,
+) -> Result<Start, End> {
+    let header = match serde_json::to_string(&LiveResumed::new(since)) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(order = %s.order, error = %e, "cannot serialise a resumed frame");
+            return Err(End::SnapshotFailed);
+        }
+    };
+    send(ws, s, Message::Text(header.into()), FrameKind::Resumed).await?;
+    // In `seq` order: the latest location goes before the history frames numbered after it
+    // (a client may ignore a frame numbered at or below one it has).
+    let mut location = location.and_then(|text| {
+        let header = serde_json::from_str::<FrameHeader>(&text).ok()?;
+        Some((header.seq, text))
+    });
+    let mut over = false;
+    for text in frames {
+        let header = match serde_json::from_str::<FrameHeader>(&text) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(order = %s.order, error = %e, "a history frame is not the contract");
+                continue;
+            }
+        };
+        if let Some((_, loc)) = location.take_if(|(at, _)| *at < header.seq) {
+            send(ws, s, Message::Text(loc.into()), FrameKind::Location).await?;
+        }
+        if header.kind == FrameKind::Status {
+            over |= status_of(&text).is_some_and(|st| is_over(Some(st.status)));
+        }
+        send(ws, s, Message::Text(text.into()), header.kind).await?;
     }
+    if let Some((_, loc)) = location {
+        send(ws, s, Message::Text(loc.into()), FrameKind::Location).await?;
+    }
+    Ok(Start {
+        last_seq: seq,
+        last_entry: None,
+        over,
+    })
+}
+
+async fn serve(ws: &mut WebSocket, s: &Session) -> End {
+    let Start {
+        mut last_seq,
+        last_entry,
+        mut over,
+    } = match start(ws, s).await {
+        Ok(start) => start,
+        Err(end) => return end,
+    };
     if over {
         return End::OrderOver;
     }
@@ -150,7 +254,14 @@ async fn serve(ws: &mut WebSocket, s: &Session) -> End {
                     }
                     last_seq = f.seq;
                     if f.kind == FrameKind::Status {
-                        over |= frame_ends_order(&f.text);
+                        let status = status_of(&f.text);
+                        over |= status.as_ref().is_some_and(|st| is_over(Some(st.status)));
+                        let shown = status
+                            .zip(last_entry)
+                            .is_some_and(|(st, last)| st.entry.seq <= last);
+                        if shown {
+                            continue; // landed while the snapshot was read: it shows it
+                        }
                     }
                     if let Err(end) = send(ws, s, Message::Text(f.text), f.kind).await {
                         return end;
@@ -212,11 +323,19 @@ fn is_over(status: Option<OrderStatus>) -> bool {
     )
 }
 
-/// Whether a status frame moves the order to a final status.
-fn frame_ends_order(text: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct StatusOnly {
-        status: OrderStatus,
-    }
-    serde_json::from_str::<StatusOnly>(text).is_ok_and(|s| is_over(Some(s.status)))
+/// What the socket reads of a status frame: the status and the timeline entry's number.
+#[derive(serde::Deserialize)]
+struct StatusOnly {
+    status: OrderStatus,
+    entry: EntryOnly,
+}
+
+#[derive(serde::Deserialize)]
+struct EntryOnly {
+    seq: u32,
+}
+
+/// The status and entry number of a status frame (`None` when it is not one).
+fn status_of(text: &str) -> Option<StatusOnly> {
+    serde_json::from_str(text).ok()
 }

@@ -1,7 +1,7 @@
-//! `TrackingUpdate` ↔ `tracking_update.avsc`.
+//! `TrackingUpdate` ↔ `tracking_update.avsc` (version 2; version 1 lacks `status_seq`).
 
 use super::common::{enum_value, geo_point, read_enum, read_geo_point};
-use super::value::{Fields, optional, record, string, timestamp, to_string};
+use super::value::{Fields, long_u32, optional, record, string, timestamp, to_string, to_u32};
 use crate::avro::error::DomainError;
 use crate::avro::record::{TopicRecord, sealed::AvroRecord};
 use crate::events::topics;
@@ -30,6 +30,7 @@ impl AvroRecord for TrackingUpdate {
             ("timestamp", timestamp(self.timestamp)),
             ("event_type", enum_value(self.event_type)),
             ("status", optional(self.status.map(enum_value))),
+            ("status_seq", optional(self.status_seq.map(long_u32))),
         ]))
     }
 
@@ -43,6 +44,7 @@ impl AvroRecord for TrackingUpdate {
             timestamp: f.timestamp("timestamp")?,
             event_type: f.with("event_type", read_enum)?,
             status: f.optional("status", read_enum)?,
+            status_seq: f.optional("status_seq", to_u32)?,
         })
     }
 }

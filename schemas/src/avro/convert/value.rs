@@ -160,6 +160,17 @@ pub(crate) fn to_long(field: &'static str, value: Value) -> Read<i64> {
     }
 }
 
+/// Reads a `long` carrying a `u32`.
+pub(crate) fn to_u32(field: &'static str, value: Value) -> Read<u32> {
+    let value = to_long(field, value)?;
+    u32::try_from(value).map_err(|_| DomainError::OutOfRange {
+        field,
+        value,
+        min: 0,
+        max: i64::from(u32::MAX),
+    })
+}
+
 /// Reads a `double`.
 pub(crate) fn to_double(field: &'static str, value: Value) -> Read<f64> {
     match value {
