@@ -16,6 +16,7 @@ use doorstep_connectors::push::{PushClient, PushConfig, SentLedger};
 use doorstep_connectors::redis::{Redis, RedisOptions, RedisTarget};
 use doorstep_connectors::scylla::{self as cql, Replication, ScyllaConfig};
 use doorstep_schemas::avro::Catalog;
+use doorstep_schemas::avro::registry::{RegistryConfig, RegistryError};
 use doorstep_schemas::events::topics;
 use prometheus::Registry;
 use std::sync::Arc;
@@ -52,9 +53,9 @@ pub enum AssembleError {
     /// Push client creation failed.
     #[error("push: {0}")]
     Push(#[from] doorstep_connectors::push::Error),
-    /// The embedded schema catalog failed to load.
+    /// The schemas could not be registered with, or looked up in, the schema registry.
     #[error("schemas: {0}")]
-    Catalog(#[from] doorstep_schemas::avro::CatalogError),
+    Schemas(#[from] doorstep_schemas::avro::registry::RegistryError),
     /// The routing client could not be built.
     #[error("routing: {0}")]
     Routing(#[from] doorstep_connectors::routing::Error),
@@ -117,18 +118,41 @@ fn with_outputs(runtime: Runtime, producer: Producer) -> Runtime {
     }
 }
 
+/// The schema registry settings of a process: `services.schema_registry_url`, subjects named
+/// after the prefixed topics, registering as `schemas.auto_register` says.
+pub fn registry_config(config: &Config) -> RegistryConfig {
+    RegistryConfig::new(&config.endpoints.schema_registry_url)
+        .with_topic_prefix(&config.topic_prefix)
+        .with_register(config.schema_auto_register)
+}
+
+/// The codec of a process: this build's schemas registered with (or looked up in) the
+/// configured registry, records written with the registry's ids. Built once per pipeline or
+/// server and kept for the life of the process.
+pub async fn catalog(config: &Config) -> Result<&'static Catalog, RegistryError> {
+    let registry = registry_config(config);
+    let catalog = Catalog::connect(&registry).await?;
+    tracing::info!(
+        url = %registry.url,
+        registered = registry.register,
+        "schemas resolved with the schema registry"
+    );
+    Ok(Box::leak(Box::new(catalog)))
+}
+
 /// Where a pipeline's runtime writes records its stage fails on for good: the reject topic.
 fn poison_rejects(
     config: &Config,
     producer: &Producer,
+    catalog: &'static Catalog,
     pipeline: &str,
-) -> Result<crate::runtime::PoisonRejects, AssembleError> {
-    Ok(crate::runtime::PoisonRejects::new(
+) -> crate::runtime::PoisonRejects {
+    crate::runtime::PoisonRejects::new(
         producer.clone(),
         config.topic(topics::ORDER_REJECTED),
-        Catalog::embedded()?,
+        catalog,
         pipeline,
-    ))
+    )
 }
 
 /// Connects to Redis as configured (single node or cluster).
@@ -174,7 +198,7 @@ pub async fn status_pipeline(
             });
         }
     };
-    let catalog = Catalog::embedded()?;
+    let catalog = catalog(config).await?;
     let kafka = kafka_config(config, "doorstep-status");
     let events = config.topic(topics::ORDER_EVENTS);
     let consumer =
@@ -207,7 +231,7 @@ pub async fn status_pipeline(
             options.runtime,
             RuntimeMetrics::register(registry, "status")?,
         )
-        .with_poison_rejects(poison_rejects(config, &producer, "status")?),
+        .with_poison_rejects(poison_rejects(config, &producer, catalog, "status")),
         producer,
     );
     let stage = StatusStage::new(
@@ -232,7 +256,7 @@ pub async fn notify_pipeline(
             why: "there is nowhere to send pushes",
         });
     };
-    let catalog = Catalog::embedded()?;
+    let catalog = catalog(config).await?;
     let kafka = kafka_config(config, "doorstep-notify");
     let topic = config.topic(topics::NOTIFICATIONS);
     let consumer =
@@ -259,7 +283,7 @@ pub async fn notify_pipeline(
             runtime,
             RuntimeMetrics::register(registry, "notify")?,
         )
-        .with_poison_rejects(poison_rejects(config, &producer, "notify")?),
+        .with_poison_rejects(poison_rejects(config, &producer, catalog, "notify")),
         producer,
     );
     Ok((runtime, stage))
@@ -294,7 +318,7 @@ pub async fn location_pipeline(
     registry: &Registry,
 ) -> Result<(Runtime, crate::location::LocationStage), AssembleError> {
     use crate::location::{LocationMetrics, LocationSinks, LocationStage, LocationTopics};
-    let catalog = Catalog::embedded()?;
+    let catalog = catalog(config).await?;
     let kafka = kafka_config(config, "doorstep-location");
     let source = config.topic(topics::DRIVER_LOCATIONS);
     let consumer =
@@ -328,7 +352,7 @@ pub async fn location_pipeline(
             options.runtime,
             RuntimeMetrics::register(registry, "location")?,
         )
-        .with_poison_rejects(poison_rejects(config, &producer, "location")?),
+        .with_poison_rejects(poison_rejects(config, &producer, catalog, "location")),
         producer,
     );
     Ok((runtime, stage))
@@ -399,7 +423,7 @@ pub async fn eta_pipeline(
     registry: &Registry,
 ) -> Result<(Runtime, crate::eta::EtaStage), AssembleError> {
     use crate::eta::{EtaMetrics, EtaSinks, EtaStage, EtaTopics};
-    let catalog = Catalog::embedded()?;
+    let catalog = catalog(config).await?;
     let kafka = kafka_config(config, "doorstep-eta");
     let source = config.topic(topics::ORDER_STATUS);
     let consumer =
@@ -434,7 +458,7 @@ pub async fn eta_pipeline(
             options.runtime,
             RuntimeMetrics::register(registry, "eta")?,
         )
-        .with_poison_rejects(poison_rejects(config, &producer, "eta")?),
+        .with_poison_rejects(poison_rejects(config, &producer, catalog, "eta")),
         producer,
     );
     Ok((runtime, stage))

@@ -401,7 +401,7 @@ async fn main() -> anyhow::Result<()> {
 
     // The orders, through the status pipeline.
     let events: Vec<OrderEvent> = sims.iter().flat_map(|s| s.events(t0)).collect();
-    let catalog = Catalog::embedded()?;
+    let catalog = doorstep_tests::catalog().await?;
     let producer = Producer::new(&assemble::kafka_config(config, "doorstep-bench"))?;
     let topic = scope.topic(topics::ORDER_EVENTS);
     let encoded: Vec<(String, Vec<u8>)> = events

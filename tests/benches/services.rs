@@ -54,7 +54,7 @@ fn port_of(addr: &str) -> Option<u16> {
 }
 
 fn pings(n: usize) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let catalog = Catalog::embedded()?;
+    let catalog = doorstep_tests::catalog().await?;
     let now = Timestamp::now().as_millis();
     (0..n)
         .map(|i| {

@@ -4,6 +4,7 @@
 
 use super::catalog;
 use super::strategies::location_ping;
+use crate::DecodeNow;
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::schema_compatibility::{Compatibility, SchemaCompatibility};
@@ -40,7 +41,7 @@ proptest! {
         let c = catalog();
         let bytes = c.encode_version(1, &ping).unwrap();
         prop_assert_eq!(wire::schema_id(&bytes).unwrap(), V1);
-        let back: LocationPing = c.decode(&bytes).unwrap();
+        let back: LocationPing = c.decode_now(&bytes).unwrap();
         prop_assert_eq!(back, LocationPing { speed_mps: None, ..ping });
     }
 
@@ -88,7 +89,7 @@ fn a_hand_built_v1_record_is_read_by_the_current_reader() {
     let mut bytes = vec![0, 0, 0, 1, 145]; // id 401
     #[allow(deprecated)]
     bytes.extend(apache_avro::to_avro_datum(&schema(V1), record).unwrap());
-    let ping: LocationPing = catalog().decode(&bytes).unwrap();
+    let ping: LocationPing = catalog().decode_now(&bytes).unwrap();
     assert_eq!(
         ping,
         LocationPing {
