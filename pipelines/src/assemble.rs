@@ -1,6 +1,8 @@
 //! Building a pipeline from the configuration: connections, stores, clients, the consumer
 //! and the stage. Shared by `doorstep pipeline`, `doorstep demo` and the tests, so all three
-//! run exactly the same thing.
+//! run exactly the same thing. Also what each process needs configured before it connects to
+//! anything ([`Process`], [`preflight`]), which `doorstep config check` and the compose test
+//! use.
 
 use crate::config::Config;
 use crate::notify::{NotifyMetrics, NotifyStage};
@@ -25,8 +27,8 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AssembleError {
-    /// A setting the pipeline needs is missing.
-    #[error("{pipeline} pipeline needs {setting}: {why}")]
+    /// A setting the process needs is missing.
+    #[error("the {pipeline} needs {setting}: {why}")]
     Missing {
         /// Which pipeline.
         pipeline: &'static str,
@@ -34,6 +36,14 @@ pub enum AssembleError {
         setting: &'static str,
         /// Why.
         why: &'static str,
+    },
+    /// A setting the process needs has a value it cannot use.
+    #[error("{process} cannot start: {message}")]
+    Invalid {
+        /// Which process.
+        process: &'static str,
+        /// What is wrong.
+        message: String,
     },
     /// Kafka client creation failed.
     #[error("Kafka: {0}")]
@@ -62,6 +72,107 @@ pub enum AssembleError {
     /// Metric registration failed (a name registered twice).
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+}
+
+/// A Doorstep process as a deployment runs it (`doorstep gateway`, `doorstep pipeline NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    /// `doorstep gateway`.
+    Gateway,
+    /// `doorstep pipeline status` (with side effects).
+    Status,
+    /// `doorstep pipeline location`.
+    Location,
+    /// `doorstep pipeline eta`.
+    Eta,
+    /// `doorstep pipeline notify`.
+    Notify,
+    /// `doorstep topics ensure` (creates topics, registers schemas).
+    TopicsEnsure,
+}
+
+impl Process {
+    /// The process a `doorstep` command line runs (`["pipeline", "status"]`), if any.
+    pub fn from_command(words: &[&str]) -> Option<Self> {
+        Some(match words {
+            ["gateway", ..] => Self::Gateway,
+            ["pipeline", "status", ..] => Self::Status,
+            ["pipeline", "location", ..] => Self::Location,
+            ["pipeline", "eta", ..] => Self::Eta,
+            ["pipeline", "notify", ..] => Self::Notify,
+            ["topics", "ensure", ..] => Self::TopicsEnsure,
+            _ => return None,
+        })
+    }
+
+    /// The `services.*` endpoints (setting keys) its builders here connect to: none of these
+    /// may be left to a loopback default in a container.
+    pub fn endpoints(self) -> &'static [&'static str] {
+        const KAFKA: &str = "services.kafka_brokers";
+        const REGISTRY: &str = "services.schema_registry_url";
+        const REDIS: &str = "services.redis_url";
+        const CQL: &str = "services.cql_nodes";
+        const OSRM: &str = "services.osrm_url";
+        match self {
+            Self::Gateway | Self::Status | Self::Location => &[KAFKA, REGISTRY, REDIS, CQL],
+            Self::Eta => &[KAFKA, REGISTRY, REDIS, CQL, OSRM],
+            Self::Notify => &[KAFKA, REGISTRY, REDIS],
+            Self::TopicsEnsure => &[KAFKA, REGISTRY],
+        }
+    }
+
+    /// Its name in errors.
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Gateway => "gateway",
+            Self::Status => "status",
+            Self::Location => "location",
+            Self::Eta => "eta",
+            Self::Notify => "notify",
+            Self::TopicsEnsure => "topics ensure",
+        }
+    }
+}
+
+/// The payment provider the status pipeline refunds through: required with side effects.
+fn require_payments(config: &Config) -> Result<&crate::config::PaymentsSettings, AssembleError> {
+    config.payments.as_ref().ok_or(AssembleError::Missing {
+        pipeline: "status pipeline",
+        setting: "payments.url (DOORSTEP_PAYMENTS_URL)",
+        why: "refunds cannot be skipped silently; set it, or run with side effects off",
+    })
+}
+
+/// The push provider the notify pipeline sends through.
+fn require_push(config: &Config) -> Result<&crate::config::PushSettings, AssembleError> {
+    config.push.as_ref().ok_or(AssembleError::Missing {
+        pipeline: "notify pipeline",
+        setting: "push.url (DOORSTEP_PUSH_URL)",
+        why: "there is nowhere to send pushes",
+    })
+}
+
+/// Checks, without connecting to anything, that `config` has what `process` cannot start
+/// without: the settings the builders of this module (and the gateway) refuse to run without.
+/// Settings with defaults and the services' reachability are not checked here.
+pub fn preflight(config: &Config, process: Process) -> Result<(), AssembleError> {
+    match process {
+        Process::Status => require_payments(config).map(drop),
+        Process::Notify => require_push(config).map(drop),
+        Process::Gateway => match crate::auth::TokenKeys::from_config(config) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(AssembleError::Missing {
+                pipeline: process.name(),
+                setting: "gateway.auth_secret (DOORSTEP_AUTH_SECRET)",
+                why: "bearer tokens cannot be verified without it",
+            }),
+            Err(e) => Err(AssembleError::Invalid {
+                process: process.name(),
+                message: e.to_string(),
+            }),
+        },
+        Process::Location | Process::Eta | Process::TopicsEnsure => Ok(()),
+    }
 }
 
 /// Options of the status pipeline.
@@ -184,19 +295,14 @@ pub async fn status_pipeline(
     options: StatusOptions,
     registry: &Registry,
 ) -> Result<(Runtime, StatusStage), AssembleError> {
-    let payments = match (&config.payments, options.side_effects) {
-        (_, false) => None,
-        (Some(p), true) => Some(PaymentsClient::new(&PaymentsConfig::new(
+    let payments = if options.side_effects {
+        let p = require_payments(config)?;
+        Some(PaymentsClient::new(&PaymentsConfig::new(
             &p.url,
             p.secret_key.expose(),
-        ))?),
-        (None, true) => {
-            return Err(AssembleError::Missing {
-                pipeline: "status",
-                setting: "payments.url (DOORSTEP_PAYMENTS_URL)",
-                why: "refunds cannot be skipped silently; set it, or run with side effects off",
-            });
-        }
+        ))?)
+    } else {
+        None
     };
     let catalog = catalog(config).await?;
     let kafka = kafka_config(config, "doorstep-status");
@@ -249,13 +355,7 @@ pub async fn notify_pipeline(
     runtime: RuntimeConfig,
     registry: &Registry,
 ) -> Result<(Runtime, NotifyStage), AssembleError> {
-    let Some(push) = &config.push else {
-        return Err(AssembleError::Missing {
-            pipeline: "notify",
-            setting: "push.url (DOORSTEP_PUSH_URL)",
-            why: "there is nowhere to send pushes",
-        });
-    };
+    let push = require_push(config)?;
     let catalog = catalog(config).await?;
     let kafka = kafka_config(config, "doorstep-notify");
     let topic = config.topic(topics::NOTIFICATIONS);
