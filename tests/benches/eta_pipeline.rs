@@ -38,7 +38,6 @@ use doorstep_pipelines::eta::ManualClock;
 use doorstep_pipelines::runtime::RuntimeConfig;
 use doorstep_pipelines::shutdown;
 use doorstep_pipelines::simulate::{Path, RESTAURANTS, Routes, SplitMix};
-use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{OrderCommand, OrderEvent, PlaceOrder, topics};
 use doorstep_schemas::model::{
     Actor, DriverId, EventId, GeoPoint, OrderId, OrderItem, OrderStatus, Timestamp,

@@ -46,7 +46,6 @@ use doorstep_operators::location::LocationPolicy;
 use doorstep_pipelines::assemble::{self, LocationOptions};
 use doorstep_pipelines::runtime::RuntimeConfig;
 use doorstep_pipelines::shutdown;
-use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{LocationPing, topics};
 use doorstep_schemas::model::{DriverId, EventId, GeoPoint, OrderId, Timestamp};
 use doorstep_tests::bench_kit::{

@@ -47,7 +47,6 @@ use doorstep_connectors::kafka::Producer;
 use doorstep_pipelines::assemble::{self, StatusOptions};
 use doorstep_pipelines::runtime::{Batcher, RuntimeConfig};
 use doorstep_pipelines::shutdown;
-use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{OrderEvent, topics};
 use doorstep_schemas::model::Timestamp;
 use doorstep_tests::bench_kit::{RawInserts, init_bench_tracing};
