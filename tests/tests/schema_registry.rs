@@ -2,7 +2,8 @@
 //! `doorstep topics ensure` registers this build's schemas and refuses, naming the subject
 //! and the registry's reason, a schema its subject's compatibility rule (BACKWARD) forbids;
 //! with `schemas.auto_register` off a pipeline refuses to start until they are registered;
-//! `doorstep check` reports the registry. Needs the services (`scripts/services up`).
+//! `doorstep check` reports the registry; a registry outage while decoding makes the batch
+//! wait instead of rejecting. Needs the services (`scripts/services up`).
 
 use anyhow::{Context, ensure};
 use doorstep_pipelines::assemble::{self, StatusOptions};
@@ -139,5 +140,45 @@ async fn without_auto_register_a_pipeline_refuses_until_the_schemas_are_register
     assemble::status_pipeline(&scope.config, options, &registry)
         .await
         .context("the status pipeline after topics ensure")?;
+    Ok(())
+}
+
+/// A registry that goes away is an outage, not bad bytes: a record whose writer schema must be
+/// fetched then is a retriable error (the batch waits), never a reject; an id the registry
+/// answers "not found" for is a reject reason. Runs a registry of its own in this process.
+#[tokio::test]
+async fn a_registry_outage_while_decoding_retries_and_an_unknown_id_rejects() -> anyhow::Result<()>
+{
+    use doorstep_devservices::registry::{self, AppState, Registry};
+    use doorstep_pipelines::runtime::decode;
+    use doorstep_schemas::avro::Catalog;
+    use doorstep_schemas::avro::registry::RegistryConfig;
+    use doorstep_schemas::events::OrderEvent;
+    use std::time::Duration;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let app = registry::router(AppState::new(Registry::new(), None));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let config = RegistryConfig::new(&url).with_timeout(Duration::from_secs(2));
+    let catalog = Catalog::connect(&config).await?;
+
+    let unknown = [0, 0, 0, 0x30, 0x39, 2, b'x'];
+    let reason = decode::<OrderEvent>(&catalog, &unknown)
+        .await
+        .map_err(|e| anyhow::anyhow!("an unknown id is not an outage: {e}"))?
+        .err()
+        .context("an unknown id decoded")?;
+    ensure!(
+        reason.to_string().contains("unknown schema id 12345"),
+        "{reason}"
+    );
+
+    server.abort();
+    let _ = server.await;
+    match decode::<OrderEvent>(&catalog, &unknown).await {
+        Err(e) => ensure!(e.is_retriable(), "{e}"),
+        Ok(r) => anyhow::bail!("a registry outage became a verdict on the record: {r:?}"),
+    }
     Ok(())
 }
