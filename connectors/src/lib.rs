@@ -10,7 +10,6 @@
 //!   pub/sub (`redis` 1.x).
 //! - [`scylla`] — CQL session builder (ScyllaDB in production, Apache Cassandra in development
 //!   and tests) and keyspace helpers (`scylla` 1.x).
-//! - [`registry`] — Confluent-compatible schema registry client (`schema_registry_converter`).
 //! - [`routing`] — OSRM HTTP client for travel time and distance (`reqwest`).
 //! - [`order_store`] — orders with their timelines, active orders per partition, durable
 //!   timers and prep-time observations in ScyllaDB (`scylla` 1.x).
@@ -44,7 +43,6 @@ pub mod order_store;
 pub mod payments;
 pub mod push;
 pub mod redis;
-pub mod registry;
 pub mod retry;
 pub mod routing;
 pub mod scylla;

@@ -1,6 +1,8 @@
 //! Building a pipeline from the configuration: connections, stores, clients, the consumer
 //! and the stage. Shared by `doorstep pipeline`, `doorstep demo` and the tests, so all three
-//! run exactly the same thing.
+//! run exactly the same thing. Also what each process needs configured before it connects to
+//! anything ([`Process`], [`preflight`]), which `doorstep config check` and the compose test
+//! use.
 
 use crate::config::Config;
 use crate::notify::{NotifyMetrics, NotifyStage};
@@ -16,6 +18,7 @@ use doorstep_connectors::push::{PushClient, PushConfig, SentLedger};
 use doorstep_connectors::redis::{Redis, RedisOptions, RedisTarget};
 use doorstep_connectors::scylla::{self as cql, Replication, ScyllaConfig};
 use doorstep_schemas::avro::Catalog;
+use doorstep_schemas::avro::registry::{RegistryConfig, RegistryError};
 use doorstep_schemas::events::topics;
 use prometheus::Registry;
 use std::sync::Arc;
@@ -24,8 +27,8 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AssembleError {
-    /// A setting the pipeline needs is missing.
-    #[error("{pipeline} pipeline needs {setting}: {why}")]
+    /// A setting the process needs is missing.
+    #[error("the {pipeline} needs {setting}: {why}")]
     Missing {
         /// Which pipeline.
         pipeline: &'static str,
@@ -33,6 +36,14 @@ pub enum AssembleError {
         setting: &'static str,
         /// Why.
         why: &'static str,
+    },
+    /// A setting the process needs has a value it cannot use.
+    #[error("{process} cannot start: {message}")]
+    Invalid {
+        /// Which process.
+        process: &'static str,
+        /// What is wrong.
+        message: String,
     },
     /// Kafka client creation failed.
     #[error("Kafka: {0}")]
@@ -52,15 +63,116 @@ pub enum AssembleError {
     /// Push client creation failed.
     #[error("push: {0}")]
     Push(#[from] doorstep_connectors::push::Error),
-    /// The embedded schema catalog failed to load.
+    /// The schemas could not be registered with, or looked up in, the schema registry.
     #[error("schemas: {0}")]
-    Catalog(#[from] doorstep_schemas::avro::CatalogError),
+    Schemas(#[from] doorstep_schemas::avro::registry::RegistryError),
     /// The routing client could not be built.
     #[error("routing: {0}")]
     Routing(#[from] doorstep_connectors::routing::Error),
     /// Metric registration failed (a name registered twice).
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+}
+
+/// A Doorstep process as a deployment runs it (`doorstep gateway`, `doorstep pipeline NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    /// `doorstep gateway`.
+    Gateway,
+    /// `doorstep pipeline status` (with side effects).
+    Status,
+    /// `doorstep pipeline location`.
+    Location,
+    /// `doorstep pipeline eta`.
+    Eta,
+    /// `doorstep pipeline notify`.
+    Notify,
+    /// `doorstep topics ensure` (creates topics, registers schemas).
+    TopicsEnsure,
+}
+
+impl Process {
+    /// The process a `doorstep` command line runs (`["pipeline", "status"]`), if any.
+    pub fn from_command(words: &[&str]) -> Option<Self> {
+        Some(match words {
+            ["gateway", ..] => Self::Gateway,
+            ["pipeline", "status", ..] => Self::Status,
+            ["pipeline", "location", ..] => Self::Location,
+            ["pipeline", "eta", ..] => Self::Eta,
+            ["pipeline", "notify", ..] => Self::Notify,
+            ["topics", "ensure", ..] => Self::TopicsEnsure,
+            _ => return None,
+        })
+    }
+
+    /// The `services.*` endpoints (setting keys) its builders here connect to: none of these
+    /// may be left to a loopback default in a container.
+    pub fn endpoints(self) -> &'static [&'static str] {
+        const KAFKA: &str = "services.kafka_brokers";
+        const REGISTRY: &str = "services.schema_registry_url";
+        const REDIS: &str = "services.redis_url";
+        const CQL: &str = "services.cql_nodes";
+        const OSRM: &str = "services.osrm_url";
+        match self {
+            Self::Gateway | Self::Status | Self::Location => &[KAFKA, REGISTRY, REDIS, CQL],
+            Self::Eta => &[KAFKA, REGISTRY, REDIS, CQL, OSRM],
+            Self::Notify => &[KAFKA, REGISTRY, REDIS],
+            Self::TopicsEnsure => &[KAFKA, REGISTRY],
+        }
+    }
+
+    /// Its name in errors.
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Gateway => "gateway",
+            Self::Status => "status",
+            Self::Location => "location",
+            Self::Eta => "eta",
+            Self::Notify => "notify",
+            Self::TopicsEnsure => "topics ensure",
+        }
+    }
+}
+
+/// The payment provider the status pipeline refunds through: required with side effects.
+fn require_payments(config: &Config) -> Result<&crate::config::PaymentsSettings, AssembleError> {
+    config.payments.as_ref().ok_or(AssembleError::Missing {
+        pipeline: "status pipeline",
+        setting: "payments.url (DOORSTEP_PAYMENTS_URL)",
+        why: "refunds cannot be skipped silently; set it, or run with side effects off",
+    })
+}
+
+/// The push provider the notify pipeline sends through.
+fn require_push(config: &Config) -> Result<&crate::config::PushSettings, AssembleError> {
+    config.push.as_ref().ok_or(AssembleError::Missing {
+        pipeline: "notify pipeline",
+        setting: "push.url (DOORSTEP_PUSH_URL)",
+        why: "there is nowhere to send pushes",
+    })
+}
+
+/// Checks, without connecting to anything, that `config` has what `process` cannot start
+/// without: the settings the builders of this module (and the gateway) refuse to run without.
+/// Settings with defaults and the services' reachability are not checked here.
+pub fn preflight(config: &Config, process: Process) -> Result<(), AssembleError> {
+    match process {
+        Process::Status => require_payments(config).map(drop),
+        Process::Notify => require_push(config).map(drop),
+        Process::Gateway => match crate::auth::TokenKeys::from_config(config) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(AssembleError::Missing {
+                pipeline: process.name(),
+                setting: "gateway.auth_secret (DOORSTEP_AUTH_SECRET)",
+                why: "bearer tokens cannot be verified without it",
+            }),
+            Err(e) => Err(AssembleError::Invalid {
+                process: process.name(),
+                message: e.to_string(),
+            }),
+        },
+        Process::Location | Process::Eta | Process::TopicsEnsure => Ok(()),
+    }
 }
 
 /// Options of the status pipeline.
@@ -117,18 +229,41 @@ fn with_outputs(runtime: Runtime, producer: Producer) -> Runtime {
     }
 }
 
+/// The schema registry settings of a process: `services.schema_registry_url`, subjects named
+/// after the prefixed topics, registering as `schemas.auto_register` says.
+pub fn registry_config(config: &Config) -> RegistryConfig {
+    RegistryConfig::new(&config.endpoints.schema_registry_url)
+        .with_topic_prefix(&config.topic_prefix)
+        .with_register(config.schema_auto_register)
+}
+
+/// The codec of a process: this build's schemas registered with (or looked up in) the
+/// configured registry, records written with the registry's ids. Built once per pipeline or
+/// server and kept for the life of the process.
+pub async fn catalog(config: &Config) -> Result<&'static Catalog, RegistryError> {
+    let registry = registry_config(config);
+    let catalog = Catalog::connect(&registry).await?;
+    tracing::info!(
+        url = %registry.url,
+        registered = registry.register,
+        "schemas resolved with the schema registry"
+    );
+    Ok(Box::leak(Box::new(catalog)))
+}
+
 /// Where a pipeline's runtime writes records its stage fails on for good: the reject topic.
 fn poison_rejects(
     config: &Config,
     producer: &Producer,
+    catalog: &'static Catalog,
     pipeline: &str,
-) -> Result<crate::runtime::PoisonRejects, AssembleError> {
-    Ok(crate::runtime::PoisonRejects::new(
+) -> crate::runtime::PoisonRejects {
+    crate::runtime::PoisonRejects::new(
         producer.clone(),
         config.topic(topics::ORDER_REJECTED),
-        Catalog::embedded()?,
+        catalog,
         pipeline,
-    ))
+    )
 }
 
 /// Connects to Redis as configured (single node or cluster).
@@ -160,21 +295,16 @@ pub async fn status_pipeline(
     options: StatusOptions,
     registry: &Registry,
 ) -> Result<(Runtime, StatusStage), AssembleError> {
-    let payments = match (&config.payments, options.side_effects) {
-        (_, false) => None,
-        (Some(p), true) => Some(PaymentsClient::new(&PaymentsConfig::new(
+    let payments = if options.side_effects {
+        let p = require_payments(config)?;
+        Some(PaymentsClient::new(&PaymentsConfig::new(
             &p.url,
             p.secret_key.expose(),
-        ))?),
-        (None, true) => {
-            return Err(AssembleError::Missing {
-                pipeline: "status",
-                setting: "payments.url (DOORSTEP_PAYMENTS_URL)",
-                why: "refunds cannot be skipped silently; set it, or run with side effects off",
-            });
-        }
+        ))?)
+    } else {
+        None
     };
-    let catalog = Catalog::embedded()?;
+    let catalog = catalog(config).await?;
     let kafka = kafka_config(config, "doorstep-status");
     let events = config.topic(topics::ORDER_EVENTS);
     let consumer =
@@ -208,7 +338,7 @@ pub async fn status_pipeline(
             options.runtime,
             RuntimeMetrics::register(registry, "status")?,
         )
-        .with_poison_rejects(poison_rejects(config, &producer, "status")?),
+        .with_poison_rejects(poison_rejects(config, &producer, catalog, "status")),
         producer,
     );
     let stage = StatusStage::new(
@@ -226,14 +356,8 @@ pub async fn notify_pipeline(
     runtime: RuntimeConfig,
     registry: &Registry,
 ) -> Result<(Runtime, NotifyStage), AssembleError> {
-    let Some(push) = &config.push else {
-        return Err(AssembleError::Missing {
-            pipeline: "notify",
-            setting: "push.url (DOORSTEP_PUSH_URL)",
-            why: "there is nowhere to send pushes",
-        });
-    };
-    let catalog = Catalog::embedded()?;
+    let push = require_push(config)?;
+    let catalog = catalog(config).await?;
     let kafka = kafka_config(config, "doorstep-notify");
     let topic = config.topic(topics::NOTIFICATIONS);
     let consumer =
@@ -260,7 +384,7 @@ pub async fn notify_pipeline(
             runtime,
             RuntimeMetrics::register(registry, "notify")?,
         )
-        .with_poison_rejects(poison_rejects(config, &producer, "notify")?),
+        .with_poison_rejects(poison_rejects(config, &producer, catalog, "notify")),
         producer,
     );
     Ok((runtime, stage))
@@ -295,7 +419,7 @@ pub async fn location_pipeline(
     registry: &Registry,
 ) -> Result<(Runtime, crate::location::LocationStage), AssembleError> {
     use crate::location::{LocationMetrics, LocationSinks, LocationStage, LocationTopics};
-    let catalog = Catalog::embedded()?;
+    let catalog = catalog(config).await?;
     let kafka = kafka_config(config, "doorstep-location");
     let source = config.topic(topics::DRIVER_LOCATIONS);
     let consumer =
@@ -329,7 +453,7 @@ pub async fn location_pipeline(
             options.runtime,
             RuntimeMetrics::register(registry, "location")?,
         )
-        .with_poison_rejects(poison_rejects(config, &producer, "location")?),
+        .with_poison_rejects(poison_rejects(config, &producer, catalog, "location")),
         producer,
     );
     Ok((runtime, stage))
@@ -400,7 +524,7 @@ pub async fn eta_pipeline(
     registry: &Registry,
 ) -> Result<(Runtime, crate::eta::EtaStage), AssembleError> {
     use crate::eta::{EtaMetrics, EtaSinks, EtaStage, EtaTopics};
-    let catalog = Catalog::embedded()?;
+    let catalog = catalog(config).await?;
     let kafka = kafka_config(config, "doorstep-eta");
     let source = config.topic(topics::ORDER_STATUS);
     let consumer =
@@ -435,7 +559,7 @@ pub async fn eta_pipeline(
             options.runtime,
             RuntimeMetrics::register(registry, "eta")?,
         )
-        .with_poison_rejects(poison_rejects(config, &producer, "eta")?),
+        .with_poison_rejects(poison_rejects(config, &producer, catalog, "eta")),
         producer,
     );
     Ok((runtime, stage))

@@ -2,8 +2,8 @@
 //!
 //! The bottom of Doorstep's dependency graph: the domain model ([`model`]) and the records
 //! carried on every Kafka topic ([`events`]), with their Avro contracts ([`avro`]: the
-//! `.avsc` files, an embedded schema catalog and the Confluent wire-format codec; the
-//! registry-backed codec is behind the `registry` cargo feature), and the JSON live-tracking
+//! `.avsc` files, the codec of the Confluent wire format with ids from a schema
+//! registry), and the JSON live-tracking
 //! frames of an order's channel and WebSocket ([`live`]), and the outcome of a command as its
 //! sender reads it ([`outcome`]).
 //!

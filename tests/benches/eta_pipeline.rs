@@ -38,7 +38,6 @@ use doorstep_pipelines::eta::ManualClock;
 use doorstep_pipelines::runtime::RuntimeConfig;
 use doorstep_pipelines::shutdown;
 use doorstep_pipelines::simulate::{Path, RESTAURANTS, Routes, SplitMix};
-use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{OrderCommand, OrderEvent, PlaceOrder, topics};
 use doorstep_schemas::model::{
     Actor, DriverId, EventId, GeoPoint, OrderId, OrderItem, OrderStatus, Timestamp,
@@ -401,7 +400,7 @@ async fn main() -> anyhow::Result<()> {
 
     // The orders, through the status pipeline.
     let events: Vec<OrderEvent> = sims.iter().flat_map(|s| s.events(t0)).collect();
-    let catalog = Catalog::embedded()?;
+    let catalog = doorstep_tests::catalog().await?;
     let producer = Producer::new(&assemble::kafka_config(config, "doorstep-bench"))?;
     let topic = scope.topic(topics::ORDER_EVENTS);
     let encoded: Vec<(String, Vec<u8>)> = events

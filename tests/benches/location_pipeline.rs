@@ -46,7 +46,6 @@ use doorstep_operators::location::LocationPolicy;
 use doorstep_pipelines::assemble::{self, LocationOptions};
 use doorstep_pipelines::runtime::RuntimeConfig;
 use doorstep_pipelines::shutdown;
-use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{LocationPing, topics};
 use doorstep_schemas::model::{DriverId, EventId, GeoPoint, OrderId, Timestamp};
 use doorstep_tests::bench_kit::{
@@ -142,7 +141,7 @@ fn backlog(s: &Settings) -> Vec<LocationPing> {
 
 /// Produces the pings keyed by driver, in order; returns the records/s of all but the first.
 async fn produce(scope: &Scope, pings: &[LocationPing]) -> anyhow::Result<f64> {
-    let catalog = Catalog::embedded()?;
+    let catalog = doorstep_tests::catalog().await?;
     let producer = Producer::new(&assemble::kafka_config(&scope.config, "doorstep-bench"))?;
     let topic = scope.topic(topics::DRIVER_LOCATIONS);
     let encoded: Vec<(String, Vec<u8>)> = pings

@@ -24,7 +24,6 @@
 use anyhow::Context;
 use doorstep_connectors::kafka::{Admin, Compression, ConsumerBuilder, Producer};
 use doorstep_pipelines::assemble;
-use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::LocationPing;
 use doorstep_schemas::model::{DriverId, EventId, GeoPoint, Timestamp};
 use doorstep_tests::bench_kit::{RawInserts, bench_line, cpu, init_bench_tracing, setting};
@@ -53,8 +52,8 @@ fn port_of(addr: &str) -> Option<u16> {
     addr.rsplit(':').next()?.parse().ok()
 }
 
-fn pings(n: usize) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let catalog = Catalog::embedded()?;
+async fn pings(n: usize) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let catalog = doorstep_tests::catalog().await?;
     let now = Timestamp::now().as_millis();
     (0..n)
         .map(|i| {
@@ -188,7 +187,7 @@ async fn main() -> anyhow::Result<()> {
         .first()
         .and_then(|n| port_of(n))
         .and_then(cpu::listener);
-    let payloads = pings(records)?;
+    let payloads = pings(records).await?;
     let bytes: usize = payloads.iter().map(|(_, v)| v.len()).sum();
     println!(
         "  {records} GPS pings, {:.0} bytes of Avro each on average, {DRIVERS} driver keys, {} partitions",

@@ -47,7 +47,6 @@ use doorstep_connectors::kafka::Producer;
 use doorstep_pipelines::assemble::{self, StatusOptions};
 use doorstep_pipelines::runtime::{Batcher, RuntimeConfig};
 use doorstep_pipelines::shutdown;
-use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{OrderEvent, topics};
 use doorstep_schemas::model::Timestamp;
 use doorstep_tests::bench_kit::{RawInserts, init_bench_tracing};
@@ -219,7 +218,7 @@ struct Produced {
 /// future first in the order given, and the first poll enqueues the record in librdkafka),
 /// and the producer is idempotent, so each partition keeps the order.
 async fn produce(scope: &Scope, events: &[OrderEvent]) -> anyhow::Result<Produced> {
-    let catalog = Catalog::embedded()?;
+    let catalog = doorstep_tests::catalog().await?;
     let producer = Producer::new(&assemble::kafka_config(&scope.config, "doorstep-bench"))?;
     let topic = scope.topic(topics::ORDER_EVENTS);
     let encoded: Vec<(String, Vec<u8>)> = events

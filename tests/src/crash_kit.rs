@@ -22,7 +22,7 @@ use doorstep_connectors::push::SentLedger;
 use doorstep_connectors::redis::driver as redis_driver;
 use doorstep_operators::order::{Decision, OrderPolicy, OrderState, decide};
 use doorstep_pipelines::status::{DriverOp, Outputs};
-use doorstep_schemas::avro::{Catalog, TopicRecord};
+use doorstep_schemas::avro::TopicRecord;
 use doorstep_schemas::events::{
     Notification, OrderCommand, OrderEvent, RejectedRecord, StatusChange, topics,
 };
@@ -305,7 +305,7 @@ async fn produce_rounds(
         &config.endpoints.kafka_brokers,
         "status-crash-producer",
     ))?);
-    let catalog = Catalog::embedded()?;
+    let catalog = crate::catalog().await?;
     let topic: Arc<str> = config.topic(topics::ORDER_EVENTS).into();
     let rounds = orders.iter().map(Vec::len).max().unwrap_or_default();
     for round in 0..rounds {
@@ -444,13 +444,13 @@ impl Identity for RejectedRecord {
     }
 }
 
-pub fn follow<T: TopicRecord + Identity + Send + 'static>(
+pub async fn follow<T: TopicRecord + Identity + Send + 'static>(
     brokers: &str,
     topic: &str,
 ) -> anyhow::Result<TopicLog<T>> {
     let config = KafkaConfig::new(brokers, "status-crash-follower");
     let consumer = ConsumerBuilder::new(&config, crate::unique("follower")).subscribe(&[topic])?;
-    let catalog = Catalog::embedded()?;
+    let catalog = crate::catalog().await?;
     let records = Arc::new(Mutex::new(Vec::new()));
     let stamps = Arc::new(Mutex::new(Vec::new()));
     let distinct = Arc::new(Mutex::new(BTreeSet::new()));
@@ -473,7 +473,10 @@ pub fn follow<T: TopicRecord + Identity + Send + 'static>(
                 Ok(rec) => {
                     let key = String::from_utf8_lossy(rec.key.as_deref().unwrap_or_default())
                         .into_owned();
-                    match catalog.decode::<T>(rec.payload.as_deref().unwrap_or_default()) {
+                    match catalog
+                        .decode::<T>(rec.payload.as_deref().unwrap_or_default())
+                        .await
+                    {
                         Ok(v) => {
                             lock(&d).insert(v.identity());
                             lock(&r).push((key, v));
@@ -1019,9 +1022,9 @@ impl<'a> CrashRun<'a> {
                 ..Report::default()
             },
             expected,
-            status_log: follow(&brokers, &scope.topic(topics::ORDER_STATUS))?,
-            reject_log: follow(&brokers, &scope.topic(topics::ORDER_REJECTED))?,
-            outbox_log: follow(&brokers, &scope.topic(topics::NOTIFICATIONS))?,
+            status_log: follow(&brokers, &scope.topic(topics::ORDER_STATUS)).await?,
+            reject_log: follow(&brokers, &scope.topic(topics::ORDER_REJECTED)).await?,
+            outbox_log: follow(&brokers, &scope.topic(topics::NOTIFICATIONS)).await?,
             status_group: GroupProbe::new(
                 &brokers,
                 &scope.config.group_id("status"),
@@ -1033,7 +1036,7 @@ impl<'a> CrashRun<'a> {
                 &scope.topic(topics::NOTIFICATIONS),
             )?,
             eta: if processes.contains(&"eta") {
-                Some(EtaWatch::new(scope, eta_interval(&scope.env))?)
+                Some(EtaWatch::new(scope, eta_interval(&scope.env)).await?)
             } else {
                 None
             },
@@ -1281,7 +1284,7 @@ impl<'a> CrashRun<'a> {
         let mut said = String::new();
         let brokers = &self.scope.config.endpoints.kafka_brokers;
         let topic = self.scope.topic(topics::ORDER_STATUS);
-        let reread = match follow::<StatusChange>(brokers, &topic) {
+        let reread = match follow::<StatusChange>(brokers, &topic).await {
             Ok(fresh) => {
                 let end = Instant::now() + Duration::from_secs(30);
                 while fresh.distinct() < seen.len() + missing.len() && Instant::now() < end {

@@ -70,7 +70,7 @@ impl EdgeGateway {
         Admin::new(&kafka)?
             .ensure_topics(&[(&names[0], 1), (&names[1], 1)])
             .await?;
-        let mut gateway = Gateway::from_config(&config, Duration::from_secs(5))?;
+        let mut gateway = Gateway::from_config(&config, Duration::from_secs(5)).await?;
         if store {
             doorstep_pipelines::assemble::order_store(&config).await?;
             gateway = gateway

@@ -55,7 +55,7 @@ impl EtaWatch {
     ///
     /// # Errors
     /// When an observer cannot be started.
-    pub fn new(scope: &Scope, interval: Duration) -> anyhow::Result<Self> {
+    pub async fn new(scope: &Scope, interval: Duration) -> anyhow::Result<Self> {
         let brokers = &scope.config.endpoints.kafka_brokers;
         Ok(Self {
             group: GroupProbe::new(
@@ -63,7 +63,7 @@ impl EtaWatch {
                 &scope.config.group_id("eta"),
                 &scope.topic(topics::ORDER_STATUS),
             )?,
-            log: follow(brokers, &scope.topic(topics::ORDER_ETA))?,
+            log: follow(brokers, &scope.topic(topics::ORDER_ETA)).await?,
             started_ms: Timestamp::now().as_millis(),
             interval,
         })

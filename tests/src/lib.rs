@@ -58,6 +58,24 @@ pub fn service_env() -> std::collections::BTreeMap<String, String> {
     .collect()
 }
 
+/// The codec of the tests: this build's schemas registered with the schema registry of
+/// [`endpoints`] (under `doorstep-tests.<topic>-value`), so records the tests write and read
+/// carry the same registry ids as the pipelines' (the registry gives one id per schema text,
+/// whatever the subject). A registry that is down is a [`ServiceDown`] error.
+pub async fn catalog() -> anyhow::Result<&'static doorstep_schemas::avro::Catalog> {
+    use doorstep_schemas::avro::Catalog;
+    use doorstep_schemas::avro::registry::{RegistryConfig, RegistryError};
+    let e = endpoints();
+    let config = RegistryConfig::new(&e.schema_registry_url).with_topic_prefix("doorstep-tests.");
+    match Catalog::connect(&config).await {
+        Ok(c) => Ok(Box::leak(Box::new(c))),
+        Err(err @ RegistryError::Unreachable { .. }) => {
+            Err(ServiceDown::new(Service::SchemaRegistry, &e, err).into())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// A name no other test (or test run) uses: `prefix` plus 12 random hex digits. Only
 /// `[a-z0-9_-]` characters, so it works as a topic, key, channel or subject name; use
 /// [`unique_ident`] for CQL identifiers.

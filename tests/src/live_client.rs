@@ -34,7 +34,8 @@ impl GatewayUnderTest {
         let mut config = config.clone();
         config.edge = doorstep_pipelines::config::EdgeConfig::unlimited();
         let config = &config;
-        let gateway = Gateway::from_config(config, Duration::from_secs(5))?
+        let gateway = Gateway::from_config(config, Duration::from_secs(5))
+            .await?
             .with_order_store(config)
             .with_live_tracking(config, tracking)?;
         let registry = gateway.registry().clone();

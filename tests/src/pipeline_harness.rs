@@ -10,7 +10,6 @@ use doorstep_pipelines::assemble::{self, StatusOptions};
 use doorstep_pipelines::config::{Config, Source};
 use doorstep_pipelines::runtime::RuntimeConfig;
 use doorstep_pipelines::shutdown;
-use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{OrderEvent, topics};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -133,7 +132,7 @@ impl Scope {
 
     /// Produces order events to this scope's `orders.events.v1`, keyed by order id.
     pub async fn produce(&self, events: &[OrderEvent]) -> anyhow::Result<()> {
-        let catalog = Catalog::embedded()?;
+        let catalog = crate::catalog().await?;
         let topic = self.topic(topics::ORDER_EVENTS);
         for e in events {
             let bytes = catalog.encode(e)?;

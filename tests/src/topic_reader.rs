@@ -2,7 +2,7 @@
 //! fresh consumer group, until enough arrived or a deadline passed.
 
 use doorstep_connectors::kafka::{ConsumerBuilder, KafkaConfig};
-use doorstep_schemas::avro::{Catalog, Codec, TopicRecord};
+use doorstep_schemas::avro::{Catalog, TopicRecord};
 use std::time::Duration;
 
 /// One decoded record with its key and position.
@@ -29,7 +29,7 @@ pub async fn read_topic<T: TopicRecord>(
     let config = KafkaConfig::new(brokers, "doorstep-tests-reader");
     let group = crate::unique("reader");
     let consumer = ConsumerBuilder::new(&config, group).subscribe(&[topic])?;
-    let catalog = Catalog::embedded()?;
+    let catalog = crate::catalog().await?;
     let mut out = Vec::new();
     let end = tokio::time::Instant::now() + deadline;
     while out.len() < at_least {
@@ -49,7 +49,7 @@ pub async fn read_all<T: TopicRecord>(
 ) -> anyhow::Result<Vec<Read<T>>> {
     let config = KafkaConfig::new(brokers, "doorstep-tests-reader");
     let consumer = ConsumerBuilder::new(&config, crate::unique("reader")).subscribe(&[topic])?;
-    let catalog = Catalog::embedded()?;
+    let catalog = crate::catalog().await?;
     let mut out = Vec::new();
     // The first record may take a group join.
     let mut wait = settle.max(Duration::from_secs(5));
@@ -66,8 +66,8 @@ async fn decode<T: TopicRecord>(
     record: doorstep_connectors::kafka::Record,
 ) -> anyhow::Result<Read<T>> {
     let payload = record.payload.unwrap_or_default();
-    // The trait's (async) decode: `Catalog` also has an inherent, synchronous `decode`.
-    let value = Codec::decode::<T>(catalog, &payload)
+    let value = catalog
+        .decode::<T>(&payload)
         .await
         .map_err(|e| anyhow::anyhow!("{topic} offset {} is undecodable: {e}", record.offset))?;
     Ok(Read {

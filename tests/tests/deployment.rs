@@ -5,9 +5,12 @@
 //! started here. These tests read the files instead and check what a typo would silently
 //! break: pinned images, dependencies that exist, the `DOORSTEP_*` settings every process
 //! needs, scrape targets, the exact topic list (from `doorstep_schemas`), the dashboard's
-//! metric names, and the builder's Rust version. When a Docker Compose CLI is installed
-//! (`docker compose` or a v2+ `docker-compose`), `docker_compose_config_accepts_the_file` also
-//! runs `config -q` on the file; without one it prints a note and checks nothing more.
+//! metric names, and the builder's Rust version. `scripts/compose-check` stands in for
+//! `docker compose config`: it loads the file with compose-go (the Compose CLI's own loader:
+//! the Compose Specification's schema, interpolation, required variables), and
+//! `doorstep config check` then tells whether each Doorstep service has every setting it needs
+//! (the settings table's validation and the checks of `assemble.rs`). A missing Go toolchain
+//! or binary fails those tests; they never skip.
 //!
 //! Compose `${VAR:-default}` interpolation is resolved to the default, never from the
 //! environment, so the checks do not depend on who runs them.
@@ -27,6 +30,9 @@ const DOORSTEP_SERVICES: [(&str, &[&str]); 5] = [
     ("pipeline-eta", &["pipeline", "eta"]),
     ("pipeline-notify", &["pipeline", "notify"]),
 ];
+
+/// The one-shot Doorstep services and the subcommand each runs.
+const DOORSTEP_ONE_SHOTS: [(&str, &[&str]); 1] = [("schemas-init", &["topics", "ensure"])];
 
 /// What every Doorstep process must be told, and the value on the compose network.
 const REQUIRED_ENV: [(&str, &str); 6] = [
@@ -98,7 +104,7 @@ fn service_names(compose: &Value) -> BTreeSet<String> {
 }
 
 /// Compose interpolation with every variable unset: `${X:-d}` and `${X-d}` become `d`,
-/// `${X}` and `$X` become empty, `$$` is a literal `$`.
+/// `${X}`, `${X:?message}` and `$X` become empty, `$$` is a literal `$`.
 fn interpolate(s: &str) -> String {
     let mut out = String::new();
     let mut rest = s;
@@ -113,7 +119,11 @@ fn interpolate(s: &str) -> String {
                 .find('}')
                 .unwrap_or_else(|| panic!("unclosed ${{ in {s:?}"));
             let expr = &body[..end];
-            if let Some((_, default)) = expr.split_once(":-").or_else(|| expr.split_once('-')) {
+            if expr.contains('?') {
+                // `${X:?message}`: required, no default.
+            } else if let Some((_, default)) =
+                expr.split_once(":-").or_else(|| expr.split_once('-'))
+            {
                 out.push_str(default);
             }
             rest = &body[end + 1..];
@@ -382,6 +392,7 @@ fn doorstep_services_run_the_built_image_with_the_required_settings() {
         .collect();
     let expected: BTreeSet<String> = DOORSTEP_SERVICES
         .iter()
+        .chain(&DOORSTEP_ONE_SHOTS)
         .map(|(n, _)| (*n).to_owned())
         .collect();
     assert_eq!(
@@ -441,6 +452,7 @@ fn doorstep_services_run_the_built_image_with_the_required_settings() {
             ("kafka", "service_healthy"),
             ("kafka-init", "service_completed_successfully"),
             ("schema-registry", "service_healthy"),
+            ("schemas-init", "service_completed_successfully"),
             ("redis", "service_healthy"),
             ("scylla", "service_healthy"),
             ("scylla-init", "service_completed_successfully"),
@@ -457,6 +469,16 @@ fn doorstep_services_run_the_built_image_with_the_required_settings() {
             health.contains(&format!("127.0.0.1:{OPS_PORT}/healthz"))
                 || health.contains(&format!("localhost:{OPS_PORT}/healthz")),
             "{name}'s healthcheck must probe /healthz on the ops port {OPS_PORT}: {health}"
+        );
+    }
+    for (name, command) in DOORSTEP_ONE_SHOTS {
+        let svc = service(&compose, name);
+        images.insert(image(svc).unwrap_or_default());
+        assert_eq!(strings(svc.get("command")), command, "{name}");
+        assert_eq!(
+            svc.get("restart").map(scalar).as_deref(),
+            Some("no"),
+            "{name} runs once"
         );
     }
     assert_eq!(
@@ -1211,49 +1233,210 @@ fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
 
 // ---------------------------------------------------------------- docker compose itself
 
-/// A Compose CLI that understands the Compose Specification, if one is installed:
-/// `docker compose` (the plugin) or a standalone `docker-compose` of v2 or later.
-fn compose_cli() -> Option<Vec<&'static str>> {
-    let works = |program: &str, args: &[&str]| -> Option<String> {
-        let out = Command::new(program).args(args).output().ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    };
-    if works("docker", &["compose", "version"]).is_some() {
-        return Some(vec!["docker", "compose"]);
+/// A value for each variable the file requires (`${VAR:?message}`), found in the file: URLs
+/// for `*_URL`, random text for the rest (secrets, ids), so no published value is ever used.
+fn required_variables(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for part in text.split("${").skip(1) {
+        let Some((name, _)) = part.split_once(":?") else {
+            continue;
+        };
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let value = if name.ends_with("_URL") {
+            "http://stand-in.invalid:8080".to_owned()
+        } else {
+            uuid::Uuid::new_v4().simple().to_string().repeat(2)
+        };
+        out.insert(name.to_owned(), value);
     }
-    let version = works("docker-compose", &["version", "--short"])?;
-    let major: u32 = version
-        .trim()
-        .trim_start_matches('v')
-        .split('.')
-        .next()?
-        .parse()
-        .ok()?;
-    (major >= 2).then(|| vec!["docker-compose"])
+    out
 }
 
-#[test]
-fn docker_compose_config_accepts_the_file() {
-    let Some(cli) = compose_cli() else {
-        println!(
-            "note: no Docker Compose CLI here (`docker compose version` failed and no docker-compose v2+): \
-             skipped `docker compose config -q`; the static checks in this file still ran"
-        );
-        return;
-    };
-    let out = Command::new(cli[0])
-        .args(&cli[1..])
-        .args(["-f", "docker-compose.yml", "config", "-q"])
-        .current_dir(repo_root())
+/// `scripts/compose-check` (compose-go, the Docker Compose CLI's loader: the Compose
+/// Specification's schema and interpolation) on `file` with exactly `env`: the resolved
+/// project, or the loader's error.
+fn compose_config(file: &Path, env: &BTreeMap<String, String>) -> Result<Json, String> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let env_file = dir.path().join("compose.env");
+    let lines: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(&env_file, lines).expect("the env file is written");
+    let out = Command::new(repo_root().join("scripts/compose-check"))
+        .arg("-f")
+        .arg(file)
+        .arg("-env-file")
+        .arg(&env_file)
         .output()
-        .expect("the compose CLI runs");
-    assert!(
+        .unwrap_or_else(|e| panic!("scripts/compose-check does not run: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        return Err(stderr);
+    }
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("compose-check printed no project: {e}; {stderr}"))
+}
+
+/// The Doorstep services of a resolved project: (name, command, environment).
+fn doorstep_services(project: &Json) -> Vec<(String, Vec<String>, BTreeMap<String, String>)> {
+    let services = project["services"]
+        .as_object()
+        .expect("the resolved project has services");
+    let mut out = Vec::new();
+    for (name, svc) in services {
+        if svc.get("build").is_none() {
+            continue;
+        }
+        let command = svc["command"]
+            .as_array()
+            .map(|c| {
+                c.iter()
+                    .filter_map(|w| w.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let env = svc["environment"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push((name.clone(), command, env));
+    }
+    out
+}
+
+/// `doorstep config check --container COMMAND` with exactly `env`: whether the process could
+/// start (the settings table's validation and the checks its builders make), and what it said.
+fn settings_check(command: &[String], env: &BTreeMap<String, String>) -> (bool, String) {
+    let binary = doorstep_tests::process::doorstep_binary().expect("the doorstep binary");
+    let out = Command::new(binary)
+        .args(["config", "check", "--container"])
+        .args(command)
+        .env_clear()
+        .envs(env)
+        .output()
+        .expect("doorstep runs");
+    (
         out.status.success(),
-        "`{} -f docker-compose.yml config -q` failed:\n{}{}",
-        cli.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The file as shipped, given a value for every variable it requires: compose-go accepts it,
+/// and every Doorstep service (the long-running ones and the one-shots) has every setting it
+/// needs to start in a container. This fails, never skips, when a tool is missing.
+#[test]
+fn compose_config_resolves_and_every_doorstep_service_can_start() {
+    let file = repo_root().join("docker-compose.yml");
+    let env = required_variables(&read("docker-compose.yml"));
+    for name in [
+        "DOORSTEP_AUTH_SECRET",
+        "DOORSTEP_PAYMENTS_URL",
+        "DOORSTEP_PUSH_URL",
+    ] {
+        assert!(
+            env.contains_key(name),
+            "{name} must be a required variable: {env:?}"
+        );
+    }
+    let project = compose_config(&file, &env).unwrap_or_else(|e| panic!("compose config: {e}"));
+    let doorstep = doorstep_services(&project);
+    let names: BTreeSet<&str> = doorstep.iter().map(|(n, _, _)| n.as_str()).collect();
+    let expected: BTreeSet<&str> = DOORSTEP_SERVICES
+        .iter()
+        .chain(&DOORSTEP_ONE_SHOTS)
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(names, expected);
+    for (name, command, env) in &doorstep {
+        let (ok, said) = settings_check(command, env);
+        assert!(ok, "{name} cannot start with its compose settings: {said}");
+    }
+}
+
+/// Without a value for any one required variable, compose-go refuses the file and names it.
+#[test]
+fn compose_config_refuses_a_missing_required_variable() {
+    let file = repo_root().join("docker-compose.yml");
+    let all = required_variables(&read("docker-compose.yml"));
+    for name in all.keys() {
+        let mut env = all.clone();
+        env.remove(name);
+        match compose_config(&file, &env) {
+            Ok(_) => panic!("compose config accepted the file without {name}"),
+            Err(e) => assert!(
+                e.contains(name.as_str()),
+                "the error does not name {name}: {e}"
+            ),
+        }
+    }
+}
+
+/// Every Doorstep service's settings check fails when one setting it needs is taken away:
+/// for each service, each `DOORSTEP_*` variable is removed in turn, and the ones whose removal
+/// the check refuses must include the process's own requirements (payments for the status
+/// pipeline, push for notify, the secret for the gateway, the endpoints for all).
+#[test]
+fn the_settings_check_fails_when_a_service_misses_a_required_setting() {
+    let file = repo_root().join("docker-compose.yml");
+    let env = required_variables(&read("docker-compose.yml"));
+    let project = compose_config(&file, &env).unwrap_or_else(|e| panic!("compose config: {e}"));
+    for (name, command, env) in doorstep_services(&project) {
+        let mut refused = BTreeSet::new();
+        for key in env.keys().filter(|k| k.starts_with("DOORSTEP_")) {
+            let mut without = env.clone();
+            without.remove(key);
+            let (ok, said) = settings_check(&command, &without);
+            if !ok {
+                assert!(said.contains(key.as_str()), "{name} without {key}: {said}");
+                refused.insert(key.clone());
+            }
+        }
+        let mut must: Vec<&str> = vec!["DOORSTEP_KAFKA_BROKERS", "DOORSTEP_SCHEMA_REGISTRY_URL"];
+        match name.as_str() {
+            "gateway" => must.push("DOORSTEP_AUTH_SECRET"),
+            "pipeline-status" => must.extend(["DOORSTEP_PAYMENTS_URL", "DOORSTEP_CQL_NODES"]),
+            "pipeline-notify" => must.extend(["DOORSTEP_PUSH_URL", "DOORSTEP_PUSH_ACCESS_TOKEN"]),
+            "pipeline-eta" => must.push("DOORSTEP_OSRM_URL"),
+            _ => {}
+        }
+        for key in must {
+            assert!(
+                refused.contains(key),
+                "{name}: removing {key} went unnoticed ({refused:?})"
+            );
+        }
+    }
+
+    // And in the file: a copy whose pipeline-notify lost its push URL still loads, but the
+    // settings check of that service refuses it.
+    let text = read("docker-compose.yml");
+    let cut: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("DOORSTEP_PUSH_URL:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(cut, text, "docker-compose.yml sets DOORSTEP_PUSH_URL");
+    // Beside the original: its relative bind mounts resolve the same way.
+    let copy = repo_root().join(format!(
+        ".compose-check-{}.yml",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(&copy, cut).expect("the copy is written");
+    let project = compose_config(&copy, &required_variables(&read("docker-compose.yml")));
+    let _ = std::fs::remove_file(&copy);
+    let project = project.unwrap_or_else(|e| panic!("compose config of the copy: {e}"));
+    let (_, command, env) = doorstep_services(&project)
+        .into_iter()
+        .find(|(n, _, _)| n == "pipeline-notify")
+        .expect("pipeline-notify");
+    let (ok, said) = settings_check(&command, &env);
+    assert!(!ok && said.contains("DOORSTEP_PUSH_URL"), "{said}");
 }

@@ -26,7 +26,6 @@ use doorstep_pipelines::runtime::{
     StageError,
 };
 use doorstep_pipelines::shutdown;
-use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{RejectedRecord, topics};
 use doorstep_schemas::model::{OrderStatus, Timestamp};
 use doorstep_tests::crash_kit::{CrashRun, fault_points, kills_from_env, log_path, reported, seed};
@@ -336,7 +335,7 @@ async fn a_record_a_sink_refuses_for_good_is_rejected_and_the_partition_moves_on
     .with_poison_rejects(PoisonRejects::new(
         Producer::new(&kafka)?,
         scope.topic(topics::ORDER_REJECTED),
-        Catalog::embedded()?,
+        doorstep_tests::catalog().await?,
         "picky",
     ));
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -379,14 +378,18 @@ async fn read_rejects(scope: &Scope, n: usize) -> anyhow::Result<Vec<RejectedRec
     let kafka = doorstep_pipelines::assemble::kafka_config(&scope.config, "reject-reader");
     let consumer = ConsumerBuilder::new(&kafka, doorstep_tests::unique("rejects"))
         .subscribe(&[scope.topic(topics::ORDER_REJECTED).as_str()])?;
-    let catalog = Catalog::embedded()?;
+    let catalog = doorstep_tests::catalog().await?;
     let mut out = Vec::new();
     let end = tokio::time::Instant::now() + Duration::from_secs(60);
     while out.len() < n {
         let r = tokio::time::timeout_at(end, consumer.recv())
             .await
             .with_context(|| format!("only {} of {n} rejects arrived: {out:?}", out.len()))??;
-        out.push(catalog.decode::<RejectedRecord>(r.payload.as_deref().unwrap_or_default())?);
+        out.push(
+            catalog
+                .decode::<RejectedRecord>(r.payload.as_deref().unwrap_or_default())
+                .await?,
+        );
     }
     Ok(out)
 }

@@ -16,7 +16,6 @@ use doorstep_pipelines::auth::{Claims, TokenKey, unix_now};
 use doorstep_pipelines::config::{Config, Source};
 use doorstep_pipelines::gateway::Gateway;
 use doorstep_pipelines::shutdown;
-use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{LocationPing, OrderCommand, OrderEvent, topics};
 use doorstep_schemas::model::{Actor, ActorKind, OrderStatus};
 use doorstep_tests::{OrServiceDown, endpoints, unique};
@@ -74,7 +73,7 @@ async fn start(brokers: &str, produce_timeout: Duration, create: bool) -> Result
             .ensure_topics(&[(&topic, 1), (&locations, 1)])
             .await?;
     }
-    let gateway = Gateway::from_config(&config, produce_timeout)?;
+    let gateway = Gateway::from_config(&config, produce_timeout).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let ops_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -202,12 +201,15 @@ impl Running {
     }
 }
 
-fn decode(record: &Record) -> Result<OrderEvent> {
+async fn decode(record: &Record) -> Result<OrderEvent> {
     let payload = record
         .payload
         .as_deref()
         .context("record without a value")?;
-    Ok(Catalog::embedded()?.decode::<OrderEvent>(payload)?)
+    Ok(doorstep_tests::catalog()
+        .await?
+        .decode::<OrderEvent>(payload)
+        .await?)
 }
 
 #[tokio::test]
@@ -258,7 +260,7 @@ async fn accepted_requests_are_produced_as_order_events() -> Result<()> {
             record.header("event_id") == Some(event_id.as_bytes()),
             "event_id header: {record:?}"
         );
-        let ev = decode(record)?;
+        let ev = decode(record).await?;
         ensure!(ev.event_id.as_str() == event_id && ev.order_id.as_str() == order_id);
         ensure!((ev.occurred_at.as_millis() - unix_now() * 1000).abs() < 60_000);
         events.push(ev);
@@ -677,7 +679,10 @@ async fn command_headers_are_checked_and_a_gateway_without_redis_answers_at_once
         other.body
     );
     let records = gw.read(4).await?;
-    let events: Vec<_> = records.iter().map(decode).collect::<Result<_>>()?;
+    let mut events = Vec::with_capacity(records.len());
+    for r in &records {
+        events.push(decode(r).await?);
+    }
     ensure!(
         events[1].event_id == events[2].event_id && events[1].order_id == events[2].order_id,
         "{events:?}"
@@ -755,11 +760,13 @@ async fn driver_pings_reach_drivers_locations() -> Result<()> {
     ensure!(refused.status == 403, "{:?}", refused.body);
 
     let records = gw.read_topic(&gw.locations_topic, 2).await?;
-    let catalog = Catalog::embedded()?;
+    let catalog = doorstep_tests::catalog().await?;
     let mut ids = Vec::new();
     for r in &records {
         ensure!(r.key.as_deref() == Some(&b"d-7"[..]), "{r:?}");
-        let ping: LocationPing = catalog.decode(r.payload.as_deref().unwrap_or_default())?;
+        let ping: LocationPing = catalog
+            .decode(r.payload.as_deref().unwrap_or_default())
+            .await?;
         ensure!(ping.driver_id.as_str() == "d-7");
         ensure!(r.header("ping_id") == Some(ping.ping_id.as_str().as_bytes()));
         ids.push(ping.ping_id.0);
@@ -829,7 +836,9 @@ async fn reading_an_order_comes_from_the_order_store() -> Result<()> {
 
     let mut config = config(&e.kafka_brokers)?;
     config.cql_keyspace = keyspace;
-    let gateway = Gateway::from_config(&config, Duration::from_secs(5))?.with_order_store(&config);
+    let gateway = Gateway::from_config(&config, Duration::from_secs(5))
+        .await?
+        .with_order_store(&config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, signal) = shutdown::channel();

@@ -23,7 +23,6 @@ use doorstep_connectors::location_store::LocationStore;
 use doorstep_operators::location::{LastPing, LocationFilter};
 use doorstep_pipelines::assemble;
 use doorstep_pipelines::simulate::SplitMix;
-use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{LocationPing, RejectedRecord, topics};
 use doorstep_schemas::model::{DriverId, EventId, GeoPoint, OrderId, Timestamp, TrackingUpdate};
 use doorstep_tests::crash_kit::{
@@ -153,7 +152,7 @@ async fn produce(
     pings: Vec<LocationPing>,
     span: Duration,
 ) -> anyhow::Result<()> {
-    let catalog = Catalog::embedded()?;
+    let catalog = doorstep_tests::catalog().await?;
     let producer = Producer::new(&assemble::kafka_config(&config, "location-crash"))?;
     let topic = config.topic(topics::DRIVER_LOCATIONS);
     let per_round = span / u32::try_from(ROUNDS)?;
@@ -307,10 +306,10 @@ async fn location_run(name: &str, scope: &Scope, mut fault: Fault<'_>) -> anyhow
             log: log.clone(),
             process: None,
             others: Vec::new(),
-            tracking: follow(&brokers, &scope.topic(topics::ORDER_TRACKING))?,
+            tracking: follow(&brokers, &scope.topic(topics::ORDER_TRACKING)).await?,
         };
         let rejects: TopicLog<RejectedRecord> =
-            follow(&brokers, &scope.topic(topics::ORDER_REJECTED))?;
+            follow(&brokers, &scope.topic(topics::ORDER_REJECTED)).await?;
         let group = GroupProbe::new(
             &brokers,
             &config.group_id("location"),

@@ -12,7 +12,6 @@ use doorstep_pipelines::assemble::{self, LocationOptions};
 use doorstep_pipelines::config::Config;
 use doorstep_pipelines::runtime::{RuntimeConfig, RuntimeError};
 use doorstep_pipelines::shutdown;
-use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{LocationPing, RejectedRecord, topics};
 use doorstep_schemas::live::{FrameHeader, LiveEvent};
 use doorstep_schemas::model::{
@@ -84,7 +83,7 @@ async fn produce<'a>(
     scope: &Scope,
     pings: impl IntoIterator<Item = &'a LocationPing>,
 ) -> anyhow::Result<()> {
-    let catalog = Catalog::embedded()?;
+    let catalog = doorstep_tests::catalog().await?;
     let producer = Producer::new(&assemble::kafka_config(&scope.config, "doorstep-tests"))?;
     let source = scope.topic(topics::DRIVER_LOCATIONS);
     for p in pings {

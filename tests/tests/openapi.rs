@@ -179,6 +179,7 @@ async fn every_documented_route_is_served() {
     env.insert("DOORSTEP_AUTH_SECRET".into(), SECRET.into());
     let config = Config::from_source(&Source::from_parts(None, env).unwrap()).unwrap();
     let gateway = Gateway::from_config(&config, Duration::from_secs(1))
+        .await
         .unwrap()
         .with_order_store(&config)
         .with_live_tracking(&config, TrackingConfig::default())

@@ -225,7 +225,8 @@ impl Setup {
             store: scope.store().await?,
             hook: Mutex::new(None),
         });
-        let gateway = Gateway::from_config(&config, Duration::from_secs(5))?
+        let gateway = Gateway::from_config(&config, Duration::from_secs(5))
+            .await?
             .with_order_reader(reader.clone())
             .with_live_tracking(&config, TrackingConfig::default())?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

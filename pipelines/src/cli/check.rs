@@ -1,13 +1,17 @@
-//! `doorstep check`: can this process reach every service it needs?
+//! `doorstep check`: can this process reach every service it needs, the schema registry
+//! included?
 
 use crate::config::Config;
 use doorstep_connectors::kafka::{KafkaConfig, Producer};
 use doorstep_connectors::redis::{Redis, RedisOptions, RedisTarget};
 use doorstep_connectors::routing::{LngLat, OsrmClient, OsrmConfig};
 use doorstep_connectors::scylla::{self as cql, ScyllaConfig};
+use doorstep_schemas::avro::Catalog;
+use doorstep_schemas::avro::registry::RegistryError;
 
-/// Probes Kafka, Redis, CQL and OSRM; prints one line per service with what it answered
-/// (the brokers Kafka advertises, the Redis and Cassandra/ScyllaDB versions).
+/// Probes Kafka, Redis, CQL, OSRM and the schema registry; prints one line per service with
+/// what it answered (the brokers Kafka advertises, the Redis and Cassandra/ScyllaDB versions,
+/// whether the registry holds this build's schemas).
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let e = &config.endpoints;
     let mut failed = 0;
@@ -53,6 +57,17 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
             .map_err(|e| e.to_string())
     };
     report("osrm", &e.osrm_url, osrm.await);
+    let registry = async {
+        let lookup = crate::assemble::registry_config(config).with_register(false);
+        match Catalog::connect(&lookup).await {
+            Ok(_) => Ok("this build's schemas are registered".to_owned()),
+            Err(RegistryError::NotRegistered { subject }) => Ok(format!(
+                "{subject} lacks this build's schema; `doorstep topics ensure` registers it"
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    report("registry", &e.schema_registry_url, registry.await);
     if failed > 0 {
         anyhow::bail!("{failed} service(s) unreachable; start them with `scripts/services up`");
     }

@@ -1,6 +1,9 @@
-//! `doorstep config show|reference`.
+//! `doorstep config show|reference|check`.
 
-use crate::config::{Config, Source, settings::SETTINGS};
+use crate::assemble::{self, Process};
+use crate::config::settings::{SETTINGS, by_key};
+use crate::config::{Config, Source};
+use anyhow::{Context, bail};
 use clap::Subcommand;
 use std::path::Path;
 
@@ -11,6 +14,19 @@ pub enum ConfigAction {
     Show,
     /// Every setting: file key, environment variable, default, meaning (Markdown table).
     Reference,
+    /// Whether the configuration lets COMMAND start (e.g. `pipeline status`), without
+    /// connecting to anything: it loads and validates, the settings the process refuses to
+    /// run without are set, and (with `--container`) none of the endpoints it connects to is
+    /// left to its loopback default. The compose test runs it on every service.
+    Check {
+        /// The endpoints must be set to non-loopback addresses (a container's loopback is
+        /// its own).
+        #[arg(long)]
+        container: bool,
+        /// The command the process runs, e.g. `gateway` or `pipeline notify`.
+        #[arg(required = true, num_args = 1..)]
+        command: Vec<String>,
+    },
 }
 
 /// Runs `doorstep config`.
@@ -18,6 +34,42 @@ pub fn run(action: &ConfigAction, file: Option<&Path>) -> anyhow::Result<()> {
     match action {
         ConfigAction::Reference => {
             print!("{}", reference_markdown());
+            Ok(())
+        }
+        ConfigAction::Check { container, command } => {
+            let words: Vec<&str> = command.iter().map(String::as_str).collect();
+            let process = Process::from_command(&words).with_context(|| {
+                format!("`doorstep {}` is not a Doorstep process", words.join(" "))
+            })?;
+            let src = Source::load(file)?;
+            let config = Config::from_source(&src)?;
+            assemble::preflight(&config, process)?;
+            if *container {
+                for key in process.endpoints() {
+                    let setting = by_key(key).with_context(|| format!("no setting {key}"))?;
+                    let value = src.get(setting).unwrap_or_default();
+                    let loopback = value.is_empty()
+                        || value.contains("127.0.0.1")
+                        || value.contains("localhost");
+                    if loopback {
+                        bail!(
+                            "`doorstep {}` needs {key} ({}) set to an address other than loopback \
+                             in a container; it is {:?}",
+                            words.join(" "),
+                            setting.env,
+                            if value.is_empty() {
+                                setting.default
+                            } else {
+                                value.as_str()
+                            }
+                        );
+                    }
+                }
+            }
+            println!(
+                "`doorstep {}` can start with this configuration",
+                words.join(" ")
+            );
             Ok(())
         }
         ConfigAction::Show => {

@@ -40,7 +40,7 @@ pub async fn run(config: &Config, args: &GatewayArgs) -> anyhow::Result<()> {
         !args.produce_timeout.is_zero(),
         "--produce-timeout must be more than 0"
     );
-    let mut gateway = Gateway::from_config(config, args.produce_timeout)?;
+    let mut gateway = Gateway::from_config(config, args.produce_timeout).await?;
     if !args.no_order_store {
         gateway = gateway
             .with_order_store(config)
@@ -91,7 +91,7 @@ fn with_demo_page(
         .current()
         .clone();
     let orders = RecentOrders::new();
-    orders.spawn_feed(config, stop);
+    orders.spawn_feed(config, gateway.catalog(), stop);
     let page = DemoPage::new(key, orders, gateway.registry().clone(), metrics.to_vec());
     tracing::info!(url = %format!("http://{addr}/demo"), "demo page enabled");
     Ok(gateway.with_routes(page.router()))

@@ -5,7 +5,6 @@ use crate::config::Config;
 use crate::shutdown;
 use clap::Args;
 use doorstep_connectors::kafka::{ConsumerBuilder, OffsetReset};
-use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{RejectedRecord, StatusChange, topics};
 use doorstep_schemas::model::HistoryEntryKind;
 
@@ -19,7 +18,7 @@ pub struct TailArgs {
 
 /// Prints one line per status change and reject until Ctrl-C.
 pub async fn run(config: &Config, args: &TailArgs) -> anyhow::Result<()> {
-    let catalog = Catalog::embedded()?;
+    let catalog = assemble::catalog(config).await?;
     let status = config.topic(topics::ORDER_STATUS);
     let rejected = config.topic(topics::ORDER_REJECTED);
     let group = format!(
@@ -45,7 +44,7 @@ pub async fn run(config: &Config, args: &TailArgs) -> anyhow::Result<()> {
         };
         let payload = record.payload.unwrap_or_default();
         if record.topic == status {
-            match catalog.decode::<StatusChange>(&payload) {
+            match catalog.decode::<StatusChange>(&payload).await {
                 Ok(c) => println!("{}", describe_change(&c)),
                 Err(e) => println!(
                     "!! undecodable status record at offset {}: {e}",
@@ -53,7 +52,7 @@ pub async fn run(config: &Config, args: &TailArgs) -> anyhow::Result<()> {
                 ),
             }
         } else {
-            match catalog.decode::<RejectedRecord>(&payload) {
+            match catalog.decode::<RejectedRecord>(&payload).await {
                 Ok(r) => println!(
                     "✗ {:<22} rejected {:<24} {}",
                     r.order_id.map(|o| o.to_string()).unwrap_or_default(),

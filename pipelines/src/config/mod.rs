@@ -210,6 +210,9 @@ pub struct Config {
     pub kafka_fetch_wait: std::time::Duration,
     /// Whether pipelines write their outputs in Kafka transactions.
     pub exactly_once: bool,
+    /// Whether a process registers this build's schemas with the registry at start (else it
+    /// only looks them up and refuses to start when a subject lacks one).
+    pub schema_auto_register: bool,
     /// This process's stable name among the copies of a pipeline, if it has one.
     pub instance_id: Option<String>,
     /// How long an output transaction may stay open.
@@ -409,6 +412,7 @@ impl Config {
             partitions,
             kafka_fetch_wait: std::time::Duration::from_millis(parse(src, "kafka.fetch_wait_ms")?),
             exactly_once: parse(src, "kafka.exactly_once")?,
+            schema_auto_register: parse(src, "schemas.auto_register")?,
             instance_id: src.get(setting("kafka.instance_id")),
             kafka_transaction_timeout: std::time::Duration::from_millis(parse(
                 src,

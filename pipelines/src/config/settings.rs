@@ -36,6 +36,7 @@ settings! {
     "services.redis_cluster_urls", "DOORSTEP_REDIS_CLUSTER_URLS", "", "Redis Cluster seed URLs, comma separated (used when redis.mode is `cluster`)";
     "services.cql_nodes", "DOORSTEP_CQL_NODES", "127.0.0.1:19042", "CQL contact points, comma separated (ScyllaDB in production, Apache Cassandra here)";
     "services.schema_registry_url", "DOORSTEP_SCHEMA_REGISTRY_URL", "http://127.0.0.1:18081", "Confluent-compatible schema registry";
+    "schemas.auto_register", "DOORSTEP_SCHEMA_AUTO_REGISTER", "true", "Register this build's schemas (subjects `<topic>-value`) with the registry when a process starts; `false`: only look them up and refuse to start, naming the subject, when one is missing (register them with `doorstep topics ensure` first)";
     "services.osrm_url", "DOORSTEP_OSRM_URL", "http://127.0.0.1:15000", "OSRM-shaped routing API";
     "kafka.topic_prefix", "DOORSTEP_TOPIC_PREFIX", "", "Prefix for every topic name (tests use it to isolate runs)";
     "kafka.group_prefix", "DOORSTEP_GROUP_PREFIX", "doorstep", "Prefix of consumer group ids (`<prefix>.<pipeline>`)";

@@ -152,13 +152,13 @@ impl EtaStage {
 
     /// Decodes the batch and applies its changes to `scratch`; returns the orders that
     /// changed, in order id order.
-    fn apply_batch(
+    async fn apply_batch(
         &mut self,
         batch: &[SourceRecord],
         scratch: &mut HashMap<OrderId, Tracked>,
         writes: &mut Writes,
         now: Timestamp,
-    ) -> BTreeSet<OrderId> {
+    ) -> Result<BTreeSet<OrderId>, StageError> {
         let mut changed = BTreeSet::new();
         for record in batch {
             let meta = SourceMeta::of(record);
@@ -173,7 +173,9 @@ impl EtaStage {
                 ));
                 continue;
             };
-            let change = match self.sinks.catalog.decode::<StatusChange>(payload) {
+            let change = match crate::runtime::decode::<StatusChange>(self.sinks.catalog, payload)
+                .await?
+            {
                 Ok(c) if record.key.as_deref() != Some(c.order_id.as_str().as_bytes()) => {
                     let msg = format!("record key does not match order id {}", c.order_id);
                     writes
@@ -185,7 +187,7 @@ impl EtaStage {
                 Err(e) => {
                     writes
                         .rejects
-                        .push(reject("undecodable", e.to_string(), None));
+                        .push(reject(crate::runtime::UNDECODABLE, e.to_string(), None));
                     continue;
                 }
             };
@@ -228,7 +230,7 @@ impl EtaStage {
                 writes.finished.push((t.partition, id.clone()));
             }
         }
-        changed
+        Ok(changed)
     }
 
     /// Loads the order rows of the `ids` in `scratch` without places; returns the ids whose
@@ -482,7 +484,9 @@ impl Stage for EtaStage {
         let now = self.clock.now();
         let mut writes = Writes::default();
         let mut scratch = HashMap::new();
-        let changed = self.apply_batch(batch, &mut scratch, &mut writes, now);
+        let changed = self
+            .apply_batch(batch, &mut scratch, &mut writes, now)
+            .await?;
         let active: Vec<(OrderId, i32)> = changed
             .iter()
             .filter_map(|id| {

@@ -11,7 +11,7 @@ use crate::shutdown;
 use axum::Router;
 use doorstep_connectors::open_orders::OpenOrders;
 use doorstep_connectors::scylla::ScyllaConfig;
-use doorstep_schemas::avro::{Catalog, CatalogError};
+use doorstep_schemas::avro::registry::RegistryError;
 use doorstep_schemas::events::topics;
 use prometheus::Registry;
 use std::sync::Arc;
@@ -31,9 +31,9 @@ pub enum GatewayError {
     /// The producer cannot be created.
     #[error(transparent)]
     Kafka(#[from] doorstep_connectors::kafka::Error),
-    /// The embedded schemas cannot be loaded.
+    /// The schemas cannot be registered with, or looked up in, the schema registry.
     #[error(transparent)]
-    Catalog(#[from] CatalogError),
+    Schemas(#[from] RegistryError),
     /// The metrics cannot be registered.
     #[error("registering metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -57,7 +57,10 @@ impl Gateway {
     /// A gateway producing to `config`'s brokers and (prefixed) `orders.events.v1` and
     /// `drivers.locations.v1`, verifying
     /// tokens with `config.auth_secret`, waiting at most `produce_timeout` for each ack.
-    pub fn from_config(config: &Config, produce_timeout: Duration) -> Result<Self, GatewayError> {
+    pub async fn from_config(
+        config: &Config,
+        produce_timeout: Duration,
+    ) -> Result<Self, GatewayError> {
         let key = TokenKeys::from_config(config)?.ok_or(GatewayError::NoSecret)?;
         let sink = KafkaSink::new(&config.endpoints.kafka_brokers, produce_timeout)?;
         let registry = crate::ops::process_registry()?;
@@ -72,7 +75,7 @@ impl Gateway {
         let state = GatewayState::new(
             key,
             Arc::new(sink.clone()),
-            Catalog::embedded()?,
+            crate::assemble::catalog(config).await?,
             settings,
             metrics,
         )
@@ -164,6 +167,11 @@ impl Gateway {
     /// The shared state.
     pub fn state(&self) -> &GatewayState {
         &self.state
+    }
+
+    /// The codec the gateway writes records with (ids from the schema registry).
+    pub fn catalog(&self) -> &'static doorstep_schemas::avro::Catalog {
+        self.state.inner.catalog
     }
 
     /// The metrics registry (`/metrics`).

@@ -195,7 +195,7 @@ async fn placing_an_order_produces_the_event() {
         headers,
         &vec![("event_id".to_owned(), event_id.as_bytes().to_vec())]
     );
-    let ev: OrderEvent = Catalog::embedded().unwrap().decode(payload).unwrap();
+    let ev: OrderEvent = Catalog::embedded().unwrap().decode(payload).await.unwrap();
     assert_eq!(ev.event_id.as_str(), event_id);
     assert_eq!(ev.order_id.as_str(), order_id);
     assert_eq!(ev.actor, doorstep_schemas::model::Actor::customer("c-1"));
@@ -273,12 +273,11 @@ async fn the_other_commands_produce_their_events() {
         assert_eq!(b["order_id"], "o-1");
     }
     let catalog = Catalog::embedded().unwrap();
-    let commands: Vec<_> = h
-        .sent()
-        .iter()
-        .map(|(_, _, p, _)| catalog.decode::<OrderEvent>(p).unwrap())
-        .map(|e| (e.actor.kind, e.command))
-        .collect();
+    let mut commands = Vec::new();
+    for (_, _, p, _) in h.sent() {
+        let e = catalog.decode::<OrderEvent>(&p).await.unwrap();
+        commands.push((e.actor.kind, e.command));
+    }
     assert_eq!(
         commands,
         vec![
@@ -855,7 +854,7 @@ async fn driver_pings_are_produced_keyed_by_driver() {
     for (topic, key, payload, headers) in &sent {
         assert_eq!(topic, "t.drivers.locations.v1");
         assert_eq!(key, b"d-1");
-        let ping: doorstep_schemas::events::LocationPing = catalog.decode(payload).unwrap();
+        let ping: doorstep_schemas::events::LocationPing = catalog.decode(payload).await.unwrap();
         assert_eq!(ping.driver_id.as_str(), "d-1");
         assert_eq!(
             headers[0],
@@ -866,13 +865,13 @@ async fn driver_pings_are_produced_keyed_by_driver() {
         );
         assert!(ping.received_at.as_millis() >= now_ms - 1000);
     }
-    let first: doorstep_schemas::events::LocationPing = catalog.decode(&sent[0].2).unwrap();
+    let first: doorstep_schemas::events::LocationPing = catalog.decode(&sent[0].2).await.unwrap();
     assert_eq!(first.recorded_at.as_millis(), now_ms - 1000);
     assert_eq!(
         (first.accuracy_m, first.heading_deg, first.speed_mps),
         (Some(5.0), Some(90.0), Some(8.5))
     );
-    let second: doorstep_schemas::events::LocationPing = catalog.decode(&sent[1].2).unwrap();
+    let second: doorstep_schemas::events::LocationPing = catalog.decode(&sent[1].2).await.unwrap();
     assert_eq!(
         second.recorded_at, second.received_at,
         "recorded_at defaults to now"

@@ -120,13 +120,13 @@ impl LocationStage {
                 out.unreadable(&meta, "tombstone", "a location ping needs a value".into());
                 continue;
             };
-            match self.catalog.decode::<LocationPing>(payload) {
+            match crate::runtime::decode::<LocationPing>(self.catalog, payload).await? {
                 Ok(p) if record.key.as_deref() != Some(p.driver_id.as_str().as_bytes()) => {
                     let msg = format!("record key does not match driver id {}", p.driver_id);
                     out.unreadable(&meta, "key_mismatch", msg);
                 }
                 Ok(p) => pings.push((meta, p)),
-                Err(e) => out.unreadable(&meta, "undecodable", e.to_string()),
+                Err(e) => out.unreadable(&meta, crate::runtime::UNDECODABLE, e.to_string()),
             }
         }
         let drivers: Vec<DriverId> = pings
@@ -154,9 +154,9 @@ impl LocationStage {
             else {
                 continue;
             };
-            let records = outbox::from_hex(text)
-                .and_then(|bytes| outbox::decode(self.catalog, &bytes))
-                .map_err(|e| StageError::Fatal(format!("driver {driver}: {e}")))?;
+            let fatal = |e: outbox::OutboxError| StageError::Fatal(format!("driver {driver}: {e}"));
+            let bytes = outbox::from_hex(text).map_err(fatal)?;
+            let records = outbox::decode(self.catalog, &bytes).await.map_err(fatal)?;
             again.insert(driver.clone(), records);
         }
         gather(

@@ -56,7 +56,7 @@ impl Stage for NotifyStage {
         let mut pending = Vec::with_capacity(batch.len());
         for record in batch {
             let meta = SourceMeta::of(record);
-            match self.catalog.decode::<Notification>(meta.payload) {
+            match crate::runtime::decode::<Notification>(self.catalog, meta.payload).await? {
                 Ok(n) => pending.push((meta, n)),
                 Err(e) => {
                     self.metrics
@@ -65,7 +65,7 @@ impl Stage for NotifyStage {
                         .inc();
                     rejects.push(meta.reject(
                         "notify",
-                        "undecodable",
+                        crate::runtime::UNDECODABLE,
                         e.to_string(),
                         None,
                         None,

@@ -7,7 +7,6 @@ use crate::config::Config;
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeError, RuntimeMetrics};
 use crate::shutdown::Signal;
 use doorstep_connectors::kafka::ConsumerBuilder;
-use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::topics;
 use doorstep_schemas::model::Timestamp;
 use prometheus::Registry;
@@ -47,9 +46,9 @@ pub enum ReplayError {
     /// The runtime stopped on a fatal error.
     #[error("{0}")]
     Runtime(#[from] RuntimeError),
-    /// The schema catalog failed to load.
+    /// The schemas could not be resolved with the schema registry.
     #[error("schemas: {0}")]
-    Catalog(#[from] doorstep_schemas::avro::CatalogError),
+    Schemas(#[from] doorstep_schemas::avro::registry::RegistryError),
     /// Metric registration failed.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -85,7 +84,7 @@ pub async fn replay(
     let store = assemble::order_store(&target).await?;
     let stage = ReplayStage::new(
         store,
-        Catalog::embedded()?,
+        assemble::catalog(config).await?,
         config.policy,
         options.prep_times,
     );

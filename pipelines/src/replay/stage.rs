@@ -131,15 +131,12 @@ impl Stage for ReplayStage {
         let mut reasons: Vec<&str> = Vec::new();
         let mut undecodable = 0u64;
         for r in batch {
-            let event = r
-                .payload
-                .as_deref()
-                .ok_or_else(|| "a tombstone".to_owned())
-                .and_then(|p| {
-                    self.catalog
-                        .decode::<OrderEvent>(p)
-                        .map_err(|e| e.to_string())
-                });
+            let event = match r.payload.as_deref() {
+                None => Err("a tombstone".to_owned()),
+                Some(p) => crate::runtime::decode::<OrderEvent>(self.catalog, p)
+                    .await?
+                    .map_err(|e| e.to_string()),
+            };
             match event {
                 Ok(e) if r.key.as_deref() == Some(e.order_id.as_str().as_bytes()) => {
                     decoded.push((r.partition, r.offset, e));

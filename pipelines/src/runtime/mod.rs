@@ -38,7 +38,7 @@ pub use metrics::RuntimeMetrics;
 pub use offsets::OffsetTracker;
 pub use poison::{POISON_REASON, PoisonRejects};
 pub use produce::produce_all;
-pub use reject::SourceMeta;
+pub use reject::{SourceMeta, UNDECODABLE, decode};
 pub use run::{Runtime, RuntimeConfig, RuntimeError};
 pub use source::{SourceRecord, StopOffsets};
 pub use stage::{Stage, StageError};

@@ -66,7 +66,7 @@ pub fn encode(catalog: &Catalog, records: &[Kept]) -> Result<Vec<u8>, OutboxErro
 }
 
 /// Reads a stored form back.
-pub fn decode(catalog: &Catalog, mut bytes: &[u8]) -> Result<Vec<Kept>, OutboxError> {
+pub async fn decode(catalog: &Catalog, mut bytes: &[u8]) -> Result<Vec<Kept>, OutboxError> {
     let mut records = Vec::new();
     while let Some((&kind, rest)) = bytes.split_first() {
         let (len, rest) = rest
@@ -80,10 +80,10 @@ pub fn decode(catalog: &Catalog, mut bytes: &[u8]) -> Result<Vec<Kept>, OutboxEr
         let (record, rest) = rest.split_at(len);
         let d = |e| OutboxError::Decode(e);
         records.push(match kind {
-            STATUS => Kept::Status(catalog.decode(record).map_err(d)?),
-            NOTIFICATION => Kept::Notification(catalog.decode(record).map_err(d)?),
-            REJECTED => Kept::Rejected(catalog.decode(record).map_err(d)?),
-            TRACKING => Kept::Tracking(catalog.decode(record).map_err(d)?),
+            STATUS => Kept::Status(catalog.decode(record).await.map_err(d)?),
+            NOTIFICATION => Kept::Notification(catalog.decode(record).await.map_err(d)?),
+            REJECTED => Kept::Rejected(catalog.decode(record).await.map_err(d)?),
+            TRACKING => Kept::Tracking(catalog.decode(record).await.map_err(d)?),
             _ => return Err(OutboxError::Corrupt("unknown record kind")),
         });
         bytes = rest;
@@ -119,8 +119,8 @@ mod tests {
         Actor, EventId, HistoryEntryKind, OrderId, OrderStatus, Timestamp,
     };
 
-    #[test]
-    fn records_round_trip_through_bytes_and_hex() {
+    #[tokio::test]
+    async fn records_round_trip_through_bytes_and_hex() {
         let catalog = Catalog::embedded().expect("catalog");
         let records = vec![
             Kept::Status(StatusChange {
@@ -149,12 +149,12 @@ mod tests {
             }),
         ];
         let bytes = encode(catalog, &records).expect("encode");
-        assert_eq!(decode(catalog, &bytes).expect("decode"), records);
+        assert_eq!(decode(catalog, &bytes).await.expect("decode"), records);
         let hex = to_hex(&bytes);
         assert_eq!(from_hex(&hex).expect("hex"), bytes);
-        assert!(decode(catalog, &[]).expect("empty").is_empty());
-        assert!(decode(catalog, &bytes[..bytes.len() - 1]).is_err());
-        assert!(decode(catalog, &[9, 0, 0, 0, 0]).is_err());
+        assert!(decode(catalog, &[]).await.expect("empty").is_empty());
+        assert!(decode(catalog, &bytes[..bytes.len() - 1]).await.is_err());
+        assert!(decode(catalog, &[9, 0, 0, 0, 0]).await.is_err());
         assert!(from_hex("abc").is_err() && from_hex("zz").is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! Building reject records: every pipeline refuses records the same way, with the original
-//! bytes, where they came from, a machine-readable code and a sentence.
+//! Decoding source records and building reject records: every pipeline decodes with
+//! [`decode`] and refuses records the same way, with the original bytes, where they came
+//! from, a machine-readable code and a sentence.
 //!
 //! A reject record is bounded ([`MAX_REJECT_VALUE_BYTES`] of the original value,
 //! [`MAX_REJECT_KEY_BYTES`] of its key, [`MAX_REJECT_MESSAGE_CHARS`] of the sentence), so a
@@ -7,6 +8,8 @@
 //! the value is cut, the message ends with its full length and SHA-256
 //! (`[original value truncated to 65536 of N bytes; sha256 <hex>]`).
 
+use super::StageError;
+use doorstep_schemas::avro::{Catalog, DecodeError, TopicRecord};
 use doorstep_schemas::events::RejectedRecord;
 use doorstep_schemas::model::{EventId, OrderId, Timestamp};
 use sha2::{Digest, Sha256};
@@ -17,6 +20,23 @@ pub const MAX_REJECT_VALUE_BYTES: usize = 64 * 1024;
 pub const MAX_REJECT_KEY_BYTES: usize = 1024;
 /// Most characters of a reject record's message (before the truncation note).
 pub const MAX_REJECT_MESSAGE_CHARS: usize = 2048;
+
+/// The reason code of records that do not decode (the message says why: an unknown schema
+/// id, bytes that do not match the writer schema, ...).
+pub const UNDECODABLE: &str = "undecodable";
+
+/// Decodes a source record's value. `Ok(Err(e))`: the bytes are bad for good (an id the
+/// registry does not know, a malformed body, ...), reject the record with [`UNDECODABLE`] and
+/// `e`; `Err`: the schema registry could not be asked, retry the batch later.
+pub async fn decode<T: TopicRecord>(
+    catalog: &Catalog,
+    payload: &[u8],
+) -> Result<Result<T, DecodeError>, StageError> {
+    match catalog.decode::<T>(payload).await {
+        Err(e) if e.is_retriable() => Err(StageError::unavailable("schema registry", e)),
+        other => Ok(other),
+    }
+}
 
 /// Where a source record came from, for reject records.
 #[derive(Debug, Clone, Copy)]

@@ -100,13 +100,13 @@ impl StatusStage {
                 );
                 continue;
             };
-            match self.catalog.decode::<OrderEvent>(payload) {
+            match crate::runtime::decode::<OrderEvent>(self.catalog, payload).await? {
                 Ok(ev) if record.key.as_deref() != Some(ev.order_id.as_str().as_bytes()) => {
                     let msg = format!("record key does not match order id {}", ev.order_id);
                     out.reject(&meta, Some(&ev), "key_mismatch", msg);
                 }
                 Ok(ev) => decoded.push((meta, ev)),
-                Err(e) => out.reject(&meta, None, "undecodable", e.to_string()),
+                Err(e) => out.reject(&meta, None, crate::runtime::UNDECODABLE, e.to_string()),
             }
         }
         let load = self.load_unknown(
@@ -144,6 +144,7 @@ impl StatusStage {
                     && let Some(saved) = known.outbox.take()
                 {
                     let again = crate::runtime::outbox::decode(self.catalog, &saved)
+                        .await
                         .map_err(|e| StageError::Fatal(format!("order {}: {e}", ev.order_id)))?;
                     out.produce_again(again);
                 }

@@ -1,7 +1,6 @@
-//! The [`Codec`] trait shared by the embedded [`Catalog`](super::Catalog) and the registry-backed
-//! catalog, and the encode/decode steps both use once they know the schemas: a record and a
-//! writer schema make a framed message; a framed body, its writer schema and the current
-//! (reader) schema make a record.
+//! The encode and decode steps of the [`Catalog`](super::Catalog) once it knows the schemas: a
+//! record and a writer schema make a framed message; a framed body, its writer schema and the
+//! current (reader) schema make a record.
 
 use super::datum::{self, BodyError};
 use super::error::{DecodeError, EncodeError};
@@ -9,23 +8,6 @@ use super::record::TopicRecord;
 use super::wire;
 use apache_avro::Schema;
 use apache_avro::types::Value;
-use std::future::Future;
-
-/// Encodes topic records into the Confluent wire format and decodes them back. Implemented by
-/// [`Catalog`](super::Catalog) (embedded schemas, fixed ids) and, with the `registry` feature,
-/// by `RegistryCatalog` (ids from a schema registry), so pipelines can be generic over the mode.
-pub trait Codec: Send + Sync {
-    /// The framed Avro encoding of `record` with the current schema of its topic.
-    fn encode<T: TopicRecord>(&self, record: &T) -> Result<Vec<u8>, EncodeError>;
-
-    /// Decodes a framed record of `T`'s topic, whatever (known) schema version wrote it. The
-    /// registry-backed catalog may fetch an unknown writer schema, hence the future; the
-    /// embedded catalog answers at once.
-    fn decode<T: TopicRecord>(
-        &self,
-        bytes: &[u8],
-    ) -> impl Future<Output = Result<T, DecodeError>> + Send;
-}
 
 /// A parsed schema with its full record name.
 #[derive(Debug, Clone)]

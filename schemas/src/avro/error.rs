@@ -187,7 +187,6 @@ pub enum DecodeError {
         source: DomainError,
     },
     /// The writer schema could not be fetched from the registry.
-    #[cfg(feature = "registry")]
     #[error("cannot fetch writer schema {id}: {source}")]
     Registry {
         /// The id from the header.
@@ -203,7 +202,6 @@ impl DecodeError {
     /// Everything else is final: route the record to the dead-letter topic.
     pub fn is_retriable(&self) -> bool {
         match self {
-            #[cfg(feature = "registry")]
             DecodeError::Registry { source, .. } => source.is_retriable(),
             _ => false,
         }
@@ -221,7 +219,6 @@ impl DecodeError {
             DecodeError::TrailingBytes { .. } => "trailing_bytes",
             DecodeError::Incompatible { .. } => "incompatible_schema",
             DecodeError::Domain { .. } => "out_of_domain",
-            #[cfg(feature = "registry")]
             DecodeError::Registry { .. } => "registry_unavailable",
         }
     }

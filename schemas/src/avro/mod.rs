@@ -11,16 +11,17 @@
 //! skipped). Then the value becomes the Rust record, with range checks (positions, `u32`
 //! fields, enum symbols). Every failure is a [`DecodeError`]; nothing panics on bad bytes.
 //!
-//! # Two modes
+//! # Where ids come from
 //!
-//! - [`Catalog::embedded`]: no registry. Ids are fixed by the table in [`table`]
-//!   (`topic number × 100 + version`), so any two Doorstep processes agree.
-//! - `registry::RegistryCatalog` (cargo feature `registry`): registers each topic's current
-//!   schema under the subject `<topic>-value` (TopicNameStrategy) with a Confluent-compatible
-//!   registry, writes with the registry's ids and fetches unknown writer schemas by id.
+//! - [`Catalog::connect`]: every Doorstep process. Each topic's current schema is registered
+//!   under the subject `<topic>-value` (TopicNameStrategy) with a Confluent-compatible
+//!   registry ([`registry`], through `schema_registry_converter`); records carry the
+//!   registry's ids, and unknown writer ids are fetched from the registry and cached.
+//! - [`Catalog::embedded`]: no registry, ids fixed by the table in [`table`]
+//!   (`topic number × 100 + version`). Codec unit tests and offline tools only.
 //!
-//! Both implement [`Codec`]. The schemas, the Rust conversions (`convert/`) and the Avro
-//! encoding are the same in both: only where ids come from differs.
+//! The schemas, the Rust conversions (`convert/`) and the Avro encoding are the same in both:
+//! only where ids come from differs.
 //!
 //! ```
 //! use doorstep_schemas::avro::Catalog;
@@ -41,7 +42,8 @@
 //! };
 //! let bytes = catalog.encode(&eta)?;
 //! assert_eq!(bytes[..5], [0, 0, 0, 2, 89]); // magic byte, id 601
-//! assert_eq!(catalog.decode::<EtaUpdate>(&bytes)?, eta);
+//! let decoded = tokio::runtime::Runtime::new()?.block_on(catalog.decode::<EtaUpdate>(&bytes))?;
+//! assert_eq!(decoded, eta);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -51,13 +53,11 @@ mod convert;
 mod datum;
 mod error;
 mod record;
-#[cfg(feature = "registry")]
 pub mod registry;
 pub mod table;
 pub mod wire;
 
 pub use catalog::{Catalog, MAX_DECODE_ALLOCATION_BYTES};
-pub use codec::Codec;
 pub use error::{BoxError, CatalogError, DecodeError, DomainError, EncodeError};
 pub use record::TopicRecord;
 pub use table::{SCHEMA_FILES, SchemaFile, value_subject};

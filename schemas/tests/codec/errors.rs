@@ -1,6 +1,7 @@
 //! Each way of failing has its typed error, with a useful message.
 
 use super::catalog;
+use crate::DecodeNow;
 use apache_avro::Schema;
 use apache_avro::types::Value;
 use doorstep_schemas::avro::{DecodeError, DomainError, EncodeError, SCHEMA_FILES};
@@ -74,17 +75,19 @@ fn notification() -> Notification {
 #[test]
 fn headers_that_are_short_or_foreign_are_refused() {
     let c = catalog();
-    let err = c.decode::<OrderEvent>(&[]).unwrap_err();
+    let err = c.decode_now::<OrderEvent>(&[]).unwrap_err();
     assert!(
         matches!(err, DecodeError::TruncatedHeader { len: 0 }),
         "{err}"
     );
     assert!(matches!(
-        c.decode::<OrderEvent>(&[0, 0, 0]),
+        c.decode_now::<OrderEvent>(&[0, 0, 0]),
         Err(DecodeError::TruncatedHeader { len: 3 })
     ));
     // A JSON body, as a producer without the Avro serializer would send.
-    let err = c.decode::<OrderEvent>(br#"{"event_id":"e"}"#).unwrap_err();
+    let err = c
+        .decode_now::<OrderEvent>(br#"{"event_id":"e"}"#)
+        .unwrap_err();
     assert!(
         matches!(err, DecodeError::UnknownMagicByte { found: b'{' }),
         "{err}"
@@ -100,13 +103,15 @@ fn headers_that_are_short_or_foreign_are_refused() {
 #[test]
 fn unknown_ids_and_other_topics_records_are_refused() {
     let c = catalog();
-    let err = c.decode::<Notification>(&[0, 0, 0, 3, 231, 0]).unwrap_err();
+    let err = c
+        .decode_now::<Notification>(&[0, 0, 0, 3, 231, 0])
+        .unwrap_err();
     assert!(
         matches!(err, DecodeError::UnknownSchemaId { id: 999 }),
         "{err}"
     );
     let bytes = c.encode(&notification()).unwrap();
-    let err = c.decode::<OrderEvent>(&bytes).unwrap_err();
+    let err = c.decode_now::<OrderEvent>(&bytes).unwrap_err();
     assert!(
         matches!(&err, DecodeError::WrongRecord { id: 701, expected: "io.doorstep.v1.OrderEvent", found } if found == "io.doorstep.v1.Notification"),
         "{err}"
@@ -120,14 +125,14 @@ fn an_enum_index_outside_the_symbols_is_malformed() {
     // Body: notification_id "" (0x00), then recipient_kind's index as a zigzag varint.
     assert_eq!(bytes[5..7], [0, 0]);
     bytes[6] = 2 * 7;
-    let err = c.decode::<Notification>(&bytes).unwrap_err();
+    let err = c.decode_now::<Notification>(&bytes).unwrap_err();
     assert!(
         matches!(err, DecodeError::Malformed { id: 701, .. }),
         "{err}"
     );
     bytes[6] = 1; // zigzag -1
     assert!(matches!(
-        c.decode::<Notification>(&bytes),
+        c.decode_now::<Notification>(&bytes),
         Err(DecodeError::Malformed { .. })
     ));
 }
@@ -141,7 +146,7 @@ fn invalid_utf8_is_malformed() {
     assert_eq!(bytes[5..8], [4, b'a', b'b']);
     bytes[6] = 0xff;
     assert!(matches!(
-        c.decode::<Notification>(&bytes),
+        c.decode_now::<Notification>(&bytes),
         Err(DecodeError::Malformed { .. })
     ));
 }
@@ -151,7 +156,7 @@ fn cut_and_padded_bodies_are_refused() {
     let c = catalog();
     let bytes = c.encode(&ping(1.0, 2.0)).unwrap();
     let err = c
-        .decode::<LocationPing>(&bytes[..bytes.len() - 1])
+        .decode_now::<LocationPing>(&bytes[..bytes.len() - 1])
         .unwrap_err();
     assert!(matches!(err, DecodeError::Truncated { id: 402 }), "{err}");
     // Cut right before the last optional field: apache-avro alone would read null there.
@@ -168,12 +173,12 @@ fn cut_and_padded_bodies_are_refused() {
     let bytes = c.encode(&t).unwrap();
     assert_eq!(bytes.last(), Some(&0));
     let err = c
-        .decode::<TrackingUpdate>(&bytes[..bytes.len() - 1])
+        .decode_now::<TrackingUpdate>(&bytes[..bytes.len() - 1])
         .unwrap_err();
     assert!(matches!(err, DecodeError::Truncated { .. }), "{err}");
     let mut padded = c.encode(&ping(1.0, 2.0)).unwrap();
     padded.extend_from_slice(&[0, 0]);
-    let err = c.decode::<LocationPing>(&padded).unwrap_err();
+    let err = c.decode_now::<LocationPing>(&padded).unwrap_err();
     assert!(
         matches!(err, DecodeError::TrailingBytes { id: 402, extra: 2 }),
         "{err}"
@@ -191,7 +196,7 @@ fn positions_out_of_range_are_domain_errors_both_ways() {
         (0.0, f64::INFINITY),
     ] {
         let err = c
-            .decode::<LocationPing>(&framed(402, ping_value(lat, lng)))
+            .decode_now::<LocationPing>(&framed(402, ping_value(lat, lng)))
             .unwrap_err();
         assert!(
             matches!(
@@ -223,7 +228,7 @@ fn positions_out_of_range_are_domain_errors_both_ways() {
         );
     }
     let err = c
-        .decode::<LocationPing>(&framed(402, ping_value(91.0, 0.0)))
+        .decode_now::<LocationPing>(&framed(402, ping_value(91.0, 0.0)))
         .unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -279,11 +284,13 @@ fn longs_outside_u32_are_domain_errors() {
         ])
     };
     assert!(
-        c.decode::<EtaUpdate>(&framed(601, eta(i64::from(u32::MAX))))
+        c.decode_now::<EtaUpdate>(&framed(601, eta(i64::from(u32::MAX))))
             .is_ok()
     );
     for low in [-1, i64::from(u32::MAX) + 1, i64::MIN, i64::MAX] {
-        let err = c.decode::<EtaUpdate>(&framed(601, eta(low))).unwrap_err();
+        let err = c
+            .decode_now::<EtaUpdate>(&framed(601, eta(low)))
+            .unwrap_err();
         assert!(
             matches!(err, DecodeError::Domain { source: DomainError::OutOfRange { field: "range_low_min", value, .. }, .. } if value == low),
             "{err}"

@@ -7,6 +7,7 @@
 
 use super::catalog;
 use super::strategies::{location_ping, tracking_update};
+use crate::DecodeNow;
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::schema_compatibility::{Compatibility, SchemaCompatibility};
@@ -47,7 +48,7 @@ proptest! {
         let c = catalog();
         let bytes = c.encode_version(1, &ping).unwrap();
         prop_assert_eq!(wire::schema_id(&bytes).unwrap(), V1);
-        let back: LocationPing = c.decode(&bytes).unwrap();
+        let back: LocationPing = c.decode_now(&bytes).unwrap();
         prop_assert_eq!(back, LocationPing { speed_mps: None, ..ping });
     }
 
@@ -75,7 +76,7 @@ proptest! {
         let c = catalog();
         let bytes = c.encode_version(1, &update).unwrap();
         prop_assert_eq!(wire::schema_id(&bytes).unwrap(), TRACKING_V1);
-        let back: TrackingUpdate = c.decode(&bytes).unwrap();
+        let back: TrackingUpdate = c.decode_now(&bytes).unwrap();
         prop_assert_eq!(back, TrackingUpdate { status_seq: None, ..update });
     }
 
@@ -164,7 +165,7 @@ fn a_hand_built_v1_record_is_read_by_the_current_reader() {
     let mut bytes = vec![0, 0, 0, 1, 145]; // id 401
     #[allow(deprecated)]
     bytes.extend(apache_avro::to_avro_datum(&schema(V1), record).unwrap());
-    let ping: LocationPing = catalog().decode(&bytes).unwrap();
+    let ping: LocationPing = catalog().decode_now(&bytes).unwrap();
     assert_eq!(
         ping,
         LocationPing {

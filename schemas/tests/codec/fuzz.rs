@@ -3,6 +3,7 @@
 
 use super::catalog;
 use super::strategies::*;
+use crate::DecodeNow;
 use doorstep_schemas::avro::{DecodeError, SCHEMA_FILES};
 use doorstep_schemas::events::{
     EtaUpdate, LocationPing, Notification, OrderEvent, RejectedRecord, StatusChange,
@@ -17,13 +18,13 @@ const CASES: u32 = 5_000;
 /// Decodes `bytes` as every topic record; none may panic.
 fn decode_as_everything(bytes: &[u8]) {
     let c = catalog();
-    let _ = c.decode::<OrderEvent>(bytes);
-    let _ = c.decode::<StatusChange>(bytes);
-    let _ = c.decode::<RejectedRecord>(bytes);
-    let _ = c.decode::<LocationPing>(bytes);
-    let _ = c.decode::<TrackingUpdate>(bytes);
-    let _ = c.decode::<EtaUpdate>(bytes);
-    let _ = c.decode::<Notification>(bytes);
+    let _ = c.decode_now::<OrderEvent>(bytes);
+    let _ = c.decode_now::<StatusChange>(bytes);
+    let _ = c.decode_now::<RejectedRecord>(bytes);
+    let _ = c.decode_now::<LocationPing>(bytes);
+    let _ = c.decode_now::<TrackingUpdate>(bytes);
+    let _ = c.decode_now::<EtaUpdate>(bytes);
+    let _ = c.decode_now::<Notification>(bytes);
 }
 
 /// Any valid encoding of some topic record.
@@ -62,13 +63,13 @@ fn decode_as_its_type(bytes: &[u8]) -> Option<Result<(), DecodeError>> {
     let file = SCHEMA_FILES.iter().find(|f| f.id == id)?;
     use doorstep_schemas::events::topics::*;
     Some(match file.topic {
-        ORDER_EVENTS => c.decode::<OrderEvent>(bytes).map(drop),
-        ORDER_STATUS => c.decode::<StatusChange>(bytes).map(drop),
-        ORDER_REJECTED => c.decode::<RejectedRecord>(bytes).map(drop),
-        DRIVER_LOCATIONS => c.decode::<LocationPing>(bytes).map(drop),
-        ORDER_TRACKING => c.decode::<TrackingUpdate>(bytes).map(drop),
-        ORDER_ETA => c.decode::<EtaUpdate>(bytes).map(drop),
-        NOTIFICATIONS => c.decode::<Notification>(bytes).map(drop),
+        ORDER_EVENTS => c.decode_now::<OrderEvent>(bytes).map(drop),
+        ORDER_STATUS => c.decode_now::<StatusChange>(bytes).map(drop),
+        ORDER_REJECTED => c.decode_now::<RejectedRecord>(bytes).map(drop),
+        DRIVER_LOCATIONS => c.decode_now::<LocationPing>(bytes).map(drop),
+        ORDER_TRACKING => c.decode_now::<TrackingUpdate>(bytes).map(drop),
+        ORDER_ETA => c.decode_now::<EtaUpdate>(bytes).map(drop),
+        NOTIFICATIONS => c.decode_now::<Notification>(bytes).map(drop),
         _ => return None,
     })
 }
@@ -112,7 +113,7 @@ proptest! {
         match result {
             // Too short for a header: no type to decode as, check it directly.
             None => {
-                let r = catalog().decode::<OrderEvent>(&bytes[..cut]);
+                let r = catalog().decode_now::<OrderEvent>(&bytes[..cut]);
                 let short = matches!(r, Err(DecodeError::TruncatedHeader { .. }));
                 prop_assert!(short, "cut at {}: {:?}", cut, r);
             }

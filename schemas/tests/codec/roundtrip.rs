@@ -2,9 +2,10 @@
 
 use super::catalog;
 use super::strategies::*;
+use crate::DecodeNow;
 use doorstep_schemas::avro::{TopicRecord, wire};
-use doorstep_schemas::events::{EtaUpdate, LocationPing};
-use doorstep_schemas::model::{GeoPoint, OrderId, Timestamp};
+use doorstep_schemas::events::EtaUpdate;
+use doorstep_schemas::model::{OrderId, Timestamp};
 use proptest::prelude::*;
 
 const CASES: u32 = 2_000;
@@ -17,7 +18,7 @@ fn round_trip<T: TopicRecord + PartialEq + std::fmt::Debug>(
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(wire::schema_id(&bytes).ok(), catalog().schema_id::<T>());
     let back: T = catalog()
-        .decode(&bytes)
+        .decode_now(&bytes)
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(&back, record);
     Ok(())
@@ -60,36 +61,11 @@ fn nan_and_infinities_survive_bit_for_bit() {
         range_high_min: 0,
         fallback: true,
     };
-    let back: EtaUpdate = catalog().decode(&catalog().encode(&eta).unwrap()).unwrap();
+    let back: EtaUpdate = catalog()
+        .decode_now(&catalog().encode(&eta).unwrap())
+        .unwrap();
     assert_eq!(back.prep_remaining_s.to_bits(), f64::NAN.to_bits());
     assert_eq!(back.pickup_travel_s, f64::INFINITY);
     assert!(back.delivery_travel_s.is_sign_negative());
     assert_eq!(back.estimated_delivery_at, eta.estimated_delivery_at);
-}
-
-#[test]
-fn the_codec_trait_works_for_the_embedded_catalog() {
-    use doorstep_schemas::avro::Codec;
-    fn generic<C: Codec>(codec: &C, ping: &LocationPing) -> LocationPing {
-        let bytes = Codec::encode(codec, ping).unwrap();
-        // The embedded catalog's future is ready at once.
-        let fut = std::pin::pin!(Codec::decode::<LocationPing>(codec, &bytes));
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match fut.poll(&mut cx) {
-            std::task::Poll::Ready(r) => r.unwrap(),
-            std::task::Poll::Pending => panic!("embedded decode is never pending"),
-        }
-    }
-    use std::future::Future;
-    let ping = LocationPing {
-        ping_id: "p".into(),
-        driver_id: "d".into(),
-        location: GeoPoint::new(60.17, 24.94).unwrap(),
-        accuracy_m: Some(5.0),
-        heading_deg: None,
-        speed_mps: Some(8.3),
-        recorded_at: Timestamp::from_millis(1),
-        received_at: Timestamp::from_millis(2),
-    };
-    assert_eq!(generic(catalog(), &ping), ping);
 }

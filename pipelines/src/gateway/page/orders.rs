@@ -119,6 +119,7 @@ impl RecentOrders {
     pub fn spawn_feed(
         &self,
         config: &Config,
+        catalog: &'static Catalog,
         mut stop: shutdown::Signal,
     ) -> tokio::task::JoinHandle<()> {
         let view = self.clone();
@@ -130,13 +131,6 @@ impl RecentOrders {
             uuid::Uuid::now_v7().simple()
         );
         tokio::spawn(async move {
-            let catalog = match Catalog::embedded() {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!(error = %e, "demo page: schemas unavailable");
-                    return;
-                }
-            };
             let consumer = match ConsumerBuilder::new(&kafka, group)
                 .offset_reset(OffsetReset::Earliest)
                 .subscribe(&[topic.as_str()])
@@ -153,7 +147,10 @@ impl RecentOrders {
                     r = consumer.recv() => r,
                 };
                 match record {
-                    Ok(r) => match catalog.decode::<StatusChange>(&r.payload.unwrap_or_default()) {
+                    Ok(r) => match catalog
+                        .decode::<StatusChange>(&r.payload.unwrap_or_default())
+                        .await
+                    {
                         Ok(c) => view.apply(&c),
                         Err(e) => {
                             tracing::debug!(error = %e, "demo page: undecodable status record")

@@ -1,18 +1,24 @@
-//! The two registry calls the codec needs, on `schema_registry_converter`: register a schema
-//! under a subject, fetch a schema by id. Errors are classified from the library's
+//! The registry calls the codec needs, on `schema_registry_converter`: register a schema
+//! under a subject, look one up without registering it, fetch a schema by id. Errors are classified from the library's
 //! `SRCError`: an answer with a registry error body is [`RegistryError::Rejected`], a failed
 //! HTTP exchange is [`RegistryError::Unreachable`].
 
 use super::error::RegistryError;
 use schema_registry_converter::async_impl::schema_registry::{
-    SrSettings, get_schema_by_id, post_schema,
+    SrSettings, get_schema_by_id, perform_sr_call, post_schema,
 };
 use schema_registry_converter::error::SRCError;
-use schema_registry_converter::schema_registry_common::{RawError, SchemaType, SuppliedSchema};
+use schema_registry_converter::schema_registry_common::{
+    RawError, SchemaType, SrCall, SuppliedSchema,
+};
 use std::time::Duration;
 
 /// The registry's "schema not found" error codes.
 const NOT_FOUND: [u32; 2] = [40403, 404];
+/// The registry's "subject not found" and "schema not found" error codes of a lookup.
+const NOT_REGISTERED: [u32; 3] = [40401, 40403, 404];
+/// The registry's "incompatible schema" error code (HTTP 409 carries it).
+const INCOMPATIBLE: u32 = 409;
 
 /// A client for one registry.
 #[derive(Debug, Clone)]
@@ -46,7 +52,38 @@ impl Client {
         post_schema(&self.settings, subject.to_owned(), supplied)
             .await
             .map(|registered| registered.id)
-            .map_err(|e| self.classify(format!("register subject {subject}"), e))
+            .map_err(
+                |e| match self.classify(format!("register subject {subject}"), e) {
+                    RegistryError::Rejected {
+                        error_code,
+                        message,
+                        ..
+                    } if error_code == INCOMPATIBLE => RegistryError::Incompatible {
+                        subject: subject.to_owned(),
+                        message,
+                    },
+                    other => other,
+                },
+            )
+    }
+
+    /// The id the registry gave the Avro `schema` under `subject`, without registering it.
+    pub(crate) async fn lookup(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let body = serde_json::json!({ "schema": schema }).to_string();
+        let not_registered = || RegistryError::NotRegistered {
+            subject: subject.to_owned(),
+        };
+        match perform_sr_call(&self.settings, SrCall::PostForVersion(subject, &body)).await {
+            Ok(raw) => raw.id.ok_or_else(not_registered),
+            Err(e) => match self.classify(format!("look up subject {subject}"), e) {
+                RegistryError::Rejected { error_code, .. }
+                    if NOT_REGISTERED.contains(&error_code) =>
+                {
+                    Err(not_registered())
+                }
+                other => Err(other),
+            },
+        }
     }
 
     /// The Avro schema text with id `id`, or `None` if the registry has no such id.

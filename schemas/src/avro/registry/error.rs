@@ -37,6 +37,26 @@ pub enum RegistryError {
         /// The registry's `message`.
         message: String,
     },
+    /// The registry refused to register a schema under `subject`: its compatibility rule
+    /// (BACKWARD by default) forbids the change from the subject's latest version.
+    #[error(
+        "schema registry refused the schema of subject {subject} as incompatible with its latest version: {message}"
+    )]
+    Incompatible {
+        /// The subject.
+        subject: String,
+        /// The registry's reason.
+        message: String,
+    },
+    /// The subject does not hold the schema and registering is off.
+    #[error(
+        "subject {subject} does not hold this build's schema and registering is off \
+         (schemas.auto_register = false): run `doorstep topics ensure` first, or turn it on"
+    )]
+    NotRegistered {
+        /// The subject.
+        subject: String,
+    },
     /// The registry returned a schema that is not Avro, or that apache-avro cannot parse.
     #[error("schema {id} from the registry is not a usable Avro schema: {message}")]
     InvalidSchema {
