@@ -258,9 +258,14 @@ async fn a_confluent_python_consumer_reads_what_the_pipelines_wrote() -> anyhow:
     let status_topic = scope.topic(topics::ORDER_STATUS);
     let tracking_topic = scope.topic(topics::ORDER_TRACKING);
     let status = read_topic::<StatusChange>(&brokers, &status_topic, 16, WAIT).await?;
-    let tracking = read_topic::<TrackingUpdate>(&brokers, &tracking_topic, 3, WAIT).await?;
+    // The three location updates, and a STATUS_CHANGE update per status change.
+    let tracking = read_topic::<TrackingUpdate>(&brokers, &tracking_topic, 16 + 3, WAIT).await?;
     ensure!(status.len() == 16, "{} status changes", status.len());
-    ensure!(tracking.len() >= 3, "{} tracking updates", tracking.len());
+    ensure!(
+        tracking.len() == 16 + 3,
+        "{} tracking updates",
+        tracking.len()
+    );
     let rejects =
         read_topic::<RejectedRecord>(&brokers, &scope.topic(topics::ORDER_REJECTED), 1, WAIT)
             .await?;
