@@ -17,6 +17,55 @@ use std::time::Duration;
 /// never gets there.
 const WAIT: Duration = Duration::from_secs(60);
 
+/// Status pipeline options without side effects (no frames, pushes or refunds), taking at
+/// most `batch_max` records per batch.
+fn quiet_options(batch_max: usize) -> doorstep_pipelines::assemble::StatusOptions {
+    use doorstep_pipelines::runtime::{Batcher, RuntimeConfig};
+    doorstep_pipelines::assemble::StatusOptions {
+        side_effects: false,
+        runtime: RuntimeConfig {
+            tick: Duration::from_millis(200),
+            batch: Batcher {
+                max: batch_max,
+                linger: Duration::from_millis(5),
+            },
+            ..RuntimeConfig::default()
+        },
+    }
+}
+
+/// What a first attempt leaves behind when its offsets are not committed (a kill -9 after
+/// phase 2, or an aborted transaction): the status pipeline runs without side effects in a
+/// consumer group of its own (`<prefix>-<group_suffix>`) until `order` is saved at PREPARING,
+/// and stops. Returns the saved order.
+async fn saved_by_a_first_attempt(
+    scope: &Scope,
+    order: &OrderId,
+    group_suffix: &str,
+) -> anyhow::Result<doorstep_operators::order::OrderState> {
+    let mut saving = scope.config.clone();
+    saving.group_prefix = format!("{}-{group_suffix}", saving.group_prefix);
+    let registry = prometheus::Registry::new();
+    let (rt, stage) =
+        doorstep_pipelines::assemble::status_pipeline(&saving, quiet_options(2_000), &registry)
+            .await?;
+    let (trigger, signal) = doorstep_pipelines::shutdown::channel();
+    let task = tokio::spawn(async move { rt.run(stage, signal).await });
+    let store = scope.store().await?;
+    let saved = Scope::eventually(WAIT, || async {
+        store
+            .load(order)
+            .await
+            .ok()
+            .flatten()
+            .filter(|s| s.order.status == OrderStatus::Preparing)
+    })
+    .await;
+    let _ = trigger.send(true);
+    task.await??;
+    saved.ok_or_else(|| anyhow::anyhow!("the order was not saved at PREPARING"))
+}
+
 fn now_ms() -> i64 {
     Timestamp::now().as_millis()
 }
@@ -399,9 +448,7 @@ async fn auto_confirm_fires_after_the_delay_even_across_a_restart() -> anyhow::R
 async fn status_frames_a_crash_kept_from_customers_are_published_when_the_events_are_reread()
 -> anyhow::Result<()> {
     use doorstep_connectors::live_feed::LiveFeed;
-    use doorstep_pipelines::assemble::{self, StatusOptions};
-    use doorstep_pipelines::runtime::RuntimeConfig;
-    use doorstep_pipelines::shutdown;
+    use doorstep_pipelines::assemble;
     use doorstep_schemas::live::LiveEvent;
     use futures::StreamExt;
 
@@ -415,32 +462,8 @@ async fn status_frames_a_crash_kept_from_customers_are_published_when_the_events
     // leaves behind: the order saved with the events' offsets, no frame published, and the
     // live group's offsets not committed. A run without side effects (no frames) in another
     // consumer group makes exactly that state.
-    let mut saving = scope.config.clone();
-    saving.group_prefix = format!("{}-before-crash", saving.group_prefix);
-    let registry = prometheus::Registry::new();
-    let options = StatusOptions {
-        side_effects: false,
-        runtime: RuntimeConfig {
-            tick: Duration::from_millis(200),
-            ..RuntimeConfig::default()
-        },
-    };
-    let (rt, stage) = assemble::status_pipeline(&saving, options, &registry).await?;
-    let (trigger, signal) = shutdown::channel();
-    let task = tokio::spawn(async move { rt.run(stage, signal).await });
+    let saved = saved_by_a_first_attempt(&scope, &order, "before-crash").await?;
     let store = scope.store().await?;
-    let saved = Scope::eventually(WAIT, || async {
-        store
-            .load(&order)
-            .await
-            .ok()
-            .flatten()
-            .filter(|s| s.order.status == OrderStatus::Preparing)
-    })
-    .await
-    .expect("the order saved at PREPARING");
-    let _ = trigger.send(true);
-    task.await??;
 
     let redis = assemble::redis(&scope.config).await?;
     let live = LiveFeed::new(redis.clone(), scope.config.redis_key_prefix.clone());
@@ -494,8 +517,7 @@ async fn status_frames_a_crash_kept_from_customers_are_published_when_the_events
 #[tokio::test]
 async fn the_outbox_of_a_batch_read_again_over_several_batches_is_produced_again()
 -> anyhow::Result<()> {
-    use doorstep_pipelines::assemble::{self, StatusOptions};
-    use doorstep_pipelines::runtime::{Batcher, RuntimeConfig};
+    use doorstep_pipelines::assemble;
     use doorstep_pipelines::shutdown;
 
     let scope = Scope::new("status_outbox_split", &[]).await?;
@@ -506,36 +528,8 @@ async fn the_outbox_of_a_batch_read_again_over_several_batches_is_produced_again
 
     // The first attempt: another consumer group (its offsets are not the live group's, as
     // an aborted transaction's are not committed) saves the order with its outbox.
-    let mut saving = scope.config.clone();
-    saving.group_prefix = format!("{}-aborted", saving.group_prefix);
-    let options = |max| StatusOptions {
-        side_effects: false,
-        runtime: RuntimeConfig {
-            tick: Duration::from_millis(200),
-            batch: Batcher {
-                max,
-                linger: Duration::from_millis(5),
-            },
-            ..RuntimeConfig::default()
-        },
-    };
+    let saved = saved_by_a_first_attempt(&scope, &order, "aborted").await?;
     let store = scope.store().await?;
-    let registry = prometheus::Registry::new();
-    let (rt, stage) = assemble::status_pipeline(&saving, options(2_000), &registry).await?;
-    let (trigger, signal) = shutdown::channel();
-    let task = tokio::spawn(async move { rt.run(stage, signal).await });
-    let saved = Scope::eventually(WAIT, || async {
-        store
-            .load(&order)
-            .await
-            .ok()
-            .flatten()
-            .filter(|s| s.order.status == OrderStatus::Preparing)
-    })
-    .await
-    .expect("the order saved at PREPARING");
-    let _ = trigger.send(true);
-    task.await??;
     let first = read_topic::<StatusChange>(
         &scope.config.endpoints.kafka_brokers,
         &scope.topic(topics::ORDER_STATUS),
@@ -547,7 +541,7 @@ async fn the_outbox_of_a_batch_read_again_over_several_batches_is_produced_again
 
     // The re-read, one event per batch.
     let registry = prometheus::Registry::new();
-    let (rt, stage) = assemble::status_pipeline(&scope.config, options(1), &registry).await?;
+    let (rt, stage) = assemble::status_pipeline(&scope.config, quiet_options(1), &registry).await?;
     let (trigger, signal) = shutdown::channel();
     let task = tokio::spawn(async move { rt.run(stage, signal).await });
     let last = saved.history.last().expect("history").seq;
