@@ -6,7 +6,7 @@
 //! for the ETA pipeline (whose values depend on the clock and on routing) the check is
 //! `doorstep_tests::eta_watch`: after the last restart every active order is recomputed by
 //! its durable timer and has its ETA on the row, and no finished order keeps a timer or a
-//! current ETA. `ETA_KILLS` sets the number of kills (default 3; `scripts/soak` raises it).
+//! current ETA. `ETA_KILLS` sets the number of kills (default 10; `scripts/soak` raises it).
 
 use doorstep_tests::crash_kit::{CrashRun, fault_points, kills_from_env, log_path, reported, seed};
 use doorstep_tests::pipeline_harness::Scope;
@@ -16,7 +16,7 @@ use std::time::Duration;
 async fn kill_9s_of_the_eta_pipeline_lose_no_timer_and_leave_none_behind() -> anyhow::Result<()> {
     let name = "eta_kills";
     let seed = seed(name);
-    let kills = kills_from_env("ETA_KILLS", 3);
+    let kills = kills_from_env("ETA_KILLS", 10);
     let scope = Scope::new(
         name,
         &[

@@ -13,7 +13,7 @@
 //! group, one killed for good (its partitions and drivers move to the other), later a third
 //! joining.
 //!
-//! `LOCATION_KILLS` sets the number of kills (default 4; `scripts/soak` raises it),
+//! `LOCATION_KILLS` sets the number of kills (default 10; `scripts/soak` raises it),
 //! `CRASH_TEST_SEED` draws the same kill points again.
 
 use anyhow::{Context, ensure};
@@ -257,7 +257,7 @@ async fn kill_9s_of_the_location_pipeline_lose_nothing_and_refuse_nothing_twice(
     let name = "location_kills";
     // Outputs in Kafka transactions: a duplicate on any output topic fails the run.
     let scope = Scope::new(name, &[("DOORSTEP_KAFKA_EXACTLY_ONCE", "true")]).await?;
-    let kills = kills_from_env(KILLS_VAR, 4);
+    let kills = kills_from_env(KILLS_VAR, 10);
     location_run(name, &scope, Fault::Kills(kills)).await
 }
 
