@@ -278,7 +278,10 @@ pub async fn redis(config: &Config) -> Result<Redis, AssembleError> {
 
 /// Connects to CQL, creates the keyspace and tables if missing, prepares the order store.
 pub async fn order_store(config: &Config) -> Result<OrderStore, AssembleError> {
-    let session = cql::connect(&ScyllaConfig::new(config.endpoints.cql_nodes.clone())).await?;
+    let session = cql::connect(
+        &ScyllaConfig::new(config.endpoints.cql_nodes.clone()).with_keyspace(&config.cql_keyspace),
+    )
+    .await?;
     cql::create_keyspace(
         &session,
         &config.cql_keyspace,

@@ -16,6 +16,10 @@ pub struct ScyllaConfig {
     pub connect_timeout: Duration,
     /// Bound on one request, retries included.
     pub request_timeout: Duration,
+    /// The keyspaces whose metadata (replication, for token-aware routing) the driver reads
+    /// on connect and keeps current; empty: every keyspace of the cluster. A process that
+    /// uses one keyspace names it, so a cluster holding many others does not slow its connect.
+    pub keyspaces: Vec<String>,
 }
 
 impl ScyllaConfig {
@@ -25,7 +29,14 @@ impl ScyllaConfig {
             nodes,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
+            keyspaces: Vec::new(),
         }
+    }
+
+    /// Reads the metadata of `keyspace` only (see [`keyspaces`](Self::keyspaces)).
+    pub fn with_keyspace(mut self, keyspace: impl Into<String>) -> Self {
+        self.keyspaces = vec![keyspace.into()];
+        self
     }
 
     /// Sets the connect timeout.
@@ -48,10 +59,13 @@ pub async fn connect(config: &ScyllaConfig) -> Result<Session, Error> {
         .request_timeout(Some(config.request_timeout))
         .build()
         .into_handle();
-    let builder = SessionBuilder::new()
+    let mut builder = SessionBuilder::new()
         .known_nodes(&config.nodes)
         .connection_timeout(config.connect_timeout)
         .default_execution_profile_handle(profile);
+    if !config.keyspaces.is_empty() {
+        builder = builder.keyspaces_to_fetch(config.keyspaces.iter().cloned());
+    }
     let session = tokio::time::timeout(config.connect_timeout, builder.build())
         .await
         .map_err(|_| Error::ConnectTimeout {

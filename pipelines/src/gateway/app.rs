@@ -92,6 +92,7 @@ impl Gateway {
     /// keyspace), connected on first use so that a store outage never stops order intake.
     pub fn with_order_store(self, config: &Config) -> Self {
         let cql = ScyllaConfig::new(config.endpoints.cql_nodes.clone())
+            .with_keyspace(&config.cql_keyspace)
             .with_connect_timeout(Duration::from_secs(2))
             .with_request_timeout(Duration::from_secs(2));
         self.with_order_reader(Arc::new(LazyOrderStore::new(cql, &config.cql_keyspace)))
