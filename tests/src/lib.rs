@@ -10,6 +10,7 @@ pub mod crash_kit;
 pub mod edge_harness;
 pub mod eta_watch;
 pub mod live_client;
+pub mod location_pings;
 pub mod metrics_catalogue;
 pub mod order_events;
 pub mod pipeline_harness;

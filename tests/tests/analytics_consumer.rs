@@ -17,8 +17,9 @@ use doorstep_pipelines::assemble::{self, LocationOptions};
 use doorstep_pipelines::runtime::RuntimeConfig;
 use doorstep_pipelines::shutdown;
 use doorstep_schemas::avro::{TopicRecord, wire};
-use doorstep_schemas::events::{LocationPing, Notification, RejectedRecord, StatusChange, topics};
-use doorstep_schemas::model::{DriverId, EventId, GeoPoint, OrderId, Timestamp, TrackingUpdate};
+use doorstep_schemas::events::{Notification, RejectedRecord, StatusChange, topics};
+use doorstep_schemas::model::{DriverId, OrderId, Timestamp, TrackingUpdate};
+use doorstep_tests::location_pings::ping;
 use doorstep_tests::order_events::OrderScript;
 use doorstep_tests::pipeline_harness::Scope;
 use doorstep_tests::topic_reader::{Read, read_topic};
@@ -48,19 +49,6 @@ async fn latest_id(registry: &str, subject: &str) -> anyhow::Result<Option<u32>>
     let body: Value = answer.error_for_status()?.json().await?;
     let id = body["id"].as_u64().context("no id in the answer")?;
     Ok(Some(u32::try_from(id)?))
-}
-
-fn ping(id: &str, driver: &str, lat: f64, lng: f64, at: i64) -> LocationPing {
-    LocationPing {
-        ping_id: EventId::new(id),
-        driver_id: DriverId::new(driver),
-        location: GeoPoint { lat, lng },
-        accuracy_m: Some(5.0),
-        heading_deg: Some(0.0),
-        speed_mps: Some(4.0),
-        recorded_at: Timestamp::from_millis(at),
-        received_at: Timestamp::from_millis(at + 50),
-    }
 }
 
 /// Runs the Python consumer on `topics` until it printed `expect` records.
@@ -238,9 +226,23 @@ async fn a_confluent_python_consumer_reads_what_the_pipelines_wrote() -> anyhow:
     let catalog = doorstep_tests::catalog().await?;
     let producer = Producer::new(&assemble::kafka_config(&scope.config, "doorstep-tests"))?;
     let pings = [
-        ping("pa1", "drv-an", 60.1699, 24.9384, now),
-        ping("pa2", "drv-an", 60.1709, 24.9384, now + 5_000),
-        ping("pa3", "drv-an", 60.1719, 24.9384, now + 10_000),
+        ping("pa1", "drv-an", 60.1699, 24.9384, now, now + 50),
+        ping(
+            "pa2",
+            "drv-an",
+            60.1709,
+            24.9384,
+            now + 5_000,
+            now + 5_000 + 50,
+        ),
+        ping(
+            "pa3",
+            "drv-an",
+            60.1719,
+            24.9384,
+            now + 10_000,
+            now + 10_000 + 50,
+        ),
     ];
     for p in &pings {
         producer

@@ -15,9 +15,9 @@ use doorstep_pipelines::shutdown;
 use doorstep_schemas::events::{LocationPing, RejectedRecord, topics};
 use doorstep_schemas::live::{FrameHeader, LiveEvent};
 use doorstep_schemas::model::{
-    DriverId, DriverStatus, EventId, GeoPoint, OrderId, Timestamp, TrackingEventType,
-    TrackingUpdate,
+    DriverId, DriverStatus, EventId, OrderId, Timestamp, TrackingEventType, TrackingUpdate,
 };
+use doorstep_tests::location_pings::ping;
 use doorstep_tests::pipeline_harness::Scope;
 use doorstep_tests::topic_reader::read_topic;
 use futures::StreamExt;
@@ -29,26 +29,6 @@ const WAIT: Duration = Duration::from_secs(30);
 const QUIET: Duration = Duration::from_secs(3);
 /// Grid cell small enough (~110 m) that the test's driver changes region.
 const CELL_DEG: f64 = 0.001;
-
-fn ping(
-    id: &str,
-    driver: &str,
-    lat: f64,
-    lng: f64,
-    recorded_at: i64,
-    received_at: i64,
-) -> LocationPing {
-    LocationPing {
-        ping_id: EventId::new(id),
-        driver_id: DriverId::new(driver),
-        location: GeoPoint { lat, lng },
-        accuracy_m: Some(5.0),
-        heading_deg: Some(0.0),
-        speed_mps: Some(10.0),
-        recorded_at: Timestamp::from_millis(recorded_at),
-        received_at: Timestamp::from_millis(received_at),
-    }
-}
 
 /// A location pipeline running in this process.
 struct Running {
