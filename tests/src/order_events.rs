@@ -128,3 +128,27 @@ impl OrderScript {
         ]
     }
 }
+
+/// A placement by customer `c-1` at restaurant `r-1` (central Helsinki, delivered ~500 m
+/// away): `quantity` soups at `unit_price_cents`, the total their product.
+pub fn soup_order(quantity: u32, unit_price_cents: i64) -> PlaceOrder {
+    PlaceOrder {
+        customer_id: "c-1".into(),
+        restaurant_id: "r-1".into(),
+        items: vec![OrderItem {
+            item_id: "soup".into(),
+            name: "Soup".into(),
+            quantity,
+            unit_price_cents,
+        }],
+        total_cents: i64::from(quantity) * unit_price_cents,
+        restaurant_location: GeoPoint {
+            lat: 60.1699,
+            lng: 24.9384,
+        },
+        delivery_location: GeoPoint {
+            lat: 60.1718,
+            lng: 24.9458,
+        },
+    }
+}

@@ -781,8 +781,7 @@ async fn reading_an_order_comes_from_the_order_store() -> Result<()> {
     use doorstep_connectors::order_store::OrderStore;
     use doorstep_connectors::scylla::{self as cql, Replication, ScyllaConfig};
     use doorstep_operators::order::{OrderPolicy, decide};
-    use doorstep_schemas::events::PlaceOrder;
-    use doorstep_schemas::model::{GeoPoint, OrderItem, Timestamp};
+    use doorstep_schemas::model::Timestamp;
     use doorstep_tests::unique_ident;
     use std::sync::Arc;
 
@@ -803,19 +802,7 @@ async fn reading_an_order_comes_from_the_order_store() -> Result<()> {
         actor,
         command,
     };
-    let place = PlaceOrder {
-        customer_id: "c-1".into(),
-        restaurant_id: "r-1".into(),
-        items: vec![OrderItem {
-            item_id: "soup".into(),
-            name: "Soup".into(),
-            quantity: 2,
-            unit_price_cents: 650,
-        }],
-        total_cents: 1300,
-        restaurant_location: GeoPoint::new(60.1699, 24.9384)?,
-        delivery_location: GeoPoint::new(60.1718, 24.9458)?,
-    };
+    let place = doorstep_tests::order_events::soup_order(2, 650);
     let policy = OrderPolicy::default();
     let mut state = None;
     for ev in [

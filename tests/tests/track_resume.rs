@@ -24,10 +24,10 @@ use doorstep_pipelines::config::{Config, EdgeConfig};
 use doorstep_pipelines::gateway::track::TrackingConfig;
 use doorstep_pipelines::gateway::{Gateway, OrderReader};
 use doorstep_pipelines::shutdown;
-use doorstep_schemas::events::{EtaUpdate, OrderCommand, OrderEvent, PlaceOrder};
+use doorstep_schemas::events::{EtaUpdate, OrderCommand, OrderEvent};
 use doorstep_schemas::live::{LiveEvent, LiveLocation, LiveStatus};
 use doorstep_schemas::model::{
-    Actor, ActorKind, DriverId, EventId, GeoPoint, OrderId, OrderItem, OrderStatus, Timestamp,
+    Actor, ActorKind, DriverId, EventId, GeoPoint, OrderId, OrderStatus, Timestamp,
 };
 use doorstep_tests::live_client::LiveClient;
 use doorstep_tests::pipeline_harness::Scope;
@@ -57,19 +57,7 @@ struct Order {
 impl Order {
     async fn place(store: OrderStore, live: LiveFeed) -> anyhow::Result<Self> {
         let id = OrderId::new(doorstep_tests::unique("o"));
-        let place = PlaceOrder {
-            customer_id: "c-1".into(),
-            restaurant_id: "r-1".into(),
-            items: vec![OrderItem {
-                item_id: "soup".into(),
-                name: "Soup".into(),
-                quantity: 1,
-                unit_price_cents: 900,
-            }],
-            total_cents: 900,
-            restaurant_location: GeoPoint::new(60.1699, 24.9384)?,
-            delivery_location: GeoPoint::new(60.1718, 24.9458)?,
-        };
+        let place = doorstep_tests::order_events::soup_order(1, 900);
         let event = event(&id, 0, Actor::customer("c-1"), OrderCommand::Place(place));
         let decision = decide(None, &event, &OrderPolicy::default());
         let accepted = decision.accepted().context("placement refused")?;
