@@ -26,6 +26,7 @@
 //! (which touch a key and publish on a channel) stay on one shard.
 
 use crate::redis::{Error, Redis};
+use crate::retry::{RetryClass, Retryable};
 use doorstep_schemas::events::EtaUpdate;
 use doorstep_schemas::live::LiveEvent;
 use doorstep_schemas::model::{EventId, OrderId};
@@ -152,6 +153,12 @@ impl LiveFeedError {
             Self::Redis(e) => e.is_retriable(),
             Self::Json { .. } => false,
         }
+    }
+}
+
+impl Retryable for LiveFeedError {
+    fn retry_class(&self) -> RetryClass {
+        RetryClass::of(self.is_retriable(), None)
     }
 }
 

@@ -295,7 +295,10 @@ impl Stage for PickyStage {
             .iter()
             .any(|r| r.payload.as_deref() == Some(b"poison"))
         {
-            return Err(StageError::Fatal("the sink refuses this record".into()));
+            return Err(StageError::Refused {
+                sink: "test sink",
+                source: "the sink refuses this record".into(),
+            });
         }
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.extend(batch.iter().filter_map(|r| r.payload.clone()));

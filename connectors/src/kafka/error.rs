@@ -1,5 +1,6 @@
 //! Errors of the Kafka connector.
 
+use crate::retry::{RetryClass, Retryable};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use std::time::Duration;
 
@@ -133,6 +134,22 @@ impl Error {
                 Some(C::MessageSizeTooLarge | C::MessageBatchTooLarge)
             ),
             _ => false,
+        }
+    }
+}
+
+/// How a pipeline's sink treats a failed send: a record refused for its size can never be
+/// sent (the runtime then isolates it as a poison record); every other failure of an
+/// idempotent producer is waited out (a broker outage, a leader change, a timeout, but also
+/// a topic that does not exist yet), because dropping records is worse than stalling.
+/// Transaction steps are classified by the runtime itself ([`Error::is_fatal`],
+/// [`Error::requires_abort`], [`Error::is_retriable`]).
+impl Retryable for Error {
+    fn retry_class(&self) -> RetryClass {
+        if self.is_record_too_large() {
+            RetryClass::Permanent
+        } else {
+            RetryClass::RETRIABLE
         }
     }
 }

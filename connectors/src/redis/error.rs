@@ -1,5 +1,6 @@
 //! Errors of the Redis connector.
 
+use crate::retry::{RetryClass, Retryable};
 use redis::{ErrorKind, RedisError, RetryMethod};
 use std::time::Duration;
 
@@ -74,6 +75,12 @@ impl Error {
             Error::InvalidUrl { .. } | Error::InvalidCoordinate { .. } => false,
             Error::Command { source, .. } | Error::Subscribe { source, .. } => transient(source),
         }
+    }
+}
+
+impl Retryable for Error {
+    fn retry_class(&self) -> RetryClass {
+        RetryClass::of(self.is_retriable(), None)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Errors of the routing client.
 
+use crate::retry::{RetryClass, Retryable};
 use std::time::Duration;
 
 /// OSRM's answer `code`, as documented for the HTTP API.
@@ -131,6 +132,12 @@ impl Error {
             | Error::NoSegment { .. }
             | Error::Refused { .. } => false,
         }
+    }
+}
+
+impl Retryable for Error {
+    fn retry_class(&self) -> RetryClass {
+        RetryClass::of(self.is_retriable(), None)
     }
 }
 

@@ -5,8 +5,10 @@ use doorstep_schemas::events::RecipientKind;
 use doorstep_schemas::model::{DriverId, OrderStatus, Timestamp};
 
 /// One side effect of an accepted change.
+///
+/// Exhaustive on purpose: the status pipeline matches every variant without a wildcard, so
+/// a new effect does not compile until a sink carries it out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Effect {
     /// Send a push for `status` to the recipient.
     Notify {

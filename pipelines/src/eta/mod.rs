@@ -294,12 +294,7 @@ impl EtaStage {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let snapshots = self
-            .sinks
-            .locations
-            .snapshots(&drivers)
-            .await
-            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
+        let snapshots = self.sinks.locations.snapshots(&drivers).await?;
         let position = |t: &Tracked| -> Option<GeoPoint> {
             let d = t.driver_id.as_ref()?;
             snapshots.get(d)?.last.as_ref().map(|p| p.location)
@@ -315,10 +310,7 @@ impl EtaStage {
             .filter(|(_, t, _)| prep_stage(t.status, t.preparing_since, now) != PrepStage::Ready)
             .map(|(_, t, _)| prep_key(t))
             .collect();
-        self.prep
-            .refresh(&self.sinks.store, keys, now)
-            .await
-            .map_err(|e| StageError::of("cql", e.is_retriable(), e))?;
+        self.prep.refresh(&self.sinks.store, keys, now).await?;
 
         // Every leg to route: (order index, is pickup, from, to).
         let mut plans = Vec::with_capacity(ready.len());

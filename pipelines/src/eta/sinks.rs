@@ -64,19 +64,12 @@ pub struct Writes {
 impl EtaSinks {
     /// The stored state of an order, if it was saved.
     pub async fn load(&self, order: &OrderId) -> Result<Option<OrderState>, StageError> {
-        self.store
-            .load(order)
-            .await
-            .map_err(|e| StageError::of("cql", e.is_retriable(), e))
+        self.store.load(order).await.map_err(StageError::from)
     }
 
     /// The durable ETA timers of `partition`.
     pub async fn timers(&self, partition: i32) -> Result<Vec<(OrderId, Timestamp)>, StageError> {
-        let timers = self
-            .store
-            .timers(partition)
-            .await
-            .map_err(|e| StageError::of("cql", e.is_retriable(), e))?;
+        let timers = self.store.timers(partition).await?;
         Ok(timers
             .into_iter()
             .filter(|t| t.kind == TIMER_KIND)
@@ -156,12 +149,8 @@ impl EtaSinks {
             .iter()
             .map(|(_, order)| live.clear_eta(order))
             .collect();
-        all(updates)
-            .await
-            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
-        all(clears)
-            .await
-            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
+        all(updates).await?;
+        all(clears).await?;
         metrics
             .sink_latency
             .with_label_values(&["redis"])
@@ -196,8 +185,7 @@ impl EtaSinks {
             .iter()
             .map(|(p, order)| store.delete_timer(*p, order, TIMER_KIND))
             .collect());
-        futures::try_join!(etas, puts, deletes)
-            .map_err(|e| StageError::of("cql", e.is_retriable(), e))?;
+        futures::try_join!(etas, puts, deletes)?;
         metrics
             .sink_latency
             .with_label_values(&["cql"])
@@ -208,7 +196,7 @@ impl EtaSinks {
     fn encode<T: TopicRecord>(&self, topic: &str, record: &T) -> Result<Vec<u8>, StageError> {
         self.catalog
             .encode(record)
-            .map_err(|e| StageError::Fatal(format!("encoding for {topic}: {e}")))
+            .map_err(|e| StageError::invalid(format_args!("encoding for {topic}"), e))
     }
 }
 

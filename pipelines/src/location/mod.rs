@@ -135,11 +135,7 @@ impl LocationStage {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let snapshots = self
-            .store
-            .snapshots(&drivers)
-            .await
-            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
+        let snapshots = self.store.snapshots(&drivers).await?;
         let known: HashMap<DriverId, LastPing> = drivers
             .iter()
             .filter_map(|d| self.last.get(d).map(|(l, _)| (d.clone(), l.clone())))
@@ -154,7 +150,9 @@ impl LocationStage {
             else {
                 continue;
             };
-            let fatal = |e: outbox::OutboxError| StageError::Fatal(format!("driver {driver}: {e}"));
+            let fatal = |e: outbox::OutboxError| {
+                StageError::invalid(format_args!("driver {driver}'s outbox"), e)
+            };
             let bytes = outbox::from_hex(text).map_err(fatal)?;
             let records = outbox::decode(self.catalog, &bytes).await.map_err(fatal)?;
             again.insert(driver.clone(), records);
@@ -170,8 +168,9 @@ impl LocationStage {
         );
         for write in &mut out.writes {
             if let Some(kept) = out.kept.get(&write.driver) {
-                let bytes = outbox::encode(self.catalog, kept)
-                    .map_err(|e| StageError::Fatal(format!("driver {}: {e}", write.driver)))?;
+                let bytes = outbox::encode(self.catalog, kept).map_err(|e| {
+                    StageError::invalid(format_args!("driver {}'s outbox", write.driver), e)
+                })?;
                 write.outbox = outbox::to_hex(&bytes);
             }
         }
@@ -214,11 +213,7 @@ impl LocationStage {
     /// Stores the positions (GEO sets, driver hashes); returns how many commands ran.
     async fn write_positions(&self, out: &Outputs) -> Result<usize, StageError> {
         let started = Instant::now();
-        let commands = self
-            .store
-            .write_positions(&out.writes)
-            .await
-            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
+        let commands = self.store.write_positions(&out.writes).await?;
         self.metrics
             .sink_latency
             .with_label_values(&["redis"])
@@ -233,10 +228,7 @@ impl LocationStage {
         }
         let started = Instant::now();
         let points: Vec<TripPoint> = out.tracking.iter().filter_map(trip_point).collect();
-        self.trips
-            .record_trip_points(&points)
-            .await
-            .map_err(|e| StageError::of("cql", e.is_retriable(), e))?;
+        self.trips.record_trip_points(&points).await?;
         self.metrics
             .sink_latency
             .with_label_values(&["cql"])
@@ -248,10 +240,7 @@ impl LocationStage {
     async fn publish(&self, out: &Outputs) -> Result<usize, StageError> {
         let started = Instant::now();
         let events: Vec<LiveEvent> = out.tracking.iter().filter_map(live_location).collect();
-        self.live
-            .publish_all(&events)
-            .await
-            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
+        self.live.publish_all(&events).await?;
         self.metrics
             .sink_latency
             .with_label_values(&["redis_publish"])
@@ -262,7 +251,7 @@ impl LocationStage {
     fn encode<T: TopicRecord>(&self, topic: &str, record: &T) -> Result<Vec<u8>, StageError> {
         self.catalog
             .encode(record)
-            .map_err(|e| StageError::Fatal(format!("encoding for {topic}: {e}")))
+            .map_err(|e| StageError::invalid(format_args!("encoding for {topic}"), e))
     }
 }
 

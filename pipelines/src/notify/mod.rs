@@ -98,7 +98,7 @@ impl Stage for NotifyStage {
                 Ok(_) => self.metrics.pushes.with_label_values(&["sent"]).inc(),
                 Err(e) if e.is_retriable() => {
                     self.metrics.pushes.with_label_values(&["retry"]).inc();
-                    retry_later = Some(StageError::unavailable("push", e));
+                    retry_later = Some(StageError::from(e));
                 }
                 Err(e) => {
                     self.metrics.pushes.with_label_values(&["failed"]).inc();
@@ -146,12 +146,11 @@ impl NotifyStage {
             let bytes = self
                 .catalog
                 .encode(r)
-                .map_err(|e| StageError::Fatal(format!("encoding a reject: {e}")))?;
+                .map_err(|e| StageError::invalid("encoding a reject", e))?;
             let key = r.order_id.as_ref().map_or("", |o| o.as_str());
             self.producer
                 .send(&self.rejected_topic, key.as_bytes(), &bytes, &[])
-                .await
-                .map_err(|e| StageError::unavailable("kafka", e))?;
+                .await?;
         }
         Ok(())
     }

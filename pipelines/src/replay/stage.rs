@@ -107,19 +107,11 @@ impl ReplayStage {
             .await;
         let mut out = Vec::new();
         for (id, partition, r) in loaded {
-            if let Some(stored) = r.map_err(store_error)? {
+            if let Some(stored) = r? {
                 out.push((id, (stored.state, partition, stored.last_source_offset)));
             }
         }
         Ok(out)
-    }
-}
-
-fn store_error(e: StoreError) -> StageError {
-    if e.is_retriable() {
-        StageError::unavailable("cql", e)
-    } else {
-        StageError::Fatal(format!("order store: {e}"))
     }
 }
 
@@ -209,10 +201,7 @@ impl Stage for ReplayStage {
             .buffer_unordered(SAVE_CONCURRENCY)
             .collect()
             .await;
-        written
-            .into_iter()
-            .collect::<Result<(), _>>()
-            .map_err(store_error)?;
+        written.into_iter().collect::<Result<(), _>>()?;
         let saves: Vec<_> = out
             .saves
             .values()
@@ -223,10 +212,7 @@ impl Stage for ReplayStage {
             .buffer_unordered(SAVE_CONCURRENCY)
             .collect()
             .await;
-        saved
-            .into_iter()
-            .collect::<Result<(), _>>()
-            .map_err(store_error)?;
+        saved.into_iter().collect::<Result<(), _>>()?;
 
         ReplayCounts::add(&c.records, batch.len() as u64);
         ReplayCounts::add(&c.undecodable, undecodable);

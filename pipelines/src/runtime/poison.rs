@@ -71,12 +71,11 @@ impl PoisonRejects {
         let bytes = self
             .catalog
             .encode(&reject)
-            .map_err(|e| StageError::Fatal(format!("encoding a reject: {e}")))?;
+            .map_err(|e| StageError::invalid("encoding a reject", e))?;
         let key = order_id.as_ref().map_or("", |o| o.as_str());
         self.producer
             .send(&self.topic, key.as_bytes(), &bytes, &[])
-            .await
-            .map_err(|e| StageError::of("kafka", !e.is_record_too_large(), e))?;
+            .await?;
         Ok(())
     }
 }

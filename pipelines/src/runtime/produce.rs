@@ -20,7 +20,7 @@ where
                 producer
                     .send(topic, key.as_bytes(), bytes, &[("event_id", id.as_bytes())])
                     .await
-                    .map_err(|e| StageError::of("kafka", !e.is_record_too_large(), e))
+                    .map_err(StageError::from)
             }),
     )
     .await?;

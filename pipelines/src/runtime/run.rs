@@ -83,7 +83,7 @@ enum Work<'a> {
         revoked: &'a [i32],
     },
     /// Write this record, which the stage failed on for good, to the reject topic.
-    Reject(&'a SourceRecord, &'a StageError),
+    Reject(&'a PoisonRejects, &'a SourceRecord, &'a StageError),
 }
 
 impl Work<'_> {
@@ -107,7 +107,7 @@ impl Work<'_> {
                     done.done(r.partition, r.offset);
                 }
             }
-            Work::Reject(record, _) => done.done(record.partition, record.offset),
+            Work::Reject(_, record, _) => done.done(record.partition, record.offset),
             Work::Tick(_) | Work::Assignment { .. } => {}
         }
         done.take()
@@ -328,10 +328,10 @@ impl Runtime {
             .unit(stage, Work::Batch(&batch), offsets, shutdown)
             .await;
         if let Err(RuntimeError::Stage(e)) = &done
-            && self.poison.is_some()
+            && let Some(poison) = &self.poison
         {
             tracing::warn!(error = %e, records = batch.len(), "batch failed for good; retrying its records one by one to isolate the poison");
-            done = self.isolate(stage, &batch, offsets, shutdown).await;
+            done = self.isolate(stage, &batch, offsets, shutdown, poison).await;
         }
         self.metrics
             .stage_busy_seconds
@@ -581,12 +581,7 @@ impl Runtime {
             Work::Batch(records) => stage.process_batch(records).await,
             Work::Tick(now) => stage.on_tick(now).await,
             Work::Assignment { assigned, revoked } => stage.on_assignment(assigned, revoked).await,
-            Work::Reject(record, error) => match &self.poison {
-                Some(poison) => poison.write(record, error).await,
-                None => Err(StageError::Fatal(
-                    "no reject topic for poison records".into(),
-                )),
-            },
+            Work::Reject(poison, record, error) => poison.write(record, error).await,
         }
     }
 
@@ -602,10 +597,7 @@ impl Runtime {
         self.metrics.batch_retries.inc();
         *attempt = attempt.saturating_add(1);
         let pause = self.pause(*attempt);
-        let sink = match e {
-            StageError::Unavailable { sink, .. } => *sink,
-            _ => "unknown",
-        };
+        let sink = e.sink().unwrap_or("stage");
         self.metrics
             .sink_unavailable
             .with_label_values(&[sink])
@@ -631,6 +623,7 @@ impl Runtime {
         batch: &[SourceRecord],
         offsets: &mut OffsetTracker,
         shutdown: &mut Signal,
+        poison: &PoisonRejects,
     ) -> Result<Unit, RuntimeError> {
         for record in batch {
             let one = std::slice::from_ref(record);
@@ -646,7 +639,7 @@ impl Runtime {
                         "poison record: written to the reject topic"
                     );
                     match self
-                        .unit(stage, Work::Reject(record, &e), offsets, shutdown)
+                        .unit(stage, Work::Reject(poison, record, &e), offsets, shutdown)
                         .await?
                     {
                         Unit::Done => self.metrics.poison_records.inc(),

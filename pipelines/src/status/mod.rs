@@ -145,7 +145,9 @@ impl StatusStage {
                 {
                     let again = crate::runtime::outbox::decode(self.catalog, &saved)
                         .await
-                        .map_err(|e| StageError::Fatal(format!("order {}: {e}", ev.order_id)))?;
+                        .map_err(|e| {
+                            StageError::invalid(format_args!("order {}'s outbox", ev.order_id), e)
+                        })?;
                     out.produce_again(again);
                 }
                 out.republish(&known.state, ev, first_rejection);

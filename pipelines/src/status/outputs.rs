@@ -280,7 +280,6 @@ impl Outputs {
                 }
                 // The DRIVER_UNASSIGNED status change on orders.status.v1 is dispatch's cue.
                 Effect::ReturnToDispatch => {}
-                _ => {}
             }
         }
         self.outcomes

@@ -70,7 +70,7 @@ impl StatusSinks {
         self.store
             .load_processed(order_id)
             .await
-            .map_err(|e| StageError::of("cql", e.is_retriable(), e))
+            .map_err(StageError::from)
     }
 
     /// The recorded outcomes of the given commands (none without an outcome store).
@@ -81,19 +81,12 @@ impl StatusSinks {
         let Some(outcomes) = &self.outcomes else {
             return Ok(HashMap::new());
         };
-        outcomes
-            .get_many(commands)
-            .await
-            .map_err(|e| StageError::of("redis", e.is_retriable(), e))
+        outcomes.get_many(commands).await.map_err(StageError::from)
     }
 
     /// The durable timers of a partition.
     pub async fn timers(&self, partition: i32) -> Result<Vec<(OrderId, Timestamp)>, StageError> {
-        let timers = self
-            .store
-            .timers(partition)
-            .await
-            .map_err(|e| StageError::of("cql", e.is_retriable(), e))?;
+        let timers = self.store.timers(partition).await?;
         Ok(timers
             .into_iter()
             .filter(|t| t.kind == AUTO_CONFIRM)
@@ -112,8 +105,7 @@ impl StatusSinks {
             match op {
                 DriverOp::Occupy(d, o) => self.drivers.occupy(d, o).await,
                 DriverOp::Release(d, o) => self.drivers.release(d, o).await.map(|_| ()),
-            }
-            .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
+            }?;
         }
         metrics
             .sink_latency
@@ -168,8 +160,7 @@ impl StatusSinks {
             let started = Instant::now();
             outcomes
                 .record_all(out.outcomes.iter().filter(|o| o.is_rejected()))
-                .await
-                .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
+                .await?;
             metrics
                 .sink_latency
                 .with_label_values(&["redis_outcomes"])
@@ -182,7 +173,7 @@ impl StatusSinks {
                 TimerOp::Put(p, o, at) => self.store.put_timer(*p, o, AUTO_CONFIRM, *at).await,
                 TimerOp::Delete(p, o) => self.store.delete_timer(*p, o, AUTO_CONFIRM).await,
             };
-            r.map_err(|e| StageError::of("cql", e.is_retriable(), e))
+            r.map_err(StageError::from)
         }))
         .await?;
         metrics
@@ -198,19 +189,20 @@ impl StatusSinks {
         let started = Instant::now();
         try_join_all(out.saves.values().map(|s| async move {
             let kept = out.kept(&s.state.order.order_id, self.notify);
-            let outbox = crate::runtime::outbox::encode(self.catalog, &kept)
-                .map_err(|e| StageError::Fatal(format!("order {}: {e}", s.state.order.order_id)))?;
+            let outbox = crate::runtime::outbox::encode(self.catalog, &kept).map_err(|e| {
+                StageError::invalid(format_args!("order {}'s outbox", s.state.order.order_id), e)
+            })?;
             self.store
                 .save_processed(&s.state, &s.entries, s.partition, s.source_offset, &outbox)
                 .await
-                .map_err(|e| StageError::of("cql", e.is_retriable(), e))
+                .map_err(StageError::from)
         }))
         .await?;
         try_join_all(out.prep_times.iter().map(|p| async move {
             self.store
                 .record_prep_time(p)
                 .await
-                .map_err(|e| StageError::of("cql", e.is_retriable(), e))
+                .map_err(StageError::from)
         }))
         .await?;
         metrics
@@ -227,12 +219,10 @@ impl StatusSinks {
     pub async fn publish(&self, out: &Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
         let frames = async {
             let Some(live) = &self.live else {
-                return Ok(());
+                return Ok::<(), StageError>(());
             };
             let started = Instant::now();
-            live.publish_all(&out.live)
-                .await
-                .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
+            live.publish_all(&out.live).await?;
             metrics
                 .sink_latency
                 .with_label_values(&["redis_publish"])
@@ -241,13 +231,12 @@ impl StatusSinks {
         };
         let outcomes = async {
             let Some(outcomes) = &self.outcomes else {
-                return Ok(());
+                return Ok::<(), StageError>(());
             };
             let started = Instant::now();
             outcomes
                 .record_all(out.outcomes.iter().filter(|o| !o.is_rejected()))
-                .await
-                .map_err(|e| StageError::of("redis", e.is_retriable(), e))?;
+                .await?;
             metrics
                 .sink_latency
                 .with_label_values(&["redis_outcomes"])
@@ -299,7 +288,7 @@ impl StatusSinks {
         for (r, result) in results {
             match result {
                 Ok(_) => metrics.refunds.with_label_values(&["ok"]).inc(),
-                Err(e) if e.is_retriable() => return Err(StageError::unavailable("payments", e)),
+                Err(e) if e.is_retriable() => return Err(e.into()),
                 Err(e) => {
                     metrics.refunds.with_label_values(&["failed"]).inc();
                     tracing::error!(order_id = %r.order_id, error = %e, "refund refused by the payment provider");
@@ -337,7 +326,7 @@ impl StatusSinks {
         let bytes = self
             .catalog
             .encode(record)
-            .map_err(|e| StageError::Fatal(format!("encoding for {topic}: {e}")))?;
+            .map_err(|e| StageError::invalid(format_args!("encoding for {topic}"), e))?;
         Ok((topic.to_owned(), key.to_owned(), id.to_owned(), bytes))
     }
 }
