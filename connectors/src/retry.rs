@@ -1,5 +1,7 @@
-//! Retry with exponential backoff and jitter: the one retry loop every HTTP client (push,
-//! payments) and, later, the pipelines use.
+//! Retry with exponential backoff and jitter: the one retry loop every client (push,
+//! payments, routing) and the pipelines' runtime use, with a bounded mode ([`retry`],
+//! [`retry_with`]) and an until-stopped mode ([`retry_until`]) for work that must not be
+//! given up.
 //!
 //! The caller says how to classify an error, either by implementing [`Retryable`] on its
 //! error type ([`retry`]) or with a closure ([`retry_with`]):
@@ -180,18 +182,92 @@ where
 }
 
 /// Like [`retry`], classifying errors with `classify`.
-pub async fn retry_with<T, E, C, Op, Fut>(
-    policy: &RetryPolicy,
-    classify: C,
-    mut op: Op,
-) -> Result<T, E>
+pub async fn retry_with<T, E, C, Op, Fut>(policy: &RetryPolicy, classify: C, op: Op) -> Result<T, E>
 where
     E: std::fmt::Display,
     C: Fn(&E) -> RetryClass,
     Op: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let max_attempts = policy.max_attempts.max(1);
+    let limit: Limit<std::future::Pending<()>> = Limit::Attempts(policy.max_attempts.max(1));
+    match run(policy, limit, classify, op, |_, _, _| {}).await {
+        Ok(value) => Ok(value),
+        Err(stopped) => Err(stopped.into_error()),
+    }
+}
+
+/// Why [`retry_until`] gave up.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Stopped<E> {
+    /// The operation failed permanently (or a `Retry-After` hint was longer than the
+    /// policy allows): its error.
+    Failed(E),
+    /// `stop` completed while waiting to retry: the last error.
+    Interrupted(E),
+}
+
+impl<E> Stopped<E> {
+    /// The last error, however the loop ended.
+    pub fn into_error(self) -> E {
+        match self {
+            Stopped::Failed(e) | Stopped::Interrupted(e) => e,
+        }
+    }
+}
+
+/// Runs `op` until it succeeds or fails permanently, however many attempts that takes, or
+/// until `stop` completes during a pause (a shutdown): the mode for work that must not be
+/// given up, such as a pipeline's transaction steps. The policy's attempt limit does not
+/// apply; its backoff does. `on_retry(attempt, pause, &error)` runs before each pause (to
+/// log and count).
+pub async fn retry_until<T, E, C, Op, Fut, N, S>(
+    policy: &RetryPolicy,
+    classify: C,
+    op: Op,
+    on_retry: N,
+    stop: S,
+) -> Result<T, Stopped<E>>
+where
+    E: std::fmt::Display,
+    C: Fn(&E) -> RetryClass,
+    Op: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    N: FnMut(u32, Duration, &E),
+    S: Future<Output = ()>,
+{
+    run(policy, Limit::Until(stop), classify, op, on_retry).await
+}
+
+/// When the loop stops asking again.
+enum Limit<S> {
+    /// After this many attempts in total.
+    Attempts(u32),
+    /// When this future completes during a pause.
+    Until(S),
+}
+
+/// The one retry loop behind [`retry`], [`retry_with`] and [`retry_until`].
+async fn run<T, E, C, Op, Fut, N, S>(
+    policy: &RetryPolicy,
+    limit: Limit<S>,
+    classify: C,
+    mut op: Op,
+    mut on_retry: N,
+) -> Result<T, Stopped<E>>
+where
+    E: std::fmt::Display,
+    C: Fn(&E) -> RetryClass,
+    Op: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    N: FnMut(u32, Duration, &E),
+    S: Future<Output = ()>,
+{
+    let (max_attempts, stop) = match limit {
+        Limit::Attempts(n) => (Some(n), None),
+        Limit::Until(stop) => (None, Some(stop)),
+    };
+    let mut stop = std::pin::pin!(stop);
     let mut attempt = 1;
     loop {
         let error = match op(attempt).await {
@@ -200,18 +276,27 @@ where
         };
         let RetryClass::Retriable { after } = classify(&error) else {
             tracing::debug!(attempt, %error, "permanent failure, not retrying");
-            return Err(error);
+            return Err(Stopped::Failed(error));
         };
-        if attempt >= max_attempts {
+        if max_attempts.is_some_and(|max| attempt >= max) {
             tracing::warn!(attempt, %error, "giving up after the last attempt");
-            return Err(error);
+            return Err(Stopped::Failed(error));
         }
         let Some(delay) = policy.delay(attempt, after) else {
             tracing::warn!(attempt, ?after, %error, "server asks to wait longer than allowed; giving up");
-            return Err(error);
+            return Err(Stopped::Failed(error));
         };
         tracing::debug!(attempt, ?delay, %error, "retrying");
-        tokio::time::sleep(delay).await;
+        on_retry(attempt, delay, &error);
+        match stop.as_mut().as_pin_mut() {
+            Some(stop) => {
+                tokio::select! {
+                    () = stop => return Err(Stopped::Interrupted(error)),
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+            None => tokio::time::sleep(delay).await,
+        }
         attempt += 1;
     }
 }
@@ -383,5 +468,57 @@ mod tests {
         .await;
         assert_eq!(result.unwrap_err(), "refused");
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn until_stopped_ignores_the_attempt_limit_and_ends_on_stop() {
+        let calls = AtomicU32::new(0);
+        let retried = AtomicU32::new(0);
+        // exact(): 3 attempts; retry_until goes on past them until it succeeds.
+        let result: Result<u32, Stopped<E>> = retry_until(
+            &exact(),
+            E::retry_class,
+            |attempt| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if attempt < 6 {
+                        Err(E(RetryClass::RETRIABLE))
+                    } else {
+                        Ok(attempt)
+                    }
+                }
+            },
+            |_, _, _| {
+                retried.fetch_add(1, Ordering::SeqCst);
+            },
+            std::future::pending(),
+        )
+        .await;
+        assert_eq!(result.unwrap(), 6);
+        assert_eq!(retried.load(Ordering::SeqCst), 5);
+
+        // A stop that completes during a pause ends the loop with the last error.
+        let started = tokio::time::Instant::now();
+        let result: Result<(), Stopped<E>> = retry_until(
+            &exact(),
+            E::retry_class,
+            |_| async { Err(E(RetryClass::RETRIABLE)) },
+            |_, _, _| {},
+            tokio::time::sleep(Duration::from_millis(2500)),
+        )
+        .await;
+        assert!(matches!(result, Err(Stopped::Interrupted(_))));
+        assert_eq!(started.elapsed(), Duration::from_millis(2500));
+
+        // A permanent failure still ends it at once.
+        let result: Result<(), Stopped<E>> = retry_until(
+            &exact(),
+            E::retry_class,
+            |_| async { Err(E(RetryClass::Permanent)) },
+            |_, _, _| {},
+            std::future::pending(),
+        )
+        .await;
+        assert!(matches!(result, Err(Stopped::Failed(_))));
     }
 }

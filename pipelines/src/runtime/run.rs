@@ -14,8 +14,9 @@ use super::{
     StopOffsets,
 };
 use crate::shutdown::{self, Signal};
+use doorstep_connectors::kafka::Error as KafkaError;
 use doorstep_connectors::kafka::{Consumer, Epoch, Producer, TopicPartition};
-use doorstep_connectors::retry::RetryPolicy;
+use doorstep_connectors::retry::{RetryClass, RetryPolicy, retry_until, retry_with};
 use doorstep_schemas::model::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -479,19 +480,15 @@ impl Runtime {
             "the transactional producer failed for good; renewing it and redoing the unit"
         );
         self.metrics.producer_renewals.inc();
-        let mut attempt = 0u32;
-        loop {
-            match producer.renew().await {
-                Ok(()) => return Ok(()),
-                Err(e) if e.is_retriable() => {
-                    attempt = attempt.saturating_add(1);
-                    let pause = self.pause(attempt);
-                    tracing::warn!(attempt, error = %e, retry_in = ?pause, "renewing the transactional producer failed; trying again");
-                    tokio::time::sleep(pause).await;
-                }
-                Err(e) => return Err(RuntimeError::Transactions(e)),
-            }
-        }
+        retry_until(
+            &self.config.retry,
+            |e: &KafkaError| RetryClass::of(e.is_retriable(), None),
+            |_| producer.renew(),
+            |attempt, pause, e| tracing::warn!(attempt, error = %e, retry_in = ?pause, "renewing the transactional producer failed; trying again"),
+            std::future::pending(),
+        )
+        .await
+        .map_err(|stopped| RuntimeError::Transactions(stopped.into_error()))
     }
 
     /// Commits the unit's transaction with its consumed offsets (aborting it when that
@@ -522,48 +519,50 @@ impl Runtime {
         &self,
         producer: &Producer,
         positions: &[(&str, i32, i64)],
-        first: doorstep_connectors::kafka::Error,
+        first: KafkaError,
     ) -> Result<Attempt, RuntimeError> {
-        let mut last = first;
-        for attempt in 1..=self.config.retry.max_attempts.max(3) {
-            tracing::warn!(attempt, error = %last, "transaction commit outcome unknown; committing again");
-            let pause = self.pause(attempt);
-            tokio::time::sleep(pause).await;
-            let group = self.consumer.group_metadata();
-            match producer.commit(positions, group.as_ref()).await {
-                Ok(()) => return Ok(Attempt::Done),
-                Err(e) if e.is_fatal() => return Err(RuntimeError::Transactions(e)),
-                Err(e) if e.is_retriable() && !e.requires_abort() => last = e,
-                Err(e) => {
-                    last = e;
-                    break;
-                }
+        tracing::warn!(error = %first, "transaction commit outcome unknown; committing again");
+        let policy = self
+            .config
+            .retry
+            .with_max_attempts(self.config.retry.max_attempts.max(3));
+        let again = retry_with(
+            &policy,
+            |e: &KafkaError| {
+                RetryClass::of(
+                    e.is_retriable() && !e.requires_abort() && !e.is_fatal(),
+                    None,
+                )
+            },
+            |_| async {
+                let group = self.consumer.group_metadata();
+                producer.commit(positions, group.as_ref()).await
+            },
+        )
+        .await;
+        match again {
+            Ok(()) => Ok(Attempt::Done),
+            Err(e) if e.is_fatal() => Err(RuntimeError::Transactions(e)),
+            Err(e) => {
+                self.abort(producer).await?;
+                Ok(Attempt::Retry(StageError::unavailable("kafka", e)))
             }
         }
-        self.abort(producer).await?;
-        Ok(Attempt::Retry(StageError::unavailable("kafka", last)))
     }
 
     /// Aborts the open transaction, asking again while the broker cannot be reached.
     async fn abort(&self, producer: &Producer) -> Result<(), RuntimeError> {
-        let mut attempt = 0u32;
-        loop {
-            match producer.abort().await {
-                Ok(()) => {
-                    self.metrics.transaction_aborts.inc();
-                    return Ok(());
-                }
-                Err(e) if e.is_fatal() || !e.is_retriable() => {
-                    return Err(RuntimeError::Transactions(e));
-                }
-                Err(e) => {
-                    attempt = attempt.saturating_add(1);
-                    let pause = self.pause(attempt);
-                    tracing::warn!(attempt, error = %e, retry_in = ?pause, "aborting the transaction failed; trying again");
-                    tokio::time::sleep(pause).await;
-                }
-            }
-        }
+        retry_until(
+            &self.config.retry,
+            |e: &KafkaError| RetryClass::of(e.is_retriable() && !e.is_fatal(), None),
+            |_| producer.abort(),
+            |attempt, pause, e| tracing::warn!(attempt, error = %e, retry_in = ?pause, "aborting the transaction failed; trying again"),
+            std::future::pending(),
+        )
+        .await
+        .map_err(|stopped| RuntimeError::Transactions(stopped.into_error()))?;
+        self.metrics.transaction_aborts.inc();
+        Ok(())
     }
 
     /// The backoff before retry `attempt` (the shared policy's; its attempt limit does not
