@@ -27,7 +27,7 @@ pub use metrics::EtaMetrics;
 pub use orders::{Applied, Places, Tracked};
 pub use sinks::{EtaSinks, EtaTopics, Writes};
 
-use crate::runtime::{SourceMeta, SourceRecord, Stage, StageError};
+use crate::runtime::{Read, SourceRecord, Stage, StageError, read_batch};
 use crate::status::TimerWheel;
 use doorstep_connectors::routing::RouteAnswer;
 use doorstep_operators::eta::{
@@ -160,34 +160,15 @@ impl EtaStage {
         now: Timestamp,
     ) -> Result<BTreeSet<OrderId>, StageError> {
         let mut changed = BTreeSet::new();
-        for record in batch {
-            let meta = SourceMeta::of(record);
-            let reject = |code: &str, message: String, order: Option<OrderId>| {
-                meta.reject(REJECTED_BY, code, message, None, order, now)
-            };
-            let Some(payload) = record.payload.as_deref() else {
-                writes.rejects.push(reject(
-                    "tombstone",
-                    "a status change needs a value".into(),
-                    None,
-                ));
-                continue;
-            };
-            let change = match crate::runtime::decode::<StatusChange>(self.sinks.catalog, payload)
-                .await?
-            {
-                Ok(c) if record.key.as_deref() != Some(c.order_id.as_str().as_bytes()) => {
-                    let msg = format!("record key does not match order id {}", c.order_id);
-                    writes
-                        .rejects
-                        .push(reject("key_mismatch", msg, Some(c.order_id)));
-                    continue;
-                }
-                Ok(c) => c,
-                Err(e) => {
-                    writes
-                        .rejects
-                        .push(reject(crate::runtime::UNDECODABLE, e.to_string(), None));
+        for read in read_batch::<StatusChange>(self.sinks.catalog, batch).await? {
+            let (partition, change) = match read {
+                Read::Record(meta, change) => (meta.partition, change),
+                Read::Unusable(u) => {
+                    let order = u.record.map(|c| c.order_id);
+                    let reject = u
+                        .meta
+                        .reject(REJECTED_BY, u.code, u.message, None, order, now);
+                    writes.rejects.push(reject);
                     continue;
                 }
             };
@@ -209,14 +190,14 @@ impl EtaStage {
                     }
                 },
                 None => {
-                    let t = Tracked::from_change(&change, record.partition);
+                    let t = Tracked::from_change(&change, partition);
                     if t.is_final() {
                         // First seen when already over (a re-read after the order ended):
                         // nothing to start, but make sure no timer outlives it.
-                        writes.finished.push((record.partition, id.clone()));
+                        writes.finished.push((partition, id.clone()));
                         continue;
                     }
-                    writes.timer_puts.push((record.partition, id.clone()));
+                    writes.timer_puts.push((partition, id.clone()));
                     t
                 }
             };

@@ -24,7 +24,7 @@ pub use metrics::LocationMetrics;
 pub use outputs::{Outputs, REJECTED_BY, gather, tracking_update};
 
 use crate::runtime::outbox;
-use crate::runtime::{SourceMeta, SourceRecord, Stage, StageError};
+use crate::runtime::{Read, SourceRecord, Stage, StageError, read_batch};
 use doorstep_connectors::kafka::Producer;
 use doorstep_connectors::live_feed::LiveFeed;
 use doorstep_connectors::location_store::LocationStore;
@@ -114,19 +114,10 @@ impl LocationStage {
     async fn decide_batch(&self, batch: &[SourceRecord]) -> Result<Outputs, StageError> {
         let mut out = Outputs::default();
         let mut pings = Vec::with_capacity(batch.len());
-        for record in batch {
-            let meta = SourceMeta::of(record);
-            let Some(payload) = record.payload.as_deref() else {
-                out.unreadable(&meta, "tombstone", "a location ping needs a value".into());
-                continue;
-            };
-            match crate::runtime::decode::<LocationPing>(self.catalog, payload).await? {
-                Ok(p) if record.key.as_deref() != Some(p.driver_id.as_str().as_bytes()) => {
-                    let msg = format!("record key does not match driver id {}", p.driver_id);
-                    out.unreadable(&meta, "key_mismatch", msg);
-                }
-                Ok(p) => pings.push((meta, p)),
-                Err(e) => out.unreadable(&meta, crate::runtime::UNDECODABLE, e.to_string()),
+        for read in read_batch::<LocationPing>(self.catalog, batch).await? {
+            match read {
+                Read::Record(meta, p) => pings.push((meta, p)),
+                Read::Unusable(u) => out.unreadable(&u.meta, u.code, u.message),
             }
         }
         let drivers: Vec<DriverId> = pings

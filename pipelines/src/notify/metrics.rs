@@ -7,7 +7,8 @@ use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 /// Counters of the notify pipeline.
 #[derive(Clone)]
 pub struct NotifyMetrics {
-    /// Pushes by result: `sent`, `duplicate` (ledger), `retry`, `failed`, `undecodable`.
+    /// Pushes by result: `sent`, `duplicate` (ledger), `retry`, `failed`; records refused
+    /// before any push by reason (`undecodable`, `tombstone`, `key_mismatch`).
     pub pushes: IntCounterVec,
     /// Time to send one push (with retries).
     pub push_latency: Histogram,

@@ -7,7 +7,7 @@ mod metrics;
 
 pub use metrics::NotifyMetrics;
 
-use crate::runtime::{SourceMeta, SourceRecord, Stage, StageError};
+use crate::runtime::{Read, SourceRecord, Stage, StageError, read_batch};
 use doorstep_connectors::kafka::Producer;
 use doorstep_connectors::push::{Delivery, PushClient, SentLedger};
 use doorstep_schemas::avro::Catalog;
@@ -54,21 +54,18 @@ impl Stage for NotifyStage {
     async fn process_batch(&mut self, batch: &[SourceRecord]) -> Result<(), StageError> {
         let mut rejects: Vec<RejectedRecord> = Vec::new();
         let mut pending = Vec::with_capacity(batch.len());
-        for record in batch {
-            let meta = SourceMeta::of(record);
-            match crate::runtime::decode::<Notification>(self.catalog, meta.payload).await? {
-                Ok(n) => pending.push((meta, n)),
-                Err(e) => {
-                    self.metrics
-                        .pushes
-                        .with_label_values(&["undecodable"])
-                        .inc();
-                    rejects.push(meta.reject(
+        for read in read_batch::<Notification>(self.catalog, batch).await? {
+            match read {
+                Read::Record(meta, n) => pending.push((meta, n)),
+                Read::Unusable(u) => {
+                    self.metrics.pushes.with_label_values(&[u.code]).inc();
+                    let order = u.record.map(|n| n.order_id);
+                    rejects.push(u.meta.reject(
                         "notify",
-                        crate::runtime::UNDECODABLE,
-                        e.to_string(),
+                        u.code,
+                        u.message,
                         None,
-                        None,
+                        order,
                         Timestamp::now(),
                     ));
                 }

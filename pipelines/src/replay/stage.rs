@@ -1,7 +1,7 @@
 //! The replay stage: decode → the state machine against the target keyspace's state → the
 //! order rows, timelines and (optionally) prep times, and nothing else.
 
-use crate::runtime::{SourceRecord, Stage, StageError};
+use crate::runtime::{Read, SourceRecord, Stage, StageError, read_batch};
 use crate::status::Outputs;
 use doorstep_connectors::order_store::{Error as StoreError, OrderStore};
 use doorstep_operators::order::{Decision, OrderPolicy, OrderState, decide};
@@ -56,8 +56,16 @@ impl ReplayCounts {
     }
 }
 
-/// Keyed state: the order, the source partition, the offset of the last event processed.
-type Known = (OrderState, i32, i64);
+/// Keyed state of one order.
+#[derive(Debug, Clone)]
+struct Known {
+    /// The order as the replay has rebuilt it so far.
+    state: OrderState,
+    /// The source partition its events are on.
+    partition: i32,
+    /// The offset of the last event processed (a re-read one at or below it is skipped).
+    last_offset: i64,
+}
 
 /// The replay's stage.
 pub struct ReplayStage {
@@ -108,7 +116,14 @@ impl ReplayStage {
         let mut out = Vec::new();
         for (id, partition, r) in loaded {
             if let Some(stored) = r? {
-                out.push((id, (stored.state, partition, stored.last_source_offset)));
+                out.push((
+                    id,
+                    Known {
+                        state: stored.state,
+                        partition,
+                        last_offset: stored.last_source_offset,
+                    },
+                ));
             }
         }
         Ok(out)
@@ -122,19 +137,11 @@ impl Stage for ReplayStage {
         // Counted once the batch is written (a failed batch is offered again).
         let mut reasons: Vec<&str> = Vec::new();
         let mut undecodable = 0u64;
-        for r in batch {
-            let event = match r.payload.as_deref() {
-                None => Err("a tombstone".to_owned()),
-                Some(p) => crate::runtime::decode::<OrderEvent>(self.catalog, p)
-                    .await?
-                    .map_err(|e| e.to_string()),
-            };
-            match event {
-                Ok(e) if r.key.as_deref() == Some(e.order_id.as_str().as_bytes()) => {
-                    decoded.push((r.partition, r.offset, e));
-                }
-                Ok(_) => reasons.push("key_mismatch"),
-                Err(_) => undecodable += 1,
+        for read in read_batch::<OrderEvent>(self.catalog, batch).await? {
+            match read {
+                Read::Record(meta, e) => decoded.push((meta.partition, meta.offset, e)),
+                Read::Unusable(u) if u.record.is_some() => reasons.push(u.code),
+                Read::Unusable(_) => undecodable += 1,
             }
         }
         let mut scratch: HashMap<OrderId, Known> = HashMap::new();
@@ -159,32 +166,37 @@ impl Stage for ReplayStage {
         for (partition, offset, e) in &decoded {
             if scratch
                 .get(&e.order_id)
-                .is_some_and(|(_, _, last)| *offset <= *last)
+                .is_some_and(|k| *offset <= k.last_offset)
             {
                 skipped += 1;
                 continue;
             }
-            let current = scratch.get(&e.order_id).map(|(s, _, _)| s);
+            let current = scratch.get(&e.order_id).map(|k| &k.state);
             match decide(current, e, &self.policy) {
                 Decision::Accepted(a) => {
                     accepted += 1;
-                    let p = scratch.get(&e.order_id).map_or(*partition, |(_, p, _)| *p);
+                    let p = scratch.get(&e.order_id).map_or(*partition, |k| k.partition);
                     out.accepted(e, &a, p);
-                    scratch.insert(e.order_id.clone(), (a.state, p, *offset));
+                    let known = Known {
+                        state: a.state,
+                        partition: p,
+                        last_offset: *offset,
+                    };
+                    scratch.insert(e.order_id.clone(), known);
                 }
                 Decision::Duplicate => skipped += 1,
                 Decision::Rejected(reason) => {
                     rejected += 1;
                     reasons.push(reason.code());
-                    if let Some((_, _, last)) = scratch.get_mut(&e.order_id) {
-                        *last = *offset;
+                    if let Some(k) = scratch.get_mut(&e.order_id) {
+                        k.last_offset = *offset;
                     }
                 }
             }
         }
         for (id, save) in &mut out.saves {
-            if let Some((_, _, last)) = scratch.get(id) {
-                save.source_offset = *last;
+            if let Some(k) = scratch.get(id) {
+                save.source_offset = k.last_offset;
             }
         }
         // The same observations the status pipeline records (status::Outputs).
@@ -225,7 +237,7 @@ impl Stage for ReplayStage {
         ReplayCounts::add(&c.orders_written, out.saves.len() as u64);
         ReplayCounts::add(&c.prep_times_written, prep.len() as u64);
         for (id, known) in scratch {
-            if known.0.order.status.is_final() {
+            if known.state.order.status.is_final() {
                 self.orders.remove(&id);
             } else {
                 self.orders.insert(id, known);
@@ -244,7 +256,7 @@ impl Stage for ReplayStage {
         _assigned: &[i32],
         revoked: &[i32],
     ) -> Result<(), StageError> {
-        self.orders.retain(|_, (_, p, _)| !revoked.contains(p));
+        self.orders.retain(|_, k| !revoked.contains(&k.partition));
         Ok(())
     }
 }

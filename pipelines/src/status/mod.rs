@@ -32,7 +32,7 @@ pub use outputs::{AUTO_CONFIRM, DriverOp, Outputs, Refund, Save, SourceMeta, Tim
 pub use sinks::{StatusSinks, StatusTopics};
 pub use timers::TimerWheel;
 
-use crate::runtime::{SourceRecord, Stage, StageError};
+use crate::runtime::{Read, SourceRecord, Stage, StageError, read_batch};
 use doorstep_operators::order::{Decision, OrderPolicy, OrderState, decide};
 use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{OrderCommand, OrderEvent};
@@ -89,24 +89,10 @@ impl StatusStage {
     ) -> Result<Outputs, StageError> {
         let mut out = Outputs::default();
         let mut decoded = Vec::with_capacity(batch.len());
-        for record in batch {
-            let meta = SourceMeta::of(record);
-            let Some(payload) = record.payload.as_deref() else {
-                out.reject(
-                    &meta,
-                    None,
-                    "tombstone",
-                    "an order event needs a value".into(),
-                );
-                continue;
-            };
-            match crate::runtime::decode::<OrderEvent>(self.catalog, payload).await? {
-                Ok(ev) if record.key.as_deref() != Some(ev.order_id.as_str().as_bytes()) => {
-                    let msg = format!("record key does not match order id {}", ev.order_id);
-                    out.reject(&meta, Some(&ev), "key_mismatch", msg);
-                }
-                Ok(ev) => decoded.push((meta, ev)),
-                Err(e) => out.reject(&meta, None, crate::runtime::UNDECODABLE, e.to_string()),
+        for read in read_batch::<OrderEvent>(self.catalog, batch).await? {
+            match read {
+                Read::Record(meta, ev) => decoded.push((meta, ev)),
+                Read::Unusable(u) => out.reject(&u.meta, u.record.as_ref(), u.code, u.message),
             }
         }
         let load = self.load_unknown(

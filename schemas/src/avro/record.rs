@@ -27,4 +27,11 @@ pub trait TopicRecord:
     const TOPIC: &'static str;
     /// The full name of its Avro record (`io.doorstep.v1.OrderEvent`).
     const RECORD: &'static str;
+    /// What one record is, for messages (`an order event`).
+    const NOUN: &'static str;
+
+    /// The Kafka key it is produced with (the order id for an order's records, the driver id
+    /// for a ping, the recipient for a notification): a consumer refuses a record whose key
+    /// is another, since the key chose its partition and so its ordering.
+    fn key(&self) -> std::borrow::Cow<'_, str>;
 }

@@ -10,6 +10,11 @@ use apache_avro::types::Value;
 impl TopicRecord for EtaUpdate {
     const TOPIC: &'static str = topics::ORDER_ETA;
     const RECORD: &'static str = "io.doorstep.v1.EtaUpdate";
+    const NOUN: &'static str = "an ETA update";
+
+    fn key(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(self.order_id.as_str())
+    }
 }
 
 impl AvroRecord for EtaUpdate {

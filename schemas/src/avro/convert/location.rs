@@ -11,6 +11,11 @@ use apache_avro::types::Value;
 impl TopicRecord for LocationPing {
     const TOPIC: &'static str = topics::DRIVER_LOCATIONS;
     const RECORD: &'static str = "io.doorstep.v1.LocationPing";
+    const NOUN: &'static str = "a location ping";
+
+    fn key(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(self.driver_id.as_str())
+    }
 }
 
 impl AvroRecord for LocationPing {

@@ -11,6 +11,11 @@ use apache_avro::types::Value;
 impl TopicRecord for Notification {
     const TOPIC: &'static str = topics::NOTIFICATIONS;
     const RECORD: &'static str = "io.doorstep.v1.Notification";
+    const NOUN: &'static str = "a notification";
+
+    fn key(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(&self.recipient_id)
+    }
 }
 
 impl AvroRecord for Notification {

@@ -15,6 +15,11 @@ use apache_avro::types::Value;
 impl TopicRecord for OrderEvent {
     const TOPIC: &'static str = topics::ORDER_EVENTS;
     const RECORD: &'static str = "io.doorstep.v1.OrderEvent";
+    const NOUN: &'static str = "an order event";
+
+    fn key(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(self.order_id.as_str())
+    }
 }
 
 impl AvroRecord for OrderEvent {

@@ -10,6 +10,11 @@ use apache_avro::types::Value;
 impl TopicRecord for RejectedRecord {
     const TOPIC: &'static str = topics::ORDER_REJECTED;
     const RECORD: &'static str = "io.doorstep.v1.RejectedRecord";
+    const NOUN: &'static str = "a reject record";
+
+    fn key(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Owned(self.topic_key())
+    }
 }
 
 impl AvroRecord for RejectedRecord {

@@ -11,6 +11,11 @@ use apache_avro::types::Value;
 impl TopicRecord for StatusChange {
     const TOPIC: &'static str = topics::ORDER_STATUS;
     const RECORD: &'static str = "io.doorstep.v1.StatusChange";
+    const NOUN: &'static str = "a status change";
+
+    fn key(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(self.order_id.as_str())
+    }
 }
 
 impl AvroRecord for StatusChange {

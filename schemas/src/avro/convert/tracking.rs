@@ -11,6 +11,11 @@ use apache_avro::types::Value;
 impl TopicRecord for TrackingUpdate {
     const TOPIC: &'static str = topics::ORDER_TRACKING;
     const RECORD: &'static str = "io.doorstep.v1.TrackingUpdate";
+    const NOUN: &'static str = "a tracking update";
+
+    fn key(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(self.order_id.as_str())
+    }
 }
 
 impl AvroRecord for TrackingUpdate {
