@@ -304,14 +304,6 @@ impl Stage for PickyStage {
         seen.extend(batch.iter().filter_map(|r| r.payload.clone()));
         Ok(())
     }
-
-    async fn on_tick(&mut self, _now: Timestamp) -> Result<(), StageError> {
-        Ok(())
-    }
-
-    async fn on_assignment(&mut self, _a: &[i32], _r: &[i32]) -> Result<(), StageError> {
-        Ok(())
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

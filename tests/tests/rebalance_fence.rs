@@ -15,7 +15,6 @@ use doorstep_pipelines::runtime::{
 };
 use doorstep_pipelines::shutdown;
 use doorstep_schemas::events::topics;
-use doorstep_schemas::model::Timestamp;
 use doorstep_tests::pipeline_harness::{Scope, TEST_PARTITIONS};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -57,14 +56,6 @@ impl Stage for Recording {
             started,
             finished,
         }));
-        Ok(())
-    }
-
-    async fn on_tick(&mut self, _now: Timestamp) -> Result<(), StageError> {
-        Ok(())
-    }
-
-    async fn on_assignment(&mut self, _a: &[i32], _r: &[i32]) -> Result<(), StageError> {
         Ok(())
     }
 }

@@ -123,18 +123,6 @@ impl Stage for NotifyStage {
             None => Ok(()),
         }
     }
-
-    async fn on_tick(&mut self, _now: Timestamp) -> Result<(), StageError> {
-        Ok(())
-    }
-
-    async fn on_assignment(
-        &mut self,
-        _assigned: &[i32],
-        _revoked: &[i32],
-    ) -> Result<(), StageError> {
-        Ok(())
-    }
 }
 
 impl NotifyStage {

@@ -7,7 +7,7 @@ use doorstep_connectors::order_store::{Error as StoreError, OrderStore};
 use doorstep_operators::order::{Decision, OrderPolicy, OrderState, decide};
 use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::OrderEvent;
-use doorstep_schemas::model::{OrderId, Timestamp};
+use doorstep_schemas::model::OrderId;
 use futures::StreamExt;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,7 +67,8 @@ struct Known {
     last_offset: i64,
 }
 
-/// The replay's stage.
+/// The replay's stage. It has no timers: a replay never fires auto-confirms (they are live
+/// effects), so it keeps the runtime's default tick.
 pub struct ReplayStage {
     store: OrderStore,
     catalog: &'static Catalog,
@@ -243,11 +244,6 @@ impl Stage for ReplayStage {
                 self.orders.insert(id, known);
             }
         }
-        Ok(())
-    }
-
-    async fn on_tick(&mut self, _now: Timestamp) -> Result<(), StageError> {
-        // No timers: a replay never fires auto-confirms (they are live effects).
         Ok(())
     }
 

@@ -140,18 +140,24 @@ pub trait Stage: Send {
         batch: &[SourceRecord],
     ) -> impl Future<Output = Result<(), StageError>> + Send;
 
-    /// Called about once a second (timers, periodic work).
-    fn on_tick(&mut self, now: Timestamp) -> impl Future<Output = Result<(), StageError>> + Send;
+    /// Called about once a second (timers, periodic work). Default: nothing.
+    fn on_tick(&mut self, now: Timestamp) -> impl Future<Output = Result<(), StageError>> + Send {
+        let _ = now;
+        async { Ok(()) }
+    }
 
     /// The partitions of the source topic this process owns changed. A partition that was
     /// revoked and assigned again since the last call (another process may have worked on
     /// it meanwhile) is in both lists: drop its keyed state for `revoked` first, then load
-    /// it for `assigned`.
+    /// it for `assigned`. Default: nothing (a stage without keyed state).
     fn on_assignment(
         &mut self,
         assigned: &[i32],
         revoked: &[i32],
-    ) -> impl Future<Output = Result<(), StageError>> + Send;
+    ) -> impl Future<Output = Result<(), StageError>> + Send {
+        let _ = (assigned, revoked);
+        async { Ok(()) }
+    }
 
     /// The transaction of the last call was aborted after it returned: its records are
     /// gone and its offsets not committed, so keyed state the call advanced in memory is
