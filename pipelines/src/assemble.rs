@@ -535,8 +535,7 @@ pub async fn eta_pipeline(
     let redis = redis(config).await?;
     let producer = output_producer(config, &kafka, "eta").await?;
     let sinks = EtaSinks {
-        producer: producer.clone(),
-        catalog,
+        emitter: crate::runtime::Emitter::new(producer.clone(), catalog),
         topics: EtaTopics {
             eta: config.topic(topics::ORDER_ETA),
             rejected: config.topic(topics::ORDER_REJECTED),

@@ -160,7 +160,7 @@ impl EtaStage {
         now: Timestamp,
     ) -> Result<BTreeSet<OrderId>, StageError> {
         let mut changed = BTreeSet::new();
-        for read in read_batch::<StatusChange>(self.sinks.catalog, batch).await? {
+        for read in read_batch::<StatusChange>(self.sinks.emitter.catalog(), batch).await? {
             let (partition, change) = match read {
                 Read::Record(meta, change) => (meta.partition, change),
                 Read::Unusable(u) => {

@@ -3,20 +3,17 @@
 //! feed (channel + current ETA in Redis), the router, and Kafka (`orders.eta.v1`, rejects).
 
 use super::{EtaMetrics, TIMER_KIND};
-use crate::runtime::{StageError, produce_all};
-use doorstep_connectors::kafka::Producer;
+use crate::runtime::{Emitter, StageError, timed};
 use doorstep_connectors::live_feed::LiveFeed;
 use doorstep_connectors::location_store::LocationStore;
 use doorstep_connectors::order_store::OrderStore;
 use doorstep_connectors::routing::Router;
 use doorstep_operators::order::OrderState;
-use doorstep_schemas::avro::{Catalog, TopicRecord};
 use doorstep_schemas::events::{EtaUpdate, RejectedRecord};
 use doorstep_schemas::live::LiveEvent;
 use doorstep_schemas::model::{OrderId, Timestamp};
 use futures::{StreamExt, TryStreamExt};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Writes of one kind in flight at once.
 const CONCURRENCY: usize = 128;
@@ -32,10 +29,8 @@ pub struct EtaTopics {
 
 /// The connections the ETA pipeline works through.
 pub struct EtaSinks {
-    /// Kafka producer.
-    pub producer: Producer,
-    /// Schemas for decoding and encoding.
-    pub catalog: &'static Catalog,
+    /// Kafka records out (and the schemas, for decoding too).
+    pub emitter: Emitter,
     /// Topic names.
     pub topics: EtaTopics,
     /// Order rows, prep history, timers.
@@ -77,62 +72,40 @@ impl EtaSinks {
             .collect())
     }
 
-    /// Writes everything: Kafka records first, then Redis (channel, current ETA), then
-    /// ScyllaDB (the row's ETA, timers). Every write is an overwrite or keyed, so a retried
-    /// batch writes the same state (a retried publish repeats an ETA frame).
+    /// Writes everything, the three sinks concurrently: Kafka records, Redis (channel,
+    /// current ETA) and ScyllaDB (the row's ETA, timers). None depends on another: every
+    /// write is an overwrite or keyed, so a batch retried after any of them failed writes the
+    /// same state again (a retried publish repeats an ETA frame, which clients tolerate).
     pub async fn write(
         &self,
         w: &Writes,
         now: Timestamp,
         metrics: &EtaMetrics,
     ) -> Result<(), StageError> {
-        self.kafka(w, metrics).await?;
-        self.redis(w, metrics).await?;
-        self.cql(w, now, metrics).await
-    }
-
-    async fn kafka(&self, w: &Writes, metrics: &EtaMetrics) -> Result<(), StageError> {
-        if w.updates.is_empty() && w.rejects.is_empty() {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let mut records: Vec<(&str, String, String, Vec<u8>)> =
-            Vec::with_capacity(w.updates.len() + w.rejects.len());
-        for u in &w.updates {
-            let id = format!("eta:{}:{}", u.order_id, u.computed_at.as_millis());
-            records.push((
-                &self.topics.eta,
-                u.order_id.as_str().to_owned(),
-                id,
-                self.encode(&self.topics.eta, u)?,
-            ));
-        }
-        for r in &w.rejects {
-            let key = r.topic_key();
-            let id = r.event_id.as_ref().map_or("", |e| e.as_str()).to_owned();
-            records.push((
-                &self.topics.rejected,
-                key,
-                id,
-                self.encode(&self.topics.rejected, r)?,
-            ));
-        }
-        produce_all(
-            &self.producer,
-            records
-                .iter()
-                .map(|(t, k, i, b)| (*t, k.as_str(), i.as_str(), b.as_slice())),
-        )
-        .await?;
-        metrics
-            .sink_latency
-            .with_label_values(&["kafka"])
-            .observe(started.elapsed().as_secs_f64());
+        let latency = &metrics.sink_latency;
+        futures::try_join!(
+            timed(latency, "kafka", self.kafka(w)),
+            timed(latency, "redis", self.redis(w)),
+            timed(latency, "cql", self.cql(w, now)),
+        )?;
         Ok(())
     }
 
-    async fn redis(&self, w: &Writes, metrics: &EtaMetrics) -> Result<(), StageError> {
-        let started = Instant::now();
+    async fn kafka(&self, w: &Writes) -> Result<(), StageError> {
+        if w.updates.is_empty() && w.rejects.is_empty() {
+            return Ok(());
+        }
+        let mut records = Vec::with_capacity(w.updates.len() + w.rejects.len());
+        for u in &w.updates {
+            records.push(self.emitter.encode(&self.topics.eta, u)?);
+        }
+        for r in &w.rejects {
+            records.push(self.emitter.encode(&self.topics.rejected, r)?);
+        }
+        self.emitter.send_all(&records).await
+    }
+
+    async fn redis(&self, w: &Writes) -> Result<(), StageError> {
         let live = &self.live;
         // Futures built first, then driven: a closure inside the stream would make the
         // stage's future not `Send` (higher-ranked lifetime inference).
@@ -151,20 +124,10 @@ impl EtaSinks {
             .collect();
         all(updates).await?;
         all(clears).await?;
-        metrics
-            .sink_latency
-            .with_label_values(&["redis"])
-            .observe(started.elapsed().as_secs_f64());
         Ok(())
     }
 
-    async fn cql(
-        &self,
-        w: &Writes,
-        now: Timestamp,
-        metrics: &EtaMetrics,
-    ) -> Result<(), StageError> {
-        let started = Instant::now();
+    async fn cql(&self, w: &Writes, now: Timestamp) -> Result<(), StageError> {
         let store = &self.store;
         let etas = all(w
             .updates
@@ -186,17 +149,7 @@ impl EtaSinks {
             .map(|(p, order)| store.delete_timer(*p, order, TIMER_KIND))
             .collect());
         futures::try_join!(etas, puts, deletes)?;
-        metrics
-            .sink_latency
-            .with_label_values(&["cql"])
-            .observe(started.elapsed().as_secs_f64());
         Ok(())
-    }
-
-    fn encode<T: TopicRecord>(&self, topic: &str, record: &T) -> Result<Vec<u8>, StageError> {
-        self.catalog
-            .encode(record)
-            .map_err(|e| StageError::invalid(format_args!("encoding for {topic}"), e))
     }
 }
 

@@ -34,4 +34,9 @@ pub trait TopicRecord:
     /// for a ping, the recipient for a notification): a consumer refuses a record whose key
     /// is another, since the key chose its partition and so its ordering.
     fn key(&self) -> std::borrow::Cow<'_, str>;
+
+    /// Its id, carried in the `event_id` header of the Kafka record so that consumers can
+    /// drop a record they already have (empty when it has none, e.g. the reject of a record
+    /// that did not decode).
+    fn id(&self) -> std::borrow::Cow<'_, str>;
 }

@@ -15,6 +15,14 @@ impl TopicRecord for EtaUpdate {
     fn key(&self) -> std::borrow::Cow<'_, str> {
         std::borrow::Cow::Borrowed(self.order_id.as_str())
     }
+
+    fn id(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Owned(format!(
+            "eta:{}:{}",
+            self.order_id,
+            self.computed_at.as_millis()
+        ))
+    }
 }
 
 impl AvroRecord for EtaUpdate {

@@ -16,6 +16,10 @@ impl TopicRecord for LocationPing {
     fn key(&self) -> std::borrow::Cow<'_, str> {
         std::borrow::Cow::Borrowed(self.driver_id.as_str())
     }
+
+    fn id(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(self.ping_id.as_str())
+    }
 }
 
 impl AvroRecord for LocationPing {

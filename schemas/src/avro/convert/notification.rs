@@ -16,6 +16,10 @@ impl TopicRecord for Notification {
     fn key(&self) -> std::borrow::Cow<'_, str> {
         std::borrow::Cow::Borrowed(&self.recipient_id)
     }
+
+    fn id(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(&self.notification_id)
+    }
 }
 
 impl AvroRecord for Notification {

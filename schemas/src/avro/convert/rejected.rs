@@ -15,6 +15,10 @@ impl TopicRecord for RejectedRecord {
     fn key(&self) -> std::borrow::Cow<'_, str> {
         std::borrow::Cow::Owned(self.topic_key())
     }
+
+    fn id(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(self.event_id_header())
+    }
 }
 
 impl AvroRecord for RejectedRecord {

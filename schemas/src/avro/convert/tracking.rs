@@ -16,6 +16,10 @@ impl TopicRecord for TrackingUpdate {
     fn key(&self) -> std::borrow::Cow<'_, str> {
         std::borrow::Cow::Borrowed(self.order_id.as_str())
     }
+
+    fn id(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(self.update_id.as_str())
+    }
 }
 
 impl AvroRecord for TrackingUpdate {
