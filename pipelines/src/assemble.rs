@@ -259,9 +259,8 @@ fn poison_rejects(
     pipeline: &str,
 ) -> crate::runtime::PoisonRejects {
     crate::runtime::PoisonRejects::new(
-        producer.clone(),
+        crate::runtime::Emitter::new(producer.clone(), catalog),
         config.topic(topics::ORDER_REJECTED),
-        catalog,
         pipeline,
     )
 }
@@ -375,8 +374,7 @@ pub async fn notify_pipeline(
     let stage = NotifyStage::new(
         push,
         ledger,
-        catalog,
-        producer.clone(),
+        crate::runtime::Emitter::new(producer.clone(), catalog),
         config.topic(topics::ORDER_REJECTED),
         NotifyMetrics::register(registry)?,
     );

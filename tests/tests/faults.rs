@@ -22,8 +22,8 @@ use doorstep_connectors::kafka::{ConsumerBuilder, Producer};
 use doorstep_connectors::redis::driver as redis;
 use doorstep_connectors::redis::{Redis, RedisOptions, RedisTarget};
 use doorstep_pipelines::runtime::{
-    POISON_REASON, PoisonRejects, Runtime, RuntimeConfig, RuntimeMetrics, SourceRecord, Stage,
-    StageError,
+    Emitter, POISON_REASON, PoisonRejects, Runtime, RuntimeConfig, RuntimeMetrics, SourceRecord,
+    Stage, StageError,
 };
 use doorstep_pipelines::shutdown;
 use doorstep_schemas::events::{RejectedRecord, topics};
@@ -328,9 +328,8 @@ async fn a_record_a_sink_refuses_for_good_is_rejected_and_the_partition_moves_on
         metrics.clone(),
     )
     .with_poison_rejects(PoisonRejects::new(
-        Producer::new(&kafka)?,
+        Emitter::new(Producer::new(&kafka)?, doorstep_tests::catalog().await?),
         scope.topic(topics::ORDER_REJECTED),
-        doorstep_tests::catalog().await?,
         "picky",
     ));
     let seen = Arc::new(Mutex::new(Vec::new()));

@@ -7,10 +7,8 @@ mod metrics;
 
 pub use metrics::NotifyMetrics;
 
-use crate::runtime::{Read, SourceRecord, Stage, StageError, read_batch};
-use doorstep_connectors::kafka::Producer;
+use crate::runtime::{Emitter, Read, SourceRecord, Stage, StageError, read_batch};
 use doorstep_connectors::push::{Delivery, PushClient, SentLedger};
-use doorstep_schemas::avro::Catalog;
 use doorstep_schemas::events::{Notification, RejectedRecord};
 use doorstep_schemas::model::Timestamp;
 use futures::StreamExt;
@@ -22,8 +20,7 @@ const SEND_CONCURRENCY: usize = 32;
 pub struct NotifyStage {
     push: PushClient,
     ledger: SentLedger,
-    catalog: &'static Catalog,
-    producer: Producer,
+    emitter: Emitter,
     rejected_topic: String,
     metrics: NotifyMetrics,
 }
@@ -34,16 +31,14 @@ impl NotifyStage {
     pub fn new(
         push: PushClient,
         ledger: SentLedger,
-        catalog: &'static Catalog,
-        producer: Producer,
+        emitter: Emitter,
         rejected_topic: String,
         metrics: NotifyMetrics,
     ) -> Self {
         Self {
             push,
             ledger,
-            catalog,
-            producer,
+            emitter,
             rejected_topic,
             metrics,
         }
@@ -54,7 +49,7 @@ impl Stage for NotifyStage {
     async fn process_batch(&mut self, batch: &[SourceRecord]) -> Result<(), StageError> {
         let mut rejects: Vec<RejectedRecord> = Vec::new();
         let mut pending = Vec::with_capacity(batch.len());
-        for read in read_batch::<Notification>(self.catalog, batch).await? {
+        for read in read_batch::<Notification>(self.emitter.catalog(), batch).await? {
             match read {
                 Read::Record(meta, n) => pending.push((meta, n)),
                 Read::Unusable(u) => {
@@ -127,16 +122,10 @@ impl Stage for NotifyStage {
 
 impl NotifyStage {
     async fn write_rejects(&self, rejects: &[RejectedRecord]) -> Result<(), StageError> {
-        for r in rejects {
-            let bytes = self
-                .catalog
-                .encode(r)
-                .map_err(|e| StageError::invalid("encoding a reject", e))?;
-            let key = r.order_id.as_ref().map_or("", |o| o.as_str());
-            self.producer
-                .send(&self.rejected_topic, key.as_bytes(), &bytes, &[])
-                .await?;
-        }
-        Ok(())
+        let records = rejects
+            .iter()
+            .map(|r| self.emitter.encode(&self.rejected_topic, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.emitter.send_all(&records).await
     }
 }

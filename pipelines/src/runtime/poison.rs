@@ -4,9 +4,7 @@
 //! never stops the pipeline. Retriable failures (a sink outage) are never treated as poison:
 //! those batches wait and retry.
 
-use super::{SourceMeta, SourceRecord, StageError};
-use doorstep_connectors::kafka::Producer;
-use doorstep_schemas::avro::Catalog;
+use super::{Emitter, SourceMeta, SourceRecord, StageError};
 use doorstep_schemas::model::{OrderId, Timestamp};
 
 /// The reason code of records the runtime rejects.
@@ -15,9 +13,8 @@ pub const POISON_REASON: &str = "processing_failed";
 /// Where the runtime writes poison records.
 #[derive(Clone)]
 pub struct PoisonRejects {
-    producer: Producer,
+    emitter: Emitter,
     topic: String,
-    catalog: &'static Catalog,
     rejected_by: String,
 }
 
@@ -33,16 +30,10 @@ impl std::fmt::Debug for PoisonRejects {
 impl PoisonRejects {
     /// Rejects go to `topic` (the full name of `orders.rejected.v1`), signed `rejected_by`
     /// (the pipeline's name).
-    pub fn new(
-        producer: Producer,
-        topic: impl Into<String>,
-        catalog: &'static Catalog,
-        rejected_by: impl Into<String>,
-    ) -> Self {
+    pub fn new(emitter: Emitter, topic: impl Into<String>, rejected_by: impl Into<String>) -> Self {
         Self {
-            producer,
+            emitter,
             topic: topic.into(),
-            catalog,
             rejected_by: rejected_by.into(),
         }
     }
@@ -65,17 +56,10 @@ impl PoisonRejects {
                 self.rejected_by
             ),
             None,
-            order_id.clone(),
+            order_id,
             Timestamp::now(),
         );
-        let bytes = self
-            .catalog
-            .encode(&reject)
-            .map_err(|e| StageError::invalid("encoding a reject", e))?;
-        let key = order_id.as_ref().map_or("", |o| o.as_str());
-        self.producer
-            .send(&self.topic, key.as_bytes(), &bytes, &[])
-            .await?;
-        Ok(())
+        let output = self.emitter.encode(&self.topic, &reject)?;
+        self.emitter.send_all(std::slice::from_ref(&output)).await
     }
 }
