@@ -43,4 +43,4 @@ pub use read::{KEY_MISMATCH, Read, TOMBSTONE, Unusable, read_batch};
 pub use reject::{SourceMeta, UNDECODABLE, decode};
 pub use run::{Runtime, RuntimeConfig, RuntimeError};
 pub use source::{SourceRecord, StopOffsets};
-pub use stage::{Stage, StageError};
+pub use stage::{Cause, Sink, Stage, StageError};
