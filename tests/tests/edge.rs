@@ -590,6 +590,23 @@ async fn websocket_limits() -> Result<()> {
         "the server selects doorstep.v1 and never echoes the token: {:?}",
         response.headers()
     );
+    // A message above the socket's small initial read buffer but within 4 KiB is taken (the
+    // buffer grows for it): the socket stays open and still answers a ping.
+    track.send(Message::text("x".repeat(3 * 1024))).await?;
+    track
+        .send(Message::Ping(b"still-there".to_vec().into()))
+        .await?;
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(end, track.next()).await {
+            Ok(Some(Ok(Message::Pong(p)))) if p.as_ref() == b"still-there" => break,
+            Ok(Some(Ok(Message::Close(f)))) => {
+                anyhow::bail!("a 3 KiB message closed the socket: {f:?}")
+            }
+            Ok(Some(Ok(_))) => {}
+            other => anyhow::bail!("no pong after a 3 KiB message: {other:?}"),
+        }
+    }
     track.send(Message::text("x".repeat(8 * 1024))).await?;
     let mut closed = false;
     let end = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -72,8 +72,12 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
-/// Read buffer of a WebSocket, bytes (larger messages are still assembled, up to the limit).
-pub const SOCKET_READ_BUFFER: usize = 4096;
+/// Initial read buffer of a WebSocket, bytes. It is allocated for the socket's whole life,
+/// so it is sized for what a customer sends (pongs, a close); a larger message grows it while
+/// it is assembled, up to [`MAX_CLIENT_MESSAGE`].
+pub const SOCKET_READ_BUFFER: usize = 512;
+/// Largest message (and frame) a customer's socket accepts, bytes; a larger one closes it.
+pub const MAX_CLIENT_MESSAGE: usize = 4096;
 /// The subprotocol a tracking client offers and the server selects.
 pub const SUBPROTOCOL: &str = "doorstep.v1";
 /// Prefix of the subprotocol entry carrying the bearer token (`bearer.<token>`).
@@ -316,8 +320,8 @@ pub(super) async fn track(
     Ok(upgrade
         .protocols([SUBPROTOCOL])
         .read_buffer_size(SOCKET_READ_BUFFER)
-        .max_message_size(SOCKET_READ_BUFFER)
-        .max_frame_size(SOCKET_READ_BUFFER)
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |ws| socket::run(ws, session)))
 }
 
