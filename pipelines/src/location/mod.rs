@@ -462,3 +462,47 @@ impl Stage for LocationStage {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use doorstep_schemas::model::{EventId, GeoPoint, OrderId, TrackingEventType};
+
+    fn update(id: &str, order: &str) -> TrackingUpdate {
+        TrackingUpdate {
+            update_id: EventId::new(id),
+            order_id: OrderId::new(order),
+            driver_id: Some(DriverId::new(format!("d-{order}"))),
+            driver_location: Some(GeoPoint {
+                lat: 60.17,
+                lng: 24.94,
+            }),
+            timestamp: Timestamp::from_millis(1_700_000_000_000),
+            event_type: TrackingEventType::LocationUpdate,
+            status: None,
+            status_seq: None,
+        }
+    }
+
+    #[test]
+    fn conflation_keeps_the_last_frame_of_each_order_in_batch_order() {
+        let tracking = [
+            update("a1", "o-a"),
+            update("b1", "o-b"),
+            update("a2", "o-a"),
+            update("c1", "o-c"),
+            update("a3", "o-a"),
+        ];
+        let ids = |conflate| -> Vec<String> {
+            frames(&tracking, conflate)
+                .iter()
+                .map(|e| match e {
+                    LiveEvent::Location(l) => l.update_id.as_str().to_owned(),
+                    other => panic!("not a location frame: {other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(ids(true), ["b1", "c1", "a3"]);
+        assert_eq!(ids(false), ["a1", "b1", "a2", "c1", "a3"]);
+    }
+}
