@@ -12,8 +12,12 @@
 //! reassigned them) therefore cannot free a driver who is already on a new order.
 //! [`DriverState::occupy`] overwrites: the assignment is dispatch's decision, the state
 //! machine already accepted it.
+//!
+//! Every change is then announced with the driver id on the channel
+//! `{<prefix>drivers}:changes` (sharded on a cluster), in the same round trip on a single
+//! node: readers that cache a driver's order ([`crate::driver_orders`]) drop it there.
 
-use crate::redis::{Error, Redis};
+use crate::redis::{Batch, Error, Redis};
 use doorstep_schemas::model::{DriverId, DriverStatus, OrderId, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,23 +71,34 @@ impl DriverState {
         driver_key(&self.prefix, driver.as_str())
     }
 
+    /// The channel driver changes are announced on (payload: the driver id).
+    pub fn changes_channel(&self) -> String {
+        changes_channel(&self.prefix)
+    }
+
+    /// The announcement of a change of `driver`, after the commands already in `batch`.
+    fn announce(&self, batch: &mut Batch, driver: &DriverId) {
+        let channel = self.changes_channel();
+        let mut cmd = redis::cmd(self.redis.publish_name());
+        cmd.arg(&channel).arg(driver.as_str());
+        batch.barrier().add(&channel, "PUBLISH", cmd);
+    }
+
     /// Marks `driver` `ON_DELIVERY` for `order`.
     pub async fn occupy(&self, driver: &DriverId, order: &OrderId) -> Result<(), Error> {
-        let mut conn = self.redis.clone();
-        redis::cmd("HSET")
-            .arg(self.key(driver))
+        let key = self.key(driver);
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(&key)
             .arg("status")
             .arg(status_str(DriverStatus::OnDelivery))
             .arg("current_order_id")
             .arg(order.as_str())
             .arg("updated_at")
-            .arg(Timestamp::now().as_millis())
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(|source| Error::Command {
-                command: "HSET",
-                source,
-            })?;
+            .arg(Timestamp::now().as_millis());
+        let mut batch = Batch::new();
+        batch.add(&key, "HSET", cmd);
+        self.announce(&mut batch, driver);
+        self.redis.run_batch(&batch).await?;
         tracing::debug!(%driver, %order, "driver occupied");
         Ok(())
     }
@@ -91,20 +106,16 @@ impl DriverState {
     /// Marks `driver` `AVAILABLE` if it is still on `order`; returns whether it was released
     /// (false: it is on another order, already available, or unknown).
     pub async fn release(&self, driver: &DriverId, order: &OrderId) -> Result<bool, Error> {
-        let mut conn = self.redis.clone();
-        let released: i64 = self
-            .release
-            .key(self.key(driver))
-            .arg(order.as_str())
-            .arg(Timestamp::now().as_millis())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|source| Error::Command {
-                command: "EVALSHA",
-                source,
-            })?;
-        tracing::debug!(%driver, %order, released = released == 1, "driver release");
-        Ok(released == 1)
+        let key = self.key(driver);
+        let mut args = redis::Cmd::new();
+        args.arg(order.as_str()).arg(Timestamp::now().as_millis());
+        let mut batch = Batch::new();
+        batch.add_script(&self.release, "EVALSHA", &[key.as_str()], args);
+        self.announce(&mut batch, driver);
+        let replies = self.redis.run_batch(&batch).await?;
+        let released = matches!(replies.first(), Some(redis::Value::Int(1)));
+        tracing::debug!(%driver, %order, released, "driver release");
+        Ok(released)
     }
 
     /// The driver's stored availability, or `None` if nothing is stored for it. A hash
@@ -154,6 +165,11 @@ fn driver_key(prefix: &str, driver: &str) -> String {
     format!("{{{}driver:{}}}", clean(prefix), clean(driver))
 }
 
+/// `{<prefix>drivers}:changes`, with any brace in the prefix replaced by `_`.
+pub(crate) fn changes_channel(prefix: &str) -> String {
+    format!("{{{}drivers}}:changes", prefix.replace(['{', '}'], "_"))
+}
+
 /// The stored name of a driver status.
 pub const fn status_str(status: DriverStatus) -> &'static str {
     match status {
@@ -172,6 +188,7 @@ mod tests {
         // tests/tests/status_sinks.rs.
         assert_eq!(driver_key("doorstep:", "d-1"), "{doorstep:driver:d-1}");
         assert_eq!(driver_key("a{b}", "x}y"), "{a_b_driver:x_y}");
+        assert_eq!(changes_channel("doorstep:"), "{doorstep:drivers}:changes");
         assert_eq!(status_str(DriverStatus::OnDelivery), "ON_DELIVERY");
     }
 }

@@ -14,7 +14,9 @@
 //! - [`order_store`] — orders with their timelines, active orders per partition, durable
 //!   timers and prep-time observations in ScyllaDB (`scylla` 1.x).
 //! - [`driver_state`] — driver availability (`AVAILABLE` / `ON_DELIVERY`) in Redis, with an
-//!   atomic compare-and-release.
+//!   atomic compare-and-release; every change announced on the drivers' changes channel.
+//! - [`driver_orders`] — the in-memory driver → order cache of the location pipeline, kept
+//!   honest by those announcements.
 //! - [`location_store`] — driver positions in Redis: GEO sets per region, the last position
 //!   in the driver hash.
 //! - [`live_feed`] — an order's live feed: its channel, the per-order sequence number every
@@ -33,6 +35,7 @@
 
 pub mod command_outcomes;
 pub mod config;
+pub mod driver_orders;
 pub mod driver_state;
 mod http;
 pub mod kafka;

@@ -25,13 +25,11 @@
 //! The keys share a hash tag, so on a Redis Cluster they live in one slot and the scripts
 //! (which touch a key and publish on a channel) stay on one shard.
 
-use crate::redis::{Error, Redis};
+use crate::redis::{Batch, Error, Redis};
 use crate::retry::{RetryClass, Retryable};
 use doorstep_schemas::events::EtaUpdate;
 use doorstep_schemas::live::LiveEvent;
 use doorstep_schemas::model::{EventId, OrderId};
-use futures::future::try_join_all;
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -89,6 +87,9 @@ return seq
 "#;
 
 static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(PUBLISH_SCRIPT));
+
+/// The publishing script in errors.
+const PUBLISH_NAME: &str = "EVALSHA (live feed publish)";
 
 /// `KEYS` = counter, history, history floor, latest location; `ARGV[1]` = the sequence number
 /// a client resumes after. Returns `{counter, floor or "", location or "", frames...}` with
@@ -238,54 +239,83 @@ impl LiveFeed {
 
     /// Publishes `event` on its order's channel with the next sequence number; returns it.
     pub async fn publish(&self, event: &LiveEvent) -> Result<u64, LiveFeedError> {
-        let order = event.order_id();
-        let json = serde_json::to_string(event).map_err(|source| LiveFeedError::Json {
-            order: order.clone(),
-            source,
-        })?;
-        let command = self.publish_command();
-        let kind = match event {
-            LiveEvent::Location(_) => "location",
-            LiveEvent::Status(s) if s.status.is_final() => "final",
-            _ => "frame",
-        };
         let mut conn = self.redis.clone();
-        let seq: u64 = SCRIPT
-            .key(self.seq_key(order))
-            .key(self.history_key(order))
-            .key(self.history_floor_key(order))
-            .key(self.location_key(order))
-            .arg(self.channel(order))
-            .arg(json)
-            .arg(SEQ_TTL.as_millis() as u64)
-            .arg(command)
-            .arg(kind)
-            .arg(HISTORY_CAP)
-            .arg(HISTORY_TTL_AFTER_END.as_millis() as u64)
+        let seq: u64 = self
+            .invocation(event)?
             .invoke_async(&mut conn)
             .await
             .map_err(|source| Error::Command {
-                command: "EVALSHA (live feed publish)",
+                command: PUBLISH_NAME,
                 source,
             })?;
         Ok(seq)
     }
 
-    /// Publishes `events`: in the given order within an order, concurrently across orders.
-    /// Returns how many were published.
+    /// Publishes `events` in one [`Batch`] (one round trip on a single node): in the given
+    /// order within an order. Returns how many were published.
     pub async fn publish_all(&self, events: &[LiveEvent]) -> Result<usize, LiveFeedError> {
-        let mut by_order: BTreeMap<&OrderId, Vec<&LiveEvent>> = BTreeMap::new();
-        for e in events {
-            by_order.entry(e.order_id()).or_default().push(e);
+        if events.is_empty() {
+            return Ok(0);
         }
-        try_join_all(by_order.into_values().map(|events| async move {
-            for e in events {
-                self.publish(e).await?;
-            }
-            Ok::<_, LiveFeedError>(())
-        }))
-        .await?;
+        let mut batch = Batch::new();
+        for event in events {
+            let order = event.order_id();
+            let keys = self.frame_keys(order);
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            batch.add_script(&SCRIPT, PUBLISH_NAME, &keys, self.frame_args(event)?);
+        }
+        self.redis.run_batch(&batch).await?;
         Ok(events.len())
+    }
+
+    /// The keys the publishing script touches for `order`.
+    fn frame_keys(&self, order: &OrderId) -> [String; 4] {
+        [
+            self.seq_key(order),
+            self.history_key(order),
+            self.history_floor_key(order),
+            self.location_key(order),
+        ]
+    }
+
+    /// The publishing script's arguments for `event`.
+    fn frame_args(&self, event: &LiveEvent) -> Result<redis::Cmd, LiveFeedError> {
+        let order = event.order_id();
+        let json = serde_json::to_string(event).map_err(|source| LiveFeedError::Json {
+            order: order.clone(),
+            source,
+        })?;
+        let kind = match event {
+            LiveEvent::Location(_) => "location",
+            LiveEvent::Status(s) if s.status.is_final() => "final",
+            _ => "frame",
+        };
+        let mut args = redis::Cmd::new();
+        args.arg(self.channel(order))
+            .arg(json)
+            .arg(SEQ_TTL.as_millis() as u64)
+            .arg(self.publish_command())
+            .arg(kind)
+            .arg(HISTORY_CAP)
+            .arg(HISTORY_TTL_AFTER_END.as_millis() as u64);
+        Ok(args)
+    }
+
+    /// The publishing script's run for `event`.
+    fn invocation(
+        &self,
+        event: &LiveEvent,
+    ) -> Result<redis::ScriptInvocation<'static>, LiveFeedError> {
+        let mut invocation = SCRIPT.prepare_invoke();
+        for key in self.frame_keys(event.order_id()) {
+            invocation.key(key);
+        }
+        for arg in self.frame_args(event)?.args_iter() {
+            if let redis::Arg::Simple(bytes) = arg {
+                invocation.arg(bytes);
+            }
+        }
+        Ok(invocation)
     }
 
     /// The last sequence number published for `order` (0 when none yet).

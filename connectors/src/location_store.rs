@@ -11,25 +11,35 @@
 //!   on `drivers.locations.v1`), with `HSET` of its own fields only, so neither writer
 //!   clobbers the other.
 //!
-//! Every command touches one key (or one region key), so nothing crosses a cluster slot;
-//! the commands of a batch run concurrently on the multiplexed connection (pipelined on the
-//! wire), and a region's `GEOADD`s go as one pipeline.
+//! Every command touches one key (or one region key), so nothing crosses a cluster slot. A
+//! batch's reads are one [`Batch`] (one round trip on a single node, one pipeline per slot
+//! on a cluster), and so are its writes.
 //!
 //! Write order per batch, for crash safety: `GEOADD` into the new region, `ZREM` from the
-//! previous one, and last the hash. A crash before the hash write leaves the previous
-//! position in the hash, so the pings are accepted and written again on replay; once the hash
-//! is written, its `source` tells a re-read record that it was processed (the pipeline writes
-//! positions only after its other sinks acknowledged the batch).
+//! previous one, and last the hash (after a [`Batch::barrier`]). A crash before the hash write
+//! leaves the previous position in the hash, so the pings are accepted and written again on
+//! replay; once the hash is written, its `source` tells a re-read record that it was processed
+//! (the pipeline writes positions only after its other sinks acknowledged the batch).
 
 use crate::driver_state::{DriverState, status_str};
-use crate::redis::{Error, Redis};
+use crate::redis::geo::{GEOADD_CHUNK, valid_coordinate};
+use crate::redis::{Batch, Error, Redis};
 use doorstep_schemas::model::{DriverId, DriverStatus, EventId, GeoPoint, OrderId, Timestamp};
-use futures::StreamExt;
-use futures::future::try_join_all;
+use redis::FromRedisValue;
 use std::collections::{BTreeMap, HashMap};
 
-/// Snapshot reads in flight at once per batch.
-const CONCURRENCY: usize = 64;
+/// The driver hash fields a snapshot reads, in order.
+const SNAPSHOT_FIELDS: [&str; 9] = [
+    "status",
+    "current_order_id",
+    "lat",
+    "lng",
+    "at",
+    "ping_id",
+    "region",
+    "source",
+    "outbox",
+];
 
 /// A driver's last stored position.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,79 +149,84 @@ impl LocationStore {
         self.drivers.key(driver)
     }
 
-    /// The snapshot of every driver in `drivers` (one `HMGET` each, concurrently).
+    /// The snapshot of every driver in `drivers`: one `HMGET` each, all in one [`Batch`].
     pub async fn snapshots(
         &self,
         drivers: &[DriverId],
     ) -> Result<HashMap<DriverId, DriverSnapshot>, Error> {
-        let results: Vec<_> = futures::stream::iter(drivers.iter().cloned())
-            .map(|driver| async move {
-                let mut conn = self.redis.clone();
-                let fields: Vec<Option<String>> = redis::cmd("HMGET")
-                    .arg(self.driver_key(&driver))
-                    .arg(&[
-                        "status",
-                        "current_order_id",
-                        "lat",
-                        "lng",
-                        "at",
-                        "ping_id",
-                        "region",
-                        "source",
-                        "outbox",
-                    ])
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|source| Error::Command {
+        if drivers.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut batch = Batch::new();
+        for driver in drivers {
+            let key = self.driver_key(driver);
+            let mut cmd = redis::cmd("HMGET");
+            cmd.arg(&key).arg(&SNAPSHOT_FIELDS);
+            batch.add(&key, "HMGET", cmd);
+        }
+        let replies = self.redis.run_batch(&batch).await?;
+        drivers
+            .iter()
+            .zip(replies)
+            .map(|(driver, reply)| {
+                let fields = Vec::<Option<String>>::from_redis_value(reply).map_err(|source| {
+                    Error::Command {
                         command: "HMGET",
-                        source,
-                    })?;
-                Ok::<_, Error>((driver, snapshot(&fields)))
+                        source: source.into(),
+                    }
+                })?;
+                Ok((driver.clone(), snapshot(&fields)))
             })
-            .buffer_unordered(CONCURRENCY)
             .collect()
-            .await;
-        results.into_iter().collect()
     }
 
-    /// Stores `writes` (at most one per driver): `GEOADD` per region (one pipeline each),
-    /// `ZREM` from previous regions, then the hash fields. Returns how many commands ran.
+    /// Stores `writes` (at most one per driver) in one [`Batch`]: `GEOADD` per region,
+    /// `ZREM` from previous regions, then (after a barrier) the hash fields. Returns how many
+    /// commands ran.
     pub async fn write_positions(&self, writes: &[PositionWrite]) -> Result<usize, Error> {
-        let mut by_region: BTreeMap<String, Vec<(f64, f64, String)>> = BTreeMap::new();
-        for w in writes {
-            by_region.entry(self.geo_key(&w.region)).or_default().push((
-                w.location.lng,
-                w.location.lat,
-                w.driver.as_str().to_owned(),
-            ));
+        if writes.is_empty() {
+            return Ok(0);
         }
-        let adds = by_region.len();
-        try_join_all(by_region.into_iter().map(|(key, points)| {
-            let mut conn = self.redis.clone();
-            async move { conn.geo_add(&key, &points).await }
-        }))
-        .await?;
-
-        let moves: Vec<(String, String)> = writes
-            .iter()
-            .filter_map(|w| {
-                w.previous_region
-                    .as_deref()
-                    .filter(|p| *p != w.region)
-                    .map(|p| (self.geo_key(p), w.driver.as_str().to_owned()))
-            })
-            .collect();
-        let removes = moves.len();
-        try_join_all(moves.into_iter().map(|(key, driver)| {
-            let mut conn = self.redis.clone();
-            async move { conn.geo_remove(&key, &driver).await }
-        }))
-        .await?;
-
-        try_join_all(writes.iter().map(|w| {
-            let mut conn = self.redis.clone();
+        let mut by_region: BTreeMap<String, Vec<&PositionWrite>> = BTreeMap::new();
+        for w in writes {
+            if !valid_coordinate(w.location.lng, w.location.lat) {
+                return Err(Error::InvalidCoordinate {
+                    member: w.driver.as_str().to_owned(),
+                    lng: w.location.lng,
+                    lat: w.location.lat,
+                });
+            }
+            by_region
+                .entry(self.geo_key(&w.region))
+                .or_default()
+                .push(w);
+        }
+        let mut batch = Batch::new();
+        for (key, points) in &by_region {
+            for chunk in points.chunks(GEOADD_CHUNK) {
+                let mut cmd = redis::cmd("GEOADD");
+                cmd.arg(key);
+                for w in chunk {
+                    cmd.arg(w.location.lng)
+                        .arg(w.location.lat)
+                        .arg(w.driver.as_str());
+                }
+                batch.add(key, "GEOADD", cmd);
+            }
+        }
+        for w in writes {
+            if let Some(previous) = w.previous_region.as_deref().filter(|p| *p != w.region) {
+                let key = self.geo_key(previous);
+                let mut cmd = redis::cmd("ZREM");
+                cmd.arg(&key).arg(w.driver.as_str());
+                batch.add(&key, "ZREM", cmd);
+            }
+        }
+        batch.barrier();
+        for w in writes {
+            let key = self.driver_key(&w.driver);
             let mut cmd = redis::cmd("HSET");
-            cmd.arg(self.driver_key(&w.driver))
+            cmd.arg(&key)
                 .arg("lat")
                 .arg(w.location.lat)
                 .arg("lng")
@@ -226,17 +241,10 @@ impl LocationStore {
                 .arg(w.source.to_string())
                 .arg("outbox")
                 .arg(&w.outbox);
-            async move {
-                cmd.query_async::<()>(&mut conn)
-                    .await
-                    .map_err(|source| Error::Command {
-                        command: "HSET",
-                        source,
-                    })
-            }
-        }))
-        .await?;
-        Ok(adds + removes + writes.len())
+            batch.add(&key, "HSET", cmd);
+        }
+        self.redis.run_batch(&batch).await?;
+        Ok(batch.len())
     }
 
     /// The position `(lng, lat)` of `driver` in `region`'s GEO set (the customer's

@@ -398,6 +398,8 @@ pub struct LocationOptions {
     pub policy: doorstep_operators::location::LocationPolicy,
     /// Region grid cell of the active-drivers GEO sets, degrees.
     pub cell_deg: f64,
+    /// Publish only the latest live frame of each order in a batch.
+    pub conflate_frames: bool,
     /// Runtime tuning.
     pub runtime: RuntimeConfig,
 }
@@ -407,6 +409,7 @@ impl Default for LocationOptions {
         Self {
             policy: doorstep_operators::location::LocationPolicy::default(),
             cell_deg: crate::location::DEFAULT_CELL_DEG,
+            conflate_frames: true,
             runtime: RuntimeConfig::default(),
         }
     }
@@ -427,6 +430,11 @@ pub async fn location_pipeline(
         ConsumerBuilder::new(&kafka, config.group_id("location")).subscribe(&[source.as_str()])?;
     let redis = redis(config).await?;
     let producer = output_producer(config, &kafka, "location").await?;
+    let orders = doorstep_connectors::driver_orders::DriverOrders::new(
+        crate::location::DRIVER_ORDERS_CAPACITY,
+        crate::location::DRIVER_ORDERS_TTL,
+    );
+    orders.follow(&redis, &config.redis_key_prefix).await?;
     let sinks = LocationSinks {
         producer: producer.clone(),
         store: doorstep_connectors::location_store::LocationStore::new(
@@ -435,6 +443,7 @@ pub async fn location_pipeline(
         ),
         live: doorstep_connectors::live_feed::LiveFeed::new(redis, config.redis_key_prefix.clone()),
         trips: order_store(config).await?,
+        orders,
     };
     let stage = LocationStage::new(
         sinks,
@@ -445,6 +454,7 @@ pub async fn location_pipeline(
         },
         doorstep_operators::location::LocationFilter::new(options.policy),
         options.cell_deg,
+        options.conflate_frames,
         LocationMetrics::register(registry)?,
     );
     let runtime = with_outputs(

@@ -1,91 +1,83 @@
 //! Benchmark (not a test: nothing here asserts on timing): GPS pings per second through the
-//! location pipeline, next to two raw limits measured in the same run, and the ratios.
+//! location pipeline, running as its own process (`doorstep pipeline location`, release
+//! build), and its CPU per ping, next to the bare consumption of the same topic with the same
+//! client settings, measured in the same run.
 //!
 //! In a fresh [`Scope`] (topics, consumer groups, Redis key prefix of its own):
 //!
 //! 1. **Drivers.** `DRIVERS` drivers; `ON_DELIVERY` percent of them are put on a delivery
 //!    (`DriverState::occupy`, one order each), so their pings are also published on the
-//!    order's live channel and produced to `orders.tracking.v1`.
-//! 2. **Raw limit: Redis.** `redis-benchmark -P 64 -n GEOADDS -r 100000 -q GEOADD <key> lng lat
-//!    member:__rand_int__` against the same Redis (one key of the scope, deleted afterwards).
-//! 3. **Backlog.** `PINGS_PER_DRIVER` pings per driver produced to the scope's
-//!    `drivers.locations.v1` (keyed by driver, interleaved: ping 1 of every driver, then ping
-//!    2 of every driver, ... as live traffic arrives), fixes a second apart and ~10 m apart.
-//! 4. **Raw limit: Kafka.** A bare consumer of the same topic (the project's
-//!    `ConsumerBuilder`, its own group, from the earliest offset) reading every record, no
-//!    decoding, no processing.
-//! 5. **Pipeline.** `assemble::location_pipeline` + `Runtime::run` in this process, timed
-//!    until every ping is processed and its offsets committed (read off the runtime's
-//!    metrics). The filter's maximum fix age is raised to an hour, so that the backlog's fixes
-//!    (taken before the run) are not refused as stale; every other check runs as in
-//!    production. The run must accept every ping (checked; the bench fails otherwise).
+//!    order's live channel, produced to `orders.tracking.v1` and written as trip points.
+//! 2. **Backlog, production-shaped.** Every driver pings every 5 s: `ROUNDS` rounds, round k
+//!    holding ping k of every driver (fixes 5 s apart, ~50 m apart), keyed by driver, so a
+//!    batch of the pipeline holds about one ping per driver, as live traffic does (not bursts
+//!    of a few drivers).
+//! 3. **Raw limit: bare consumption.** A consumer built like the pipeline's (the project's
+//!    `ConsumerBuilder`, the pipeline's client settings, a group of its own, subscribed)
+//!    reads every record, no decoding, no processing: records/s from its first record to its
+//!    last.
+//! 4. **Pipeline.** The `doorstep` binary (`pipeline location`, default settings: outputs in
+//!    Kafka transactions or not, see below) is spawned; its group's committed offsets are
+//!    read from the broker every `POLL` (nothing is scraped from the process while it runs).
+//!    Rate: records committed after the first commit seen, over the time from there to the
+//!    last commit. CPU: user + system time of the process over the same span (`/proc`), per
+//!    record committed in it; the same for Redis, the broker and the CQL server (where the
+//!    rest of the work goes) and the machine.
+//! 5. **Accounting.** The process's `/metrics`, read once at the end: every ping must have
+//!    been accepted (the bench fails otherwise); Redis reads of drivers, frames conflated,
+//!    time per sink.
 //!
-//! Rates are from the first record read to the last one (bare consumer) or to the last
-//! commit (pipeline), so the consumer group's join is not counted; the time from the start
-//! is printed as well.
+//! Output: human-readable lines, then `BENCH` lines for `scripts/bench`: pings/s against the
+//! bare consumption rate (goal ≥ 0.8), µs CPU per ping in the pipeline process (goal ≤ 15),
+//! and, when both modes run, exactly-once against at-least-once.
 //!
-//! Output: human-readable lines, then `BENCH name=... value=... unit=... limit_name=...
-//! limit_value=... ratio=...` lines, which `scripts/bench` collects: pings/s against GEOADD/s
-//! (pipelined) and against bare consumption records/s.
-//!
-//! The whole run is made twice, each in a fresh scope: with the pipeline's outputs in Kafka
-//! transactions (`kafka.exactly_once=true`, the default) and without (at-least-once); the
-//! ratio is printed as `location_pipeline.transactions`.
-//!
-//! Settings (environment): `DOORSTEP_BENCH_EXACTLY_ONCE` [on,off], `DOORSTEP_BENCH_DRIVERS` [2000], `DOORSTEP_BENCH_PINGS_PER_DRIVER`
-//! [50], `DOORSTEP_BENCH_ON_DELIVERY` [50, percent of the drivers],
-//! `DOORSTEP_BENCH_GEOADDS` [1000000], `DOORSTEP_BENCH_TIMEOUT_SECS` [300], plus the usual
-//! `DOORSTEP_*` service addresses (`eval "$(scripts/services env)"`). Logs: `RUST_LOG`.
+//! Settings (environment): `DOORSTEP_BENCH_EXACTLY_ONCE` [on,off], `DOORSTEP_BENCH_DRIVERS`
+//! [4000], `DOORSTEP_BENCH_ROUNDS` [25], `DOORSTEP_BENCH_ON_DELIVERY` [50, percent of the
+//! drivers], `DOORSTEP_BENCH_TIMEOUT_SECS` [180], plus the usual `DOORSTEP_*` service
+//! addresses (`eval "$(scripts/services env)"`) and `DOORSTEP_TEST_BINARY` for a `doorstep`
+//! binary other than the workspace's (built in release by the bench otherwise). Logs:
+//! `RUST_LOG`; the pipeline logs to a file in the temporary directory, removed on success.
 
 use anyhow::{Context, bail};
 use doorstep_connectors::driver_state::DriverState;
 use doorstep_connectors::kafka::{ConsumerBuilder, Producer};
-use doorstep_connectors::live_feed::LiveFeed;
-use doorstep_connectors::location_store::LocationStore;
-use doorstep_operators::location::LocationPolicy;
-use doorstep_pipelines::assemble::{self, LocationOptions};
-use doorstep_pipelines::runtime::RuntimeConfig;
-use doorstep_pipelines::shutdown;
+use doorstep_pipelines::assemble;
 use doorstep_schemas::events::{LocationPing, topics};
 use doorstep_schemas::model::{DriverId, EventId, GeoPoint, OrderId, Timestamp};
 use doorstep_tests::bench_kit::{
-    bench_line, counter, counter_by, histogram, init_bench_tracing, pipeline_caught_up,
-    redis_benchmark, setting,
+    GroupProgress, bench_line, cpu, cpu_report, free_port, init_bench_tracing, scraped, scraped_by,
+    service_processes, setting,
 };
 use doorstep_tests::pipeline_harness::{Scope, TEST_PARTITIONS};
+use doorstep_tests::process::{DoorstepProcess, log_tail};
 use futures::{StreamExt, TryStreamExt};
-use prometheus::Registry;
 use std::time::{Duration, Instant};
 
 /// Produce requests in flight while loading the backlog.
 const PRODUCE_CONCURRENCY: usize = 512;
-/// `redis-benchmark`'s pipeline depth (`-P`).
-const GEOADD_PIPELINE: usize = 64;
-/// Distinct members `redis-benchmark` adds (`-r`).
-const GEOADD_MEMBERS: usize = 100_000;
-/// How often the runtime's metrics are read while the pipeline runs.
-const POLL: Duration = Duration::from_millis(2);
+/// How often the group's committed offsets are read while the pipeline runs.
+const POLL: Duration = Duration::from_millis(50);
+/// A driver's ping period.
+const PERIOD_MS: i64 = 5_000;
 
 #[derive(Clone)]
 struct Settings {
     drivers: usize,
-    pings_per_driver: usize,
+    rounds: usize,
     on_delivery_pct: usize,
-    geoadds: usize,
     timeout: Duration,
 }
 
 impl Settings {
     fn from_env() -> anyhow::Result<Self> {
         let s = Self {
-            drivers: setting("DOORSTEP_BENCH_DRIVERS", "2000")?,
-            pings_per_driver: setting("DOORSTEP_BENCH_PINGS_PER_DRIVER", "50")?,
+            drivers: setting("DOORSTEP_BENCH_DRIVERS", "4000")?,
+            rounds: setting("DOORSTEP_BENCH_ROUNDS", "25")?,
             on_delivery_pct: setting("DOORSTEP_BENCH_ON_DELIVERY", "50")?,
-            geoadds: setting("DOORSTEP_BENCH_GEOADDS", "1000000")?,
-            timeout: Duration::from_secs(setting("DOORSTEP_BENCH_TIMEOUT_SECS", "300")?),
+            timeout: Duration::from_secs(setting("DOORSTEP_BENCH_TIMEOUT_SECS", "180")?),
         };
-        if s.drivers == 0 || s.pings_per_driver == 0 || s.geoadds == 0 {
-            bail!("drivers, pings per driver and GEOADDs must be positive");
+        if s.drivers == 0 || s.rounds == 0 {
+            bail!("drivers and rounds must be positive");
         }
         if s.on_delivery_pct > 100 {
             bail!("DOORSTEP_BENCH_ON_DELIVERY is a percentage (0..=100)");
@@ -94,7 +86,7 @@ impl Settings {
     }
 
     fn pings(&self) -> usize {
-        self.drivers * self.pings_per_driver
+        self.drivers * self.rounds
     }
 
     /// Whether driver `i` is on a delivery (spread evenly over the drivers).
@@ -112,17 +104,17 @@ fn order(i: usize) -> OrderId {
     OrderId::new(format!("bench-o{i:06}"))
 }
 
-/// The backlog: ping `k` of every driver, then ping `k + 1`, ...; driver `i` starts at its own
-/// spot within ~10 km of central Helsinki and drives north at 10 m/s, one fix a second, the
-/// last fix taken when the backlog is made.
+/// The backlog: round k is ping k of every driver; driver `i` starts at its own spot within
+/// ~10 km of central Helsinki and drives north at 10 m/s, one fix every 5 s, the last fix
+/// taken when the backlog is made.
 fn backlog(s: &Settings) -> Vec<LocationPing> {
     let now = Timestamp::now().as_millis();
-    let n = s.pings_per_driver as i64;
-    (0..s.pings_per_driver)
+    let n = s.rounds as i64;
+    (0..s.rounds)
         .flat_map(|k| {
             (0..s.drivers).map(move |i| {
-                let recorded_at = now - (n - 1 - k as i64) * 1_000;
-                let lat = 60.10 + (i % 100) as f64 * 0.0015 + k as f64 * 0.00009;
+                let recorded_at = now - (n - 1 - k as i64) * PERIOD_MS;
+                let lat = 60.10 + (i % 100) as f64 * 0.0015 + k as f64 * 0.00045;
                 let lng = 24.80 + (i / 100 % 100) as f64 * 0.003;
                 LocationPing {
                     ping_id: EventId::new(format!("bench-p{i}-{k}")),
@@ -139,7 +131,7 @@ fn backlog(s: &Settings) -> Vec<LocationPing> {
         .collect()
 }
 
-/// Produces the pings keyed by driver, in order; returns the records/s of all but the first.
+/// Produces the pings keyed by driver, in order; returns records/s.
 async fn produce(scope: &Scope, pings: &[LocationPing]) -> anyhow::Result<f64> {
     let catalog = doorstep_tests::catalog().await?;
     let producer = Producer::new(&assemble::kafka_config(&scope.config, "doorstep-bench"))?;
@@ -149,13 +141,8 @@ async fn produce(scope: &Scope, pings: &[LocationPing]) -> anyhow::Result<f64> {
         .map(|p| Ok((p.driver_id.as_str().to_owned(), catalog.encode(p)?)))
         .collect::<anyhow::Result<_>>()?;
     let (producer, topic) = (&producer, topic.as_str());
-    let Some(((key, bytes), rest)) = encoded.split_first() else {
-        bail!("nothing to produce");
-    };
-    // The first record alone, untimed: it waits for the topic's metadata and the connections.
-    producer.send(topic, key.as_bytes(), bytes, &[]).await?;
     let started = Instant::now();
-    futures::stream::iter(rest)
+    futures::stream::iter(&encoded)
         .map(|(key, bytes)| async move {
             producer
                 .send(topic, key.as_bytes(), bytes, &[])
@@ -165,87 +152,71 @@ async fn produce(scope: &Scope, pings: &[LocationPing]) -> anyhow::Result<f64> {
         .buffered(PRODUCE_CONCURRENCY)
         .try_collect::<()>()
         .await?;
-    Ok(rest.len() as f64 / started.elapsed().as_secs_f64())
+    Ok(encoded.len() as f64 / started.elapsed().as_secs_f64())
 }
 
-/// A timed read of the whole backlog.
-struct Drained {
-    /// From the start (subscription, group join) to the last record.
-    total: Duration,
-    /// From the first record to the last (the last commit for the pipeline).
-    busy: Duration,
-}
-
-/// Reads every record of the topic with a plain consumer of its own group, nothing else.
-async fn bare_consumption(scope: &Scope, records: usize) -> anyhow::Result<Drained> {
-    let kafka = assemble::kafka_config(&scope.config, "doorstep-bench");
+/// Reads every record of the topic with a consumer built like the pipeline's (same client
+/// settings, its own group); records/s from the first record to the last.
+async fn bare_consumption(scope: &Scope, records: usize) -> anyhow::Result<f64> {
+    let kafka = assemble::kafka_config(&scope.config, "doorstep-location");
     let topic = scope.topic(topics::DRIVER_LOCATIONS);
-    let started = Instant::now();
     let consumer = ConsumerBuilder::new(&kafka, scope.config.group_id("bench-bare"))
         .subscribe(&[topic.as_str()])?;
     let mut first = None;
-    let mut bytes = 0usize;
     for n in 0..records {
-        let r = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+        tokio::time::timeout(Duration::from_secs(60), consumer.recv())
             .await
             .with_context(|| format!("bare consumer: no record within 60 s after {n}"))??;
         first.get_or_insert_with(Instant::now);
-        bytes += r.payload.as_ref().map_or(0, Vec::len);
     }
-    let total = started.elapsed();
-    println!(
-        "  bare consumer: {records} records ({:.1} MB of values) in {:.2} s from subscribe",
-        bytes as f64 / 1e6,
-        total.as_secs_f64()
-    );
-    Ok(Drained {
-        total,
-        busy: first.map_or(total, |t| t.elapsed()),
-    })
+    let busy = first.map_or(Duration::ZERO, |t| t.elapsed());
+    Ok((records - 1) as f64 / busy.as_secs_f64().max(1e-9))
 }
 
-/// Runs the pipeline until it has processed and committed the backlog.
-async fn pipeline(scope: &Scope, registry: &Registry, s: &Settings) -> anyhow::Result<Drained> {
-    let options = LocationOptions {
-        policy: LocationPolicy {
-            max_age_ms: 3_600_000,
-            ..LocationPolicy::default()
-        },
-        runtime: RuntimeConfig::default(),
-        ..LocationOptions::default()
-    };
-    let (rt, stage) = assemble::location_pipeline(&scope.config, options, registry).await?;
-    let (trigger, signal) = shutdown::channel();
+/// What the pipeline process did, watched from outside.
+struct Drained {
+    /// Records committed by the first commit seen.
+    at_first: i64,
+    /// From the first commit seen to the last.
+    steady: Duration,
+    cpu_from: cpu::Sample,
+    cpu_to: cpu::Sample,
+}
+
+/// Polls the pipeline group's committed offsets until they reach `records`.
+async fn watch(
+    progress: &GroupProgress,
+    process: &mut DoorstepProcess,
+    named: &[(String, u32)],
+    records: usize,
+    timeout: Duration,
+) -> anyhow::Result<Drained> {
     let started = Instant::now();
-    let mut task = tokio::spawn(rt.run(stage, signal));
-    let mut first = None;
-    let records = s.pings();
+    let mut first: Option<(Instant, i64, cpu::Sample)> = None;
     loop {
-        if first.is_none() && counter(registry, "doorstep_pipeline_records_in_total", None) > 0.0 {
-            first = Some(Instant::now());
+        let committed = progress.committed().await?;
+        let now = Instant::now();
+        if first.is_none() && committed > 0 {
+            first = Some((now, committed, cpu::sample(named)));
         }
-        if pipeline_caught_up(registry, records) {
-            break;
+        if committed >= records as i64 {
+            let cpu_to = cpu::sample(named);
+            let (at, at_first, cpu_from) = first.context("no commit seen before the end")?;
+            return Ok(Drained {
+                at_first,
+                steady: now - at,
+                cpu_from,
+                cpu_to,
+            });
         }
-        if started.elapsed() > s.timeout {
-            let _ = trigger.send(true);
-            bail!(
-                "the pipeline did not finish within {:?}: {} of {records} records in",
-                s.timeout,
-                counter(registry, "doorstep_pipeline_records_in_total", None)
-            );
+        if let Some(status) = process.exited()? {
+            bail!("the pipeline process exited on its own: {status}");
         }
-        if task.is_finished() {
-            let result = (&mut task).await?;
-            bail!("the pipeline stopped early: {result:?}");
+        if started.elapsed() > timeout {
+            bail!("the pipeline did not finish within {timeout:?}: {committed} of {records}");
         }
         tokio::time::sleep(POLL).await;
     }
-    let total = started.elapsed();
-    let busy = first.map_or(total, |t| t.elapsed());
-    let _ = trigger.send(true);
-    task.await?.context("location pipeline")?;
-    Ok(Drained { total, busy })
 }
 
 #[tokio::main]
@@ -283,15 +254,14 @@ async fn main() -> anyhow::Result<()> {
 
 /// One measured run in a fresh scope, outputs in transactions or not; returns pings/s.
 async fn run(s: &Settings, exactly_once: bool) -> anyhow::Result<f64> {
-    let s = s.clone();
     let on_delivery = (0..s.drivers).filter(|&i| s.on_delivery(i)).count();
     let pings = s.pings();
     let mode = if exactly_once { "on" } else { "off" };
     println!(
-        "location_pipeline[exactly_once={mode}]: {} drivers ({on_delivery} on a delivery) x {} \
-         pings = {pings} pings, {} CPUs",
+        "location_pipeline[exactly_once={mode}]: {} drivers ({on_delivery} on a delivery), one \
+         ping each every 5 s, {} rounds = {pings} pings, {TEST_PARTITIONS} partitions, {} CPUs",
         s.drivers,
-        s.pings_per_driver,
+        s.rounds,
         std::thread::available_parallelism().map_or(0, usize::from)
     );
     let scope = Scope::new(
@@ -314,139 +284,116 @@ async fn run(s: &Settings, exactly_once: bool) -> anyhow::Result<f64> {
         .try_collect::<()>()
         .await?;
 
-    // Raw limit 1: pipelined GEOADDs on the same Redis.
-    let geo_key = format!("{}bench-geoadd", config.redis_key_prefix);
-    let url = &config.endpoints.redis_url;
-    let geoadd = redis_benchmark(
-        url,
-        GEOADD_PIPELINE,
-        s.geoadds,
-        GEOADD_MEMBERS,
-        &[
-            "GEOADD",
-            &geo_key,
-            "24.9384",
-            "60.1699",
-            "member:__rand_int__",
-        ],
-    )
-    .await?;
-    redis_benchmark(url, 1, 1, 1, &["DEL", &geo_key]).await?;
-    println!(
-        "  raw Redis: redis-benchmark -P {GEOADD_PIPELINE} -n {} GEOADD ({} members) on {url}: \
-         {geoadd:.0} GEOADD/s",
-        s.geoadds, GEOADD_MEMBERS
-    );
-
-    let backlog = backlog(&s);
+    let backlog = backlog(s);
     let produce_rate = produce(&scope, &backlog).await?;
     drop(backlog);
+    let topic = scope.topic(topics::DRIVER_LOCATIONS);
+    let progress = GroupProgress::new(
+        &config.endpoints.kafka_brokers,
+        &config.group_id("location"),
+        &topic,
+        TEST_PARTITIONS,
+    )?;
+    let end = progress.end().await?;
+    if end != pings as i64 {
+        bail!("the topic holds {end} records, not the {pings} produced");
+    }
+    println!("  backlog: {pings} pings produced at {produce_rate:.0} records/s");
+
+    let bare_rate = bare_consumption(&scope, pings).await?;
+    println!("  bare consumption (the pipeline's consumer settings): {bare_rate:.0} records/s");
+
+    let ops = free_port()?;
+    let log = std::env::temp_dir().join(format!(
+        "{}-location.log",
+        scope.env["DOORSTEP_GROUP_PREFIX"]
+    ));
+    let mut env = scope.env.clone();
+    env.insert("DOORSTEP_OPS_LISTEN".into(), ops.to_string());
+    env.insert("DOORSTEP_LOG".into(), "warn,scylla=off".into());
+    let mut process = DoorstepProcess::spawn(&["pipeline", "location"], &env, &log)?;
+    let mut named = service_processes();
+    if let Some(pid) = process.id() {
+        named.push(("pipeline".to_owned(), pid));
+    }
+    named.push(("bench".to_owned(), std::process::id()));
+    let drained = match watch(&progress, &mut process, &named, pings, s.timeout).await {
+        Ok(d) => d,
+        Err(e) => return Err(e.context(format!("{}:\n{}", log.display(), log_tail(&log, 30)))),
+    };
+    let steady_records = (pings as i64 - drained.at_first) as f64;
+    let rate = steady_records / drained.steady.as_secs_f64().max(1e-9);
     println!(
-        "  backlog: {pings} pings produced over {TEST_PARTITIONS} partitions at {produce_rate:.0} \
-         records/s ({PRODUCE_CONCURRENCY} in flight)"
+        "  pipeline: {steady_records:.0} pings committed in {:.2} s after the first commit \
+         ({} before it): {rate:.0} pings/s",
+        drained.steady.as_secs_f64(),
+        drained.at_first
+    );
+    let cpu = cpu_report(
+        &drained.cpu_from,
+        &drained.cpu_to,
+        drained.steady,
+        Some(steady_records),
     );
 
-    // Raw limit 2: reading the same records, nothing else.
-    let bare = bare_consumption(&scope, pings).await?;
-    let bare_rate = pings as f64 / bare.busy.as_secs_f64();
-    println!(
-        "  bare consumer: {bare_rate:.0} records/s from the first record ({:.2} s), {:.0}/s \
-         from subscribe",
-        bare.busy.as_secs_f64(),
-        pings as f64 / bare.total.as_secs_f64()
-    );
-
-    let registry = Registry::new();
-    let run = pipeline(&scope, &registry, &s).await?;
-    let accepted = counter(
-        &registry,
+    let text = reqwest::get(format!("http://{ops}/metrics"))
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    process.kill9().await?;
+    let results = scraped_by(&text, "doorstep_location_pings_total", "result");
+    let accepted = scraped(
+        &text,
         "doorstep_location_pings_total",
         Some(("result", "accepted")),
     );
-    let results = counter_by(&registry, "doorstep_location_pings_total", "result");
-    // Every on-delivery driver's pings were published on its order's channel: the order's
-    // sequence number counts them.
-    let live = LiveFeed::new(redis.clone(), config.redis_key_prefix.clone());
-    let seqs: Vec<u64> = futures::stream::iter((0..s.drivers).filter(|&i| s.on_delivery(i)))
-        .map(|i| {
-            let live = &live;
-            async move { live.current_seq(&order(i)).await }
-        })
-        .buffered(64)
-        .try_collect()
-        .await?;
-    let published: u64 = seqs.iter().sum();
-    let expected_published = (on_delivery * s.pings_per_driver) as u64;
-    if accepted != pings as f64 || published != expected_published {
+    if accepted != pings as f64 {
         bail!(
-            "the run did not process the backlog as expected: results {results:?} of {pings} \
-             pings; {published} live messages of {expected_published}"
+            "not every ping was accepted: {results:?} of {pings}; log {}",
+            log.display()
         );
     }
-    let tracking = published;
-    let rate = pings as f64 / run.busy.as_secs_f64();
-    let (batches, records_in_batches) =
-        histogram(&registry, "doorstep_pipeline_batch_size_records", None);
-    let (_, batch_seconds) = histogram(&registry, "doorstep_pipeline_batch_duration_seconds", None);
-    let (_, redis_commands) = histogram(
-        &registry,
-        "doorstep_location_redis_batch_size_commands",
+    let _ = std::fs::remove_file(&log);
+    let batches = scraped(&text, "doorstep_pipeline_batch_size_records_count", None);
+    let reads = scraped(&text, "doorstep_location_driver_reads_total", None);
+    let conflated = scraped(&text, "doorstep_location_frames_conflated_total", None);
+    let redis_commands = scraped(
+        &text,
+        "doorstep_location_redis_batch_size_commands_sum",
         None,
     );
+    let sinks: Vec<String> = scraped_by(&text, "doorstep_sink_latency_seconds_sum", "sink")
+        .iter()
+        .map(|(sink, secs)| format!("{sink} {secs:.2} s"))
+        .collect();
+    let busy = scraped(&text, "doorstep_pipeline_stage_busy_seconds_total", None);
     println!(
-        "  pipeline: {pings} pings ({tracking} tracking updates and live messages) in {:.2} s \
-         from the first record ({:.2} s from run): {rate:.0} pings/s; {batches} batches (avg \
-         {:.0} records), {redis_commands} Redis commands written ({:.2} per ping, besides one \
-         HMGET per driver per batch)",
-        run.busy.as_secs_f64(),
-        run.total.as_secs_f64(),
-        records_in_batches / (batches.max(1) as f64),
-        redis_commands / pings as f64,
+        "  {batches:.0} batches (avg {:.0} pings); {reads:.0} driver hashes read from Redis \
+         ({:.3} per ping); {:.0} Redis commands per batch; {conflated:.0} frames conflated; \
+         stage busy {busy:.2} s, sinks: {}",
+        pings as f64 / batches.max(1.0),
+        reads / pings as f64,
+        redis_commands / batches.max(1.0),
+        sinks.join(", ")
     );
-    let mut sinks = format!("  time in batches: {batch_seconds:.2} s;");
-    let mut in_sinks = 0.0;
-    for sink in ["kafka", "cql", "redis_publish", "redis"] {
-        let (count, sum) = histogram(
-            &registry,
-            "doorstep_sink_latency_seconds",
-            Some(("sink", sink)),
-        );
-        in_sinks += sum;
-        sinks.push_str(&format!(" {sink} {sum:.2} s ({count} obs)"));
-    }
-    sinks.push_str(&format!(
-        "; decode + HMGET snapshots + filter + other {:.2} s",
-        (batch_seconds - in_sinks).max(0.0)
-    ));
-    println!("{sinks}");
-    // What the per-batch driver snapshot read costs on its own (one HMGET per driver).
-    let store = LocationStore::new(redis.clone(), config.redis_key_prefix.clone());
-    let all: Vec<DriverId> = (0..s.drivers).map(driver).collect();
-    let read = Instant::now();
-    store.snapshots(&all).await?;
+    let cpu_per_ping = cpu.get("pipeline").copied().unwrap_or(f64::NAN);
     println!(
-        "  driver snapshots alone: {} HMGETs in {:.1} ms ({:.0}/s)",
-        all.len(),
-        read.elapsed().as_secs_f64() * 1e3,
-        all.len() as f64 / read.elapsed().as_secs_f64()
-    );
-    println!(
-        "  ratios: pipeline/GEOADD = {:.3}, pipeline/bare consumption = {:.3}",
-        rate / geoadd,
+        "  ratios: pipeline/bare consumption = {:.3}; {cpu_per_ping:.1} µs CPU per ping in the \
+         pipeline process",
         rate / bare_rate
-    );
-
-    bench_line(
-        &format!("location_pipeline[exactly_once={mode}].pings"),
-        rate,
-        "pings/s",
-        Some(("redis_geoadd_P64/s", geoadd)),
     );
     bench_line(
         &format!("location_pipeline[exactly_once={mode}].pings_vs_consume"),
         rate,
         "pings/s",
         Some(("kafka_bare_consume/s", bare_rate)),
+    );
+    bench_line(
+        &format!("location_pipeline[exactly_once={mode}].cpu_per_ping"),
+        cpu_per_ping,
+        "us/ping",
+        Some(("goal_us/ping", 15.0)),
     );
     Ok(rate)
 }

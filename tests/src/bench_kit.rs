@@ -571,3 +571,270 @@ impl RawInserts {
         Ok(started.elapsed())
     }
 }
+
+/// A consumer group's committed offsets and a topic's end offsets, read from the broker
+/// without joining the group: how far a pipeline in another process has got, without
+/// scraping it.
+pub struct GroupProgress {
+    consumer: Arc<doorstep_connectors::kafka::rdkafka::consumer::BaseConsumer>,
+    topic: String,
+    partitions: i32,
+}
+
+impl GroupProgress {
+    /// For `group` on `topic` (`partitions` partitions) of the broker at `brokers`.
+    ///
+    /// # Errors
+    /// When the client cannot be created.
+    pub fn new(brokers: &str, group: &str, topic: &str, partitions: i32) -> anyhow::Result<Self> {
+        let consumer = doorstep_connectors::kafka::rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("log_level", "3")
+            .create()?;
+        Ok(Self {
+            consumer: Arc::new(consumer),
+            topic: topic.to_owned(),
+            partitions,
+        })
+    }
+
+    /// The sum of the end offsets (records in the topic, when it started empty).
+    ///
+    /// # Errors
+    /// When the broker does not answer.
+    pub async fn end(&self) -> anyhow::Result<i64> {
+        use doorstep_connectors::kafka::rdkafka::consumer::Consumer as _;
+        let (consumer, topic, partitions) =
+            (self.consumer.clone(), self.topic.clone(), self.partitions);
+        tokio::task::spawn_blocking(move || {
+            let mut sum = 0;
+            for p in 0..partitions {
+                sum += consumer
+                    .fetch_watermarks(&topic, p, Duration::from_secs(5))?
+                    .1;
+            }
+            anyhow::Ok(sum)
+        })
+        .await?
+    }
+
+    /// The sum of the group's committed offsets (0 where it has none).
+    ///
+    /// # Errors
+    /// When the broker does not answer.
+    pub async fn committed(&self) -> anyhow::Result<i64> {
+        use doorstep_connectors::kafka::rdkafka::TopicPartitionList;
+        use doorstep_connectors::kafka::rdkafka::consumer::Consumer as _;
+        let (consumer, topic, partitions) =
+            (self.consumer.clone(), self.topic.clone(), self.partitions);
+        tokio::task::spawn_blocking(move || {
+            let mut tpl = TopicPartitionList::new();
+            for p in 0..partitions {
+                tpl.add_partition(&topic, p);
+            }
+            let committed = consumer.committed_offsets(tpl, Duration::from_secs(5))?;
+            anyhow::Ok(
+                committed
+                    .elements()
+                    .iter()
+                    .filter_map(|e| e.offset().to_raw())
+                    .filter(|o| *o >= 0)
+                    .sum(),
+            )
+        })
+        .await?
+    }
+}
+
+/// The port of `host:port`, `scheme://host:port/...` or the first of a comma list of them.
+pub fn port_of(address: &str) -> Option<u16> {
+    let first = address.split(',').next()?.trim();
+    let authority = first.split("://").last()?.split('/').next()?;
+    authority.rsplit(':').next()?.parse().ok()
+}
+
+/// The services' processes on this machine (CQL server, broker, Redis), by name, found by
+/// their listening ports.
+pub fn service_processes() -> Vec<(String, u32)> {
+    let e = crate::endpoints();
+    [
+        ("cql server", port_of(&e.cql_nodes.join(","))),
+        ("broker", port_of(&e.kafka_brokers)),
+        ("redis", port_of(&e.redis_url)),
+    ]
+    .into_iter()
+    .filter_map(|(name, port)| Some((name.to_owned(), cpu::listener(port?)?)))
+    .collect()
+}
+
+/// The sum of a metric's series in Prometheus text format (`name` exactly, e.g. a counter or
+/// a histogram's `_sum`), only those with label `with` when given.
+pub fn scraped(text: &str, name: &str, with: Option<(&str, &str)>) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            if !(rest.starts_with('{') || rest.starts_with(' ')) {
+                return None;
+            }
+            if let Some((k, v)) = with
+                && !rest.contains(&format!("{k}=\"{v}\""))
+            {
+                return None;
+            }
+            rest.rsplit(' ').next()?.parse::<f64>().ok()
+        })
+        .fold(0.0, |a, b| a + b)
+}
+
+/// Every series of `name` in Prometheus text format as (value of label `label`, value),
+/// sorted by label.
+pub fn scraped_by(text: &str, name: &str, label: &str) -> Vec<(String, f64)> {
+    let key = format!("{label}=\"");
+    let mut v: Vec<(String, f64)> = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?.strip_prefix('{')?;
+            let at = rest.find(&key)? + key.len();
+            let value = &rest[at..rest[at..].find('"')? + at];
+            Some((
+                value.to_owned(),
+                rest.rsplit(' ').next()?.parse::<f64>().ok()?,
+            ))
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// A free loopback address to listen on.
+///
+/// # Errors
+/// When no port can be bound.
+pub fn free_port() -> anyhow::Result<std::net::SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// Prints each named process's CPU between two samples (% of one core, and µs per record
+/// when `records` is given); returns the µs per record of every process by name.
+pub fn cpu_report(
+    from: &cpu::Sample,
+    to: &cpu::Sample,
+    over: Duration,
+    records: Option<f64>,
+) -> std::collections::BTreeMap<String, f64> {
+    let tick = cpu::ticks_per_second();
+    let secs = over.as_secs_f64();
+    let pct = |ticks: u64| 100.0 * ticks as f64 / tick / secs;
+    let mut per_record = std::collections::BTreeMap::new();
+    let mut line = format!("  CPU over {secs:.2} s, % of one core:");
+    let mut named = 0;
+    for (name, t1) in &to.processes {
+        if let Some(t0) = from.processes.get(name) {
+            let (all, busiest) = t1.since(t0);
+            named += all;
+            line.push_str(&format!(
+                " {name} {:.0}% (busiest thread {:.0}%",
+                pct(all),
+                pct(busiest)
+            ));
+            if let Some(n) = records.filter(|n| *n > 0.0) {
+                let us = all as f64 / tick * 1e6 / n;
+                per_record.insert(name.clone(), us);
+                line.push_str(&format!(", {us:.1} µs/record"));
+            }
+            line.push_str("),");
+        }
+    }
+    if let (Some((b0, t0)), Some((b1, t1))) = (from.machine, to.machine) {
+        let cores = (t1 - t0) as f64 / tick / secs;
+        line.push_str(&format!(
+            " everything else {:.0}%; machine {:.0}% busy of {cores:.0} cores",
+            pct((b1 - b0).saturating_sub(named)),
+            100.0 * (b1 - b0) as f64 / (t1 - t0).max(1) as f64,
+        ));
+    }
+    println!("{}", line.trim_end_matches(','));
+    per_record
+}
+
+/// What [`http_load`] measured.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLoad {
+    /// Requests answered with the expected status.
+    pub ok: u64,
+    /// Requests answered otherwise, or failed.
+    pub failed: u64,
+    /// How long the load ran.
+    pub elapsed: Duration,
+}
+
+impl HttpLoad {
+    /// Expected answers per second.
+    pub fn rate(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The benchmarks' one HTTP load tool, closed loop: `connections` clients, each on one
+/// kept-alive HTTP/1.1 connection of its own, send the requests `make(client, n)` builds one
+/// after another (`n` counts every request of the load) for `duration`; an answer with status
+/// `want` counts as ok.
+///
+/// # Errors
+/// When a client cannot be built.
+pub async fn http_load<F>(
+    connections: usize,
+    duration: Duration,
+    want: u16,
+    make: F,
+) -> anyhow::Result<HttpLoad>
+where
+    F: Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..connections {
+        let client = reqwest::Client::builder()
+            .http1_only()
+            .pool_max_idle_per_host(1)
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        let (make, next) = (make.clone(), next.clone());
+        tasks.spawn(async move {
+            let (mut ok, mut failed) = (0u64, 0u64);
+            while Instant::now() < deadline {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                match make(&client, n).send().await {
+                    Ok(r) if r.status().as_u16() == want => {
+                        // Read the body so the connection is reused.
+                        let _ = r.bytes().await;
+                        ok += 1;
+                    }
+                    Ok(r) => {
+                        let _ = r.bytes().await;
+                        failed += 1;
+                    }
+                    Err(_) => failed += 1,
+                }
+            }
+            (ok, failed)
+        });
+    }
+    let (mut ok, mut failed) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        let (o, f) = r?;
+        ok += o;
+        failed += f;
+    }
+    Ok(HttpLoad {
+        ok,
+        failed,
+        elapsed: started.elapsed(),
+    })
+}

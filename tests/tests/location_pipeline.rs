@@ -91,6 +91,9 @@ async fn pings_are_filtered_stored_published_and_tracked(
 
     let options = LocationOptions {
         cell_deg: CELL_DEG,
+        // Every accepted ping's frame, numbered: the three are in one batch, which conflation
+        // (the default) would reduce to the last.
+        conflate_frames: false,
         runtime: RuntimeConfig {
             tick: Duration::from_millis(200),
             ..RuntimeConfig::default()
@@ -307,6 +310,7 @@ async fn idle_drivers_leave_memory_and_are_judged_from_redis_on_their_next_ping(
             tick: Duration::from_millis(200),
             ..RuntimeConfig::default()
         },
+        ..LocationOptions::default()
     };
     let running = Running::start(config, options).await?;
     let registry = &running.registry;

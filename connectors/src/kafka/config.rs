@@ -138,6 +138,12 @@ impl KafkaConfig {
         self
     }
 
+    /// Sets the producer batching delay (`linger.ms`).
+    pub fn with_linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
     /// Sets the compression codec.
     pub fn with_compression(mut self, compression: Compression) -> Self {
         self.compression = compression;

@@ -4,7 +4,7 @@ use super::{Error, Redis};
 
 /// Largest number of members sent in one `GEOADD`; bigger batches become several commands in
 /// one pipeline.
-const GEOADD_CHUNK: usize = 512;
+pub(crate) const GEOADD_CHUNK: usize = 512;
 
 /// Redis GEO accepts latitudes up to ±85.05112878 (the Web Mercator limit).
 const MAX_LAT: f64 = 85.051_128_78;
@@ -136,7 +136,8 @@ impl Redis {
     }
 }
 
-fn valid_coordinate(lng: f64, lat: f64) -> bool {
+/// Whether Redis GEO accepts the coordinate.
+pub(crate) fn valid_coordinate(lng: f64, lat: f64) -> bool {
     (-180.0..=180.0).contains(&lng) && (-MAX_LAT..=MAX_LAT).contains(&lat)
 }
 

@@ -8,16 +8,21 @@
 //! In a cluster, multi-key operations and pipelines must stay within one hash slot: put a hash
 //! tag in keys that belong together (`drivers:{hel}:geo`, `order:{<id>}:last`).
 //!
+//! [`Batch`] runs many single-slot commands in one pipeline per slot (one round trip on a
+//! single node).
+//!
 //! Pub/sub: on a single node, classic `PUBLISH`/`SUBSCRIBE`; on a cluster, *sharded* pub/sub
 //! (`SPUBLISH`/`SSUBSCRIBE`, Redis 7+), so a message only travels to the shard that owns the
 //! channel's slot instead of being broadcast to every node. Publish and subscribe through the
 //! same kind of [`Redis`] and callers never see the difference.
 
+mod batch;
 mod connection;
 mod error;
-mod geo;
+pub(crate) mod geo;
 mod pubsub;
 
+pub use batch::Batch;
 pub use connection::{Redis, RedisOptions, RedisTarget};
 pub use error::Error;
 pub use geo::GeoHit;

@@ -59,16 +59,21 @@ impl Redis {
     /// Publishes `payload` on `channel`; returns how many subscribers received it (on a
     /// cluster: subscribers of the shard owning the channel).
     pub async fn publish(&mut self, channel: &str, payload: &[u8]) -> Result<usize, Error> {
-        let command = match self.conn {
-            Conn::Single(_) => "PUBLISH",
-            Conn::Cluster(_) => "SPUBLISH",
-        };
+        let command = self.publish_name();
         redis::cmd(command)
             .arg(channel)
             .arg(payload)
             .query_async(self)
             .await
             .map_err(|source| Error::Command { command, source })
+    }
+
+    /// The publishing command: `PUBLISH` on a single node, `SPUBLISH` (sharded) on a cluster.
+    pub fn publish_name(&self) -> &'static str {
+        match self.conn {
+            Conn::Single(_) => "PUBLISH",
+            Conn::Cluster(_) => "SPUBLISH",
+        }
     }
 
     /// Subscribes to `channel` on a new dedicated connection. When this returns, the

@@ -83,6 +83,7 @@ pub async fn run(config: &Config, args: &PipelineArgs) -> anyhow::Result<()> {
             runtime,
             policy: config.live.filter,
             cell_deg: config.live.region_cell_deg,
+            ..assemble::LocationOptions::default()
         };
         let (rt, stage) = assemble::location_pipeline(config, options, &registry).await?;
         let signal = signal.clone();

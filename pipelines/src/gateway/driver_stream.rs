@@ -10,7 +10,7 @@
 //! the gateway shuts down.
 
 use super::extract::Caller;
-use super::locations::{accept, driver_path};
+use super::locations::{PingsBody, accept, driver_path};
 use super::{ApiError, GatewayState};
 use crate::auth::unix_now;
 use axum::extract::rejection::PathRejection;
@@ -132,15 +132,15 @@ async fn serve(
 
 /// The answer to one text frame.
 async fn answer(s: &GatewayState, driver_id: &str, text: &str) -> serde_json::Value {
-    let value = match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(v) => v,
+    let pings = match serde_json::from_str::<PingsBody>(text) {
+        Ok(p) => p,
         Err(e) => {
             return error_body(&ApiError::invalid_json(format!(
                 "the frame is not the expected JSON: {e}"
             )));
         }
     };
-    let result = accept(s, driver_id.to_owned(), value).await;
+    let result = accept(s, driver_id.to_owned(), pings).await;
     s.metrics()
         .requests
         .with_label_values(&[

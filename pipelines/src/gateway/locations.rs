@@ -50,11 +50,63 @@ struct PingBody {
     ping_id: Option<String>,
 }
 
-/// A batch of pings.
+/// A request's pings as sent: one ping, or a batch `{pings: [...]}`. Read from the bytes in
+/// one pass (a ping's fields or `pings`, never both).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct BatchBody {
-    pings: Vec<PingBody>,
+pub(super) struct PingsBody {
+    /// A batch.
+    #[serde(default)]
+    pings: Option<Vec<PingBody>>,
+    #[serde(default)]
+    lat: Option<f64>,
+    #[serde(default)]
+    lng: Option<f64>,
+    #[serde(default)]
+    accuracy_m: Option<f64>,
+    #[serde(default)]
+    heading_deg: Option<f64>,
+    #[serde(default)]
+    speed_mps: Option<f64>,
+    #[serde(default)]
+    recorded_at: Option<i64>,
+    #[serde(default)]
+    ping_id: Option<String>,
+}
+
+impl PingsBody {
+    /// The pings, or why the body is not one ping or one batch.
+    fn into_pings(self) -> Result<Vec<PingBody>, ApiError> {
+        let invalid = |what: &str| {
+            ApiError::invalid_json(format!("the body is not the expected JSON: {what}"))
+        };
+        let single = self.lat.is_some()
+            || self.lng.is_some()
+            || self.accuracy_m.is_some()
+            || self.heading_deg.is_some()
+            || self.speed_mps.is_some()
+            || self.recorded_at.is_some()
+            || self.ping_id.is_some();
+        match (self.pings, single) {
+            (Some(_), true) => Err(invalid(
+                "a body is one ping or a batch `{\"pings\": [...]}`, not both",
+            )),
+            (Some(pings), false) => Ok(pings),
+            (None, _) => {
+                let lat = self.lat.ok_or_else(|| invalid("missing field `lat`"))?;
+                let lng = self.lng.ok_or_else(|| invalid("missing field `lng`"))?;
+                Ok(vec![PingBody {
+                    lat,
+                    lng,
+                    accuracy_m: self.accuracy_m,
+                    heading_deg: self.heading_deg,
+                    speed_mps: self.speed_mps,
+                    recorded_at: self.recorded_at,
+                    ping_id: self.ping_id,
+                }])
+            }
+        }
+    }
 }
 
 /// The answer to accepted pings: 202 with their ids, in the order sent.
@@ -78,10 +130,10 @@ pub(super) async fn post_location(
 ) -> Result<(StatusCode, Json<PingsAccepted>), ApiError> {
     let driver_id = driver_path(&claims, path)?;
     let body = body.map_err(body_error)?;
-    let value: serde_json::Value = parse_json(&headers, &body)?;
+    let pings: PingsBody = parse_json(&headers, &body)?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(accept(&s, driver_id, value).await?),
+        Json(accept(&s, driver_id, pings).await?),
     ))
 }
 
@@ -106,24 +158,14 @@ pub(super) fn driver_path(
     Ok(driver_id)
 }
 
-/// Checks one ping or a batch (`value`) of `driver_id` and produces them: the answer of the
+/// Checks one ping or a batch (`body`) of `driver_id` and produces them: the answer of the
 /// POST route and of each frame of the driver stream.
 pub(super) async fn accept(
     s: &GatewayState,
     driver_id: String,
-    value: serde_json::Value,
+    body: PingsBody,
 ) -> Result<PingsAccepted, ApiError> {
-    let pings: Vec<PingBody> = if value.get("pings").is_some() {
-        let batch: BatchBody = serde_json::from_value(value).map_err(|e| {
-            ApiError::invalid_json(format!("the body is not the expected JSON: {e}"))
-        })?;
-        batch.pings
-    } else {
-        let one: PingBody = serde_json::from_value(value).map_err(|e| {
-            ApiError::invalid_json(format!("the body is not the expected JSON: {e}"))
-        })?;
-        vec![one]
-    };
+    let pings = body.into_pings()?;
     if pings.is_empty() {
         return Err(unprocessable(
             "no_pings",
@@ -233,8 +275,9 @@ fn to_ping(
     })
 }
 
-/// Produces every ping (concurrently, in one produce timeout); 503 if any is not
-/// acknowledged. A partly produced batch is safe to resend with the same ping ids: the
+/// Produces every ping: all are handed to the producer before any acknowledgement is
+/// awaited, then the acknowledgements are awaited together (in one produce timeout); 503 if
+/// any is missing: nothing is answered 202 unless the broker has it. A partly produced batch is safe to resend with the same ping ids: the
 /// location filter drops duplicates.
 async fn produce(
     s: &GatewayState,

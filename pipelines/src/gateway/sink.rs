@@ -20,9 +20,14 @@ pub trait EventSink: Send + Sync + 'static {
     fn ping(&self) -> BoxFuture<'_, Result<(), String>>;
 }
 
+/// How long the gateway's producer waits to gather records of concurrent requests into one
+/// produce request (`linger.ms`): a little latency per request for far fewer broker requests
+/// under load.
+pub const PRODUCE_LINGER: Duration = Duration::from_millis(2);
+
 /// The Kafka producer as an [`EventSink`]: idempotent, `acks=all`, with the delivery timeout
 /// set to the gateway's produce timeout so librdkafka gives a record up when the gateway
-/// answers 503.
+/// answers 503, and a small linger ([`PRODUCE_LINGER`]).
 #[derive(Debug, Clone)]
 pub struct KafkaSink {
     producer: Producer,
@@ -38,8 +43,7 @@ impl KafkaSink {
             .with_delivery_timeout(produce_timeout)
             .with_request_timeout(produce_timeout)
             .with_connect_timeout(Duration::from_secs(2))
-            // A produce request waits for nothing else: send at once.
-            .with_override("linger.ms", "0");
+            .with_linger(PRODUCE_LINGER);
         Ok(Self {
             producer: Producer::new(&config)?,
         })

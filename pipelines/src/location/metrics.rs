@@ -22,6 +22,12 @@ pub struct LocationMetrics {
     /// `doorstep_location_drivers_evicted_total`: idle drivers dropped from memory (their
     /// last position stays in Redis and is read back on their next ping).
     pub drivers_evicted: IntCounter,
+    /// `doorstep_location_driver_reads_total`: drivers whose hash was read from Redis because
+    /// memory could not answer (first sight, an evicted driver, an order not cached).
+    pub driver_reads: IntCounter,
+    /// `doorstep_location_frames_conflated_total`: live frames not published because a later
+    /// ping of the same order was in the same batch.
+    pub frames_conflated: IntCounter,
 }
 
 impl LocationMetrics {
@@ -67,6 +73,14 @@ impl LocationMetrics {
                 "doorstep_location_drivers_evicted_total",
                 "Idle drivers dropped from memory (read back from Redis on their next ping)",
             )?,
+            driver_reads: IntCounter::new(
+                "doorstep_location_driver_reads_total",
+                "Drivers read from Redis because memory could not answer for them",
+            )?,
+            frames_conflated: IntCounter::new(
+                "doorstep_location_frames_conflated_total",
+                "Live frames left out because a later ping of the same order was in the batch",
+            )?,
         };
         m.register_in(registry)?;
         Ok(m)
@@ -80,6 +94,8 @@ impl MetricSet for LocationMetrics {
             Box::new(self.rejected.clone()),
             Box::new(self.drivers_cached.clone()),
             Box::new(self.drivers_evicted.clone()),
+            Box::new(self.driver_reads.clone()),
+            Box::new(self.frames_conflated.clone()),
             Box::new(self.redis_batch_size.clone()),
             Box::new(self.sink_latency.clone()),
         ]

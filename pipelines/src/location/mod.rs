@@ -3,19 +3,22 @@
 //! tracking message on the order's channel and a `TrackingUpdate` on `orders.tracking.v1`;
 //! refused pings to `orders.rejected.v1` with their reason.
 //!
-//! Per batch, like the status pipeline: decode; read every driver's snapshot from Redis (one
-//! `HMGET` each: current order, and the last stored position for drivers not in memory);
-//! judge every ping in order on a scratch state (`outputs::gather`, pure); then the sinks:
-//! first the live frames on the orders' channels (customers do not wait for the durable
-//! writes), then together the Kafka records (tracking updates and rejects) and the trip points
-//! of orders being delivered (ScyllaDB), and only once both are acknowledged the positions
-//! (`GEOADD`, `ZREM` from a previous region, the hash last, naming the last record of the
-//! driver in the batch). Only then is the scratch state kept and the batch committed. Every
-//! write is keyed (update id = ping id, positions are overwrites), so a retried batch writes
-//! the same things; and because the position is written last, a record re-read after a crash
-//! either finds the stored position naming it (every effect done: skipped, counted as
-//! `redelivered`) or finds the state before its batch (judged again the same way). Frames and
-//! Kafka records are therefore at least once, deduplicated by update id.
+//! Per batch: decode; know every driver's order and last position — from memory (the last
+//! accepted ping, kept by this stage, and the driver → order cache, [`DriverOrders`], kept
+//! honest by the status pipeline's announcements), and for the drivers memory cannot answer
+//! from Redis, all their hashes in one round trip; judge every ping in order on a scratch
+//! state (`outputs::gather`, pure); then the sinks: first the live frames on the orders'
+//! channels (customers do not wait for the durable writes; with conflation on, only the latest
+//! frame of each order in the batch), one round trip; then together the Kafka records
+//! (tracking updates and rejects, all sent before any acknowledgement is awaited) and the trip
+//! points of orders being delivered (ScyllaDB), and only once both are acknowledged the
+//! positions, one round trip (`GEOADD`, `ZREM` from a previous region, the hash last, naming
+//! the last record of the driver in the batch). Only then is the scratch state kept and the
+//! batch committed. Every write is keyed (update id = ping id, positions are overwrites), so a
+//! retried batch writes the same things; and because the position is written last, a record
+//! re-read after a crash either finds the stored position naming it (every effect done:
+//! skipped, counted as `redelivered`) or finds the state before its batch (judged again the
+//! same way). Frames and Kafka records are therefore at least once, deduplicated by update id.
 
 mod metrics;
 mod outputs;
@@ -25,9 +28,10 @@ pub use outputs::{Outputs, REJECTED_BY, gather, tracking_update};
 
 use crate::runtime::outbox;
 use crate::runtime::{Read, SourceRecord, Stage, StageError, read_batch};
+use doorstep_connectors::driver_orders::DriverOrders;
 use doorstep_connectors::kafka::Producer;
 use doorstep_connectors::live_feed::LiveFeed;
-use doorstep_connectors::location_store::LocationStore;
+use doorstep_connectors::location_store::{DriverSnapshot, LocationStore, StoredPosition};
 use doorstep_connectors::order_store::{OrderStore, TripPoint};
 use doorstep_operators::location::{LastPing, LocationFilter};
 use doorstep_schemas::avro::{Catalog, TopicRecord};
@@ -39,6 +43,12 @@ use std::time::Instant;
 
 /// Default region grid cell, degrees (about 55 km × 28 km at Helsinki).
 pub const DEFAULT_CELL_DEG: f64 = 0.5;
+
+/// Most drivers the driver → order cache holds.
+pub const DRIVER_ORDERS_CAPACITY: u64 = 1_000_000;
+/// How long the driver → order cache keeps an entry at most (its bound on a lost change
+/// announcement).
+pub const DRIVER_ORDERS_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A driver whose last fix is older than this (by the clock of the ticks) is dropped from
 /// memory; the next ping reads the last position back from Redis.
@@ -64,6 +74,19 @@ pub struct LocationSinks {
     pub live: LiveFeed,
     /// Trip points of orders being delivered.
     pub trips: OrderStore,
+    /// The driver → order cache (following the drivers' changes).
+    pub orders: DriverOrders,
+}
+
+/// What the stage remembers of a driver between batches.
+#[derive(Debug, Clone)]
+struct Known {
+    /// The last accepted ping.
+    last: LastPing,
+    /// The source partition of its record.
+    partition: i32,
+    /// The region set the driver is stored in.
+    region: String,
 }
 
 /// The location pipeline's stage.
@@ -74,21 +97,25 @@ pub struct LocationStage {
     store: LocationStore,
     live: LiveFeed,
     trips: OrderStore,
+    orders: DriverOrders,
     filter: LocationFilter,
     cell_deg: f64,
+    conflate: bool,
     metrics: LocationMetrics,
-    /// Keyed state: the last accepted ping and source partition per driver.
-    last: HashMap<DriverId, (LastPing, i32)>,
+    /// Keyed state: the last accepted ping, its source partition and region per driver.
+    last: HashMap<DriverId, Known>,
 }
 
 impl LocationStage {
-    /// A stage writing through `sinks`.
+    /// A stage writing through `sinks`; with `conflate`, a batch publishes only the latest
+    /// frame of each order (the Kafka records and trip points keep every ping).
     pub fn new(
         sinks: LocationSinks,
         catalog: &'static Catalog,
         topics: LocationTopics,
         filter: LocationFilter,
         cell_deg: f64,
+        conflate: bool,
         metrics: LocationMetrics,
     ) -> Self {
         Self {
@@ -98,8 +125,10 @@ impl LocationStage {
             store: sinks.store,
             live: sinks.live,
             trips: sinks.trips,
+            orders: sinks.orders,
             filter,
             cell_deg,
+            conflate,
             metrics,
             last: HashMap::new(),
         }
@@ -120,19 +149,41 @@ impl LocationStage {
                 Read::Unusable(u) => out.unreadable(&u.meta, u.code, u.message),
             }
         }
-        let drivers: Vec<DriverId> = pings
-            .iter()
-            .map(|(_, p)| p.driver_id.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let snapshots = self.store.snapshots(&drivers).await?;
+        let drivers: BTreeSet<&DriverId> = pings.iter().map(|(_, p)| &p.driver_id).collect();
+        // Memory answers for a driver whose last ping it holds and whose order is cached;
+        // the others are read from Redis (one round trip for all of them).
+        let mut snapshots: HashMap<DriverId, DriverSnapshot> = HashMap::new();
+        let mut unknown: Vec<DriverId> = Vec::new();
+        for &driver in &drivers {
+            match (self.last.get(driver), self.orders.get(driver)) {
+                (Some(known), Some(on_order)) => {
+                    snapshots.insert(driver.clone(), remembered(known, on_order));
+                }
+                _ => unknown.push(driver.clone()),
+            }
+        }
+        let ticket = self.orders.ticket();
+        let read = self
+            .store
+            .snapshots(&unknown)
+            .await?;
+        self.orders.fill(
+            ticket,
+            read.iter().map(|(d, s)| (d.clone(), s.on_order.clone())),
+        );
+        if !unknown.is_empty() {
+            self.metrics.driver_reads.inc_by(unknown.len() as u64);
+        }
         let known: HashMap<DriverId, LastPing> = drivers
             .iter()
-            .filter_map(|d| self.last.get(d).map(|(l, _)| (d.clone(), l.clone())))
+            .filter_map(|&d| self.last.get(d).map(|k| (d.clone(), k.last.clone())))
             .collect();
         let mut again = HashMap::new();
-        for (driver, snapshot) in &snapshots {
+        for (driver, snapshot) in &read {
+            // A re-read only matters for a driver judged from Redis (not in memory).
+            if known.contains_key(driver) {
+                continue;
+            }
             let Some(text) = snapshot
                 .last
                 .as_ref()
@@ -148,6 +199,7 @@ impl LocationStage {
             let records = outbox::decode(self.catalog, &bytes).await.map_err(fatal)?;
             again.insert(driver.clone(), records);
         }
+        snapshots.extend(read);
         gather(
             &self.filter,
             self.cell_deg,
@@ -227,11 +279,18 @@ impl LocationStage {
         Ok(())
     }
 
-    /// Publishes the accepted positions on the orders' live channels.
+    /// Publishes the accepted positions on the orders' live channels (with conflation, the
+    /// latest of each order only).
     async fn publish(&self, out: &Outputs) -> Result<usize, StageError> {
         let started = Instant::now();
-        let events: Vec<LiveEvent> = out.tracking.iter().filter_map(live_location).collect();
-        self.live.publish_all(&events).await?;
+        let events = frames(&out.tracking, self.conflate);
+        let conflated = out.tracking.len() - events.len();
+        if conflated > 0 {
+            self.metrics.frames_conflated.inc_by(conflated as u64);
+        }
+        self.live
+            .publish_all(&events)
+            .await?;
         self.metrics
             .sink_latency
             .with_label_values(&["redis_publish"])
@@ -255,6 +314,39 @@ fn trip_point(t: &TrackingUpdate) -> Option<TripPoint> {
         t.driver_id.clone()?,
         t.driver_location?,
     ))
+}
+
+/// What memory knows of a driver: its order and last position (no `source`: a driver in
+/// memory is never judged as a re-read).
+fn remembered(known: &Known, on_order: Option<doorstep_schemas::model::OrderId>) -> DriverSnapshot {
+    DriverSnapshot {
+        on_order,
+        last: Some(StoredPosition {
+            location: known.last.location,
+            at: known.last.recorded_at,
+            ping_id: known.last.ping_id.clone(),
+            region: Some(known.region.clone()),
+            source: None,
+            outbox: String::new(),
+        }),
+    }
+}
+
+/// The live frames of `tracking` (in order); with `conflate`, only each order's last one.
+fn frames(tracking: &[TrackingUpdate], conflate: bool) -> Vec<LiveEvent> {
+    if !conflate {
+        return tracking.iter().filter_map(live_location).collect();
+    }
+    let mut latest: HashMap<&doorstep_schemas::model::OrderId, usize> = HashMap::new();
+    for (i, t) in tracking.iter().enumerate() {
+        latest.insert(&t.order_id, i);
+    }
+    tracking
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| latest.get(&t.order_id) == Some(i))
+        .filter_map(|(_, t)| live_location(t))
+        .collect()
 }
 
 /// The live frame of a tracking update (one of a driver on a delivery).
@@ -285,12 +377,25 @@ impl Stage for LocationStage {
             .iter()
             .filter_map(|r| r.key.as_deref().map(|k| (k, r.partition)))
             .collect();
-        for (driver, last) in out.last {
+        let regions: HashMap<&DriverId, &str> = out
+            .writes
+            .iter()
+            .map(|w| (&w.driver, w.region.as_str()))
+            .collect();
+        for (driver, last) in &out.last {
             let partition = partition_of
                 .get(driver.as_str().as_bytes())
                 .copied()
                 .unwrap_or_default();
-            self.last.insert(driver, (last, partition));
+            let Some(region) = regions.get(driver) else {
+                continue;
+            };
+            let known = Known {
+                last: last.clone(),
+                partition,
+                region: (*region).to_owned(),
+            };
+            self.last.insert(driver.clone(), known);
         }
         self.metrics
             .pings
@@ -319,7 +424,7 @@ impl Stage for LocationStage {
         let before = self.last.len();
         let oldest = now.as_millis() - IDLE_DRIVER_MS;
         self.last
-            .retain(|_, (l, _)| l.recorded_at.as_millis() >= oldest);
+            .retain(|_, k| k.last.recorded_at.as_millis() >= oldest);
         self.metrics
             .drivers_evicted
             .inc_by((before - self.last.len()) as u64);
@@ -338,7 +443,51 @@ impl Stage for LocationStage {
         revoked: &[i32],
     ) -> Result<(), StageError> {
         // Drivers of partitions gained are loaded from Redis on first sight.
-        self.last.retain(|_, (_, p)| !revoked.contains(p));
+        self.last.retain(|_, k| !revoked.contains(&k.partition));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use doorstep_schemas::model::{EventId, GeoPoint, OrderId, TrackingEventType};
+
+    fn update(id: &str, order: &str) -> TrackingUpdate {
+        TrackingUpdate {
+            update_id: EventId::new(id),
+            order_id: OrderId::new(order),
+            driver_id: Some(DriverId::new(format!("d-{order}"))),
+            driver_location: Some(GeoPoint {
+                lat: 60.17,
+                lng: 24.94,
+            }),
+            timestamp: Timestamp::from_millis(1_700_000_000_000),
+            event_type: TrackingEventType::LocationUpdate,
+            status: None,
+            status_seq: None,
+        }
+    }
+
+    #[test]
+    fn conflation_keeps_the_last_frame_of_each_order_in_batch_order() {
+        let tracking = [
+            update("a1", "o-a"),
+            update("b1", "o-b"),
+            update("a2", "o-a"),
+            update("c1", "o-c"),
+            update("a3", "o-a"),
+        ];
+        let ids = |conflate| -> Vec<String> {
+            frames(&tracking, conflate)
+                .iter()
+                .map(|e| match e {
+                    LiveEvent::Location(l) => l.update_id.as_str().to_owned(),
+                    other => panic!("not a location frame: {other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(ids(true), ["b1", "c1", "a3"]);
+        assert_eq!(ids(false), ["a1", "b1", "a2", "c1", "a3"]);
     }
 }

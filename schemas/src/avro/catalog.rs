@@ -186,7 +186,7 @@ impl Catalog {
             .current_entry(T::TOPIC)
             .ok_or(EncodeError::NoSchema { topic: T::TOPIC })?;
         let id = entry.id.ok_or(EncodeError::NoSchema { topic: T::TOPIC })?;
-        codec::frame::<T>(id, &entry.parsed.schema, codec::to_value(record)?)
+        codec::frame::<T>(id, &entry.parsed, codec::to_value(record)?)
     }
 
     /// The framed encoding of `record` with an older `version` of its topic's schema, for
@@ -211,14 +211,15 @@ impl Catalog {
             topic: T::TOPIC,
             version,
         })?;
-        let value = codec::to_value(record)?
-            .resolve(&entry.parsed.schema)
+        let value = entry
+            .parsed
+            .resolve(codec::to_value(record)?)
             .map_err(|e| EncodeError::Avro {
                 record: T::RECORD,
                 schema_id: id,
                 source: Box::new(e),
             })?;
-        codec::frame::<T>(id, &entry.parsed.schema, value)
+        codec::frame::<T>(id, &entry.parsed, value)
     }
 
     /// Decodes a framed record of `T`'s topic written with any schema the catalog knows;

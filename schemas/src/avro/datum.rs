@@ -1,12 +1,10 @@
-//! Avro binary bodies, strictly. Writing validates the value against the writer schema.
-//! Reading decodes with the writer schema, then resolves the value to the reader schema when
-//! the two differ (schema evolution). apache-avro alone reads a body that ends inside some
-//! fields as `null` and ignores bytes left over; here both are errors.
+//! Avro binary bodies, read strictly. Reading decodes with the writer schema, then resolves
+//! the value to the reader schema when the two differ (schema evolution). apache-avro alone
+//! reads a body that ends inside some fields as `null` and ignores bytes left over; here both
+//! are errors.
 
-use apache_avro::Schema;
-use apache_avro::reader::datum::GenericDatumReader;
+use super::codec::Parsed;
 use apache_avro::types::Value;
-use apache_avro::writer::datum::GenericDatumWriter;
 use std::io::Read;
 
 /// Why a body could not be read.
@@ -22,31 +20,17 @@ pub(crate) enum BodyError {
     Incompatible(apache_avro::Error),
 }
 
-/// Appends the Avro encoding of `value` (validated against `schema`) to `out`.
-pub(crate) fn write(
-    schema: &Schema,
-    value: Value,
-    out: &mut Vec<u8>,
-) -> Result<(), apache_avro::Error> {
-    GenericDatumWriter::builder(schema)
-        .build()?
-        .write_value(out, value)?;
-    Ok(())
-}
-
 /// Reads one record written with `writer` from `body`, resolved to `reader` when given.
 pub(crate) fn read(
-    writer: &Schema,
-    reader: Option<&Schema>,
+    writer: &Parsed,
+    reader: Option<&Parsed>,
     body: &[u8],
 ) -> Result<Value, BodyError> {
     let mut input = Strict {
         rest: body,
         hit_end: false,
     };
-    let decoded = GenericDatumReader::builder(writer)
-        .build()
-        .and_then(|datum_reader| datum_reader.read_value(&mut input));
+    let decoded = writer.read(&mut input);
     if input.hit_end {
         return Err(BodyError::Truncated);
     }
@@ -55,7 +39,7 @@ pub(crate) fn read(
         return Err(BodyError::Trailing(input.rest.len()));
     }
     match reader {
-        Some(reader) => value.resolve(reader).map_err(BodyError::Incompatible),
+        Some(reader) => reader.resolve(value).map_err(BodyError::Incompatible),
         None => Ok(value),
     }
 }
