@@ -434,7 +434,7 @@ async fn one_rate(s: &Settings) -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     let stop = Arc::new(AtomicBool::new(false));
     let connected = Instant::now();
-    let clients: Vec<LiveClient> = futures::stream::iter(0..s.tracked)
+    let mut clients: Vec<(usize, LiveClient)> = futures::stream::iter(0..s.tracked)
         .map(|i| {
             let (key, ws_base) = (&key, gw.ws_base.as_str());
             async move {
@@ -447,7 +447,7 @@ async fn one_rate(s: &Settings) -> anyhow::Result<()> {
                 let mut c = LiveClient::open(ws_base, &order(i), &t).await?;
                 let snapshot = c.frame(Duration::from_secs(30)).await?;
                 ensure!(snapshot["type"] == "snapshot", "{snapshot}");
-                Ok::<_, anyhow::Error>(c)
+                Ok::<_, anyhow::Error>((i, c))
             }
         })
         .buffer_unordered(32)
@@ -458,9 +458,11 @@ async fn one_rate(s: &Settings) -> anyhow::Result<()> {
         clients.len(),
         connected.elapsed().as_secs_f64()
     );
+    // In driver order: the accounting pairs each tracked driver with its customer.
+    clients.sort_by_key(|(i, _)| *i);
     let readers: Vec<_> = clients
         .into_iter()
-        .map(|c| tokio::spawn(customer(c, stop.clone())))
+        .map(|(_, c)| tokio::spawn(customer(c, stop.clone())))
         .collect();
 
     let probe_channel = format!("{}bench-probe", config.redis_key_prefix);
