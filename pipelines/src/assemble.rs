@@ -436,7 +436,11 @@ pub async fn location_pipeline(
     );
     orders.follow(&redis, &config.redis_key_prefix).await?;
     let sinks = LocationSinks {
-        producer: producer.clone(),
+        emitter: crate::runtime::Emitter::new(producer.clone(), catalog),
+        topics: LocationTopics {
+            tracking: config.topic(topics::ORDER_TRACKING),
+            rejected: config.topic(topics::ORDER_REJECTED),
+        },
         store: doorstep_connectors::location_store::LocationStore::new(
             redis.clone(),
             config.redis_key_prefix.clone(),
@@ -447,11 +451,6 @@ pub async fn location_pipeline(
     };
     let stage = LocationStage::new(
         sinks,
-        catalog,
-        LocationTopics {
-            tracking: config.topic(topics::ORDER_TRACKING),
-            rejected: config.topic(topics::ORDER_REJECTED),
-        },
         doorstep_operators::location::LocationFilter::new(options.policy),
         options.cell_deg,
         options.conflate_frames,

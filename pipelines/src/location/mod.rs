@@ -7,7 +7,7 @@
 //! accepted ping, kept by this stage, and the driver → order cache, [`DriverOrders`], kept
 //! honest by the status pipeline's announcements), and for the drivers memory cannot answer
 //! from Redis, all their hashes in one round trip; judge every ping in order on a scratch
-//! state (`outputs::gather`, pure); then the sinks: first the live frames on the orders'
+//! state (`decide::gather`, pure); then the sinks: first the live frames on the orders'
 //! channels (customers do not wait for the durable writes; with conflation on, only the latest
 //! frame of each order in the batch), one round trip; then together the Kafka records
 //! (tracking updates and rejects, all sent before any acknowledgement is awaited) and the trip
@@ -20,26 +20,21 @@
 //! skipped, counted as `redelivered`) or finds the state before its batch (judged again the
 //! same way). Frames and Kafka records are therefore at least once, deduplicated by update id.
 
+mod decide;
 mod metrics;
-mod outputs;
+mod sinks;
 
+pub use decide::{Outputs, REJECTED_BY, gather, tracking_update};
 pub use metrics::LocationMetrics;
-pub use outputs::{Outputs, REJECTED_BY, gather, tracking_update};
+pub use sinks::{LocationSinks, LocationTopics};
 
 use crate::runtime::outbox;
-use crate::runtime::{Read, SourceRecord, Stage, StageError, read_batch};
-use doorstep_connectors::driver_orders::DriverOrders;
-use doorstep_connectors::kafka::Producer;
-use doorstep_connectors::live_feed::LiveFeed;
-use doorstep_connectors::location_store::{DriverSnapshot, LocationStore, StoredPosition};
-use doorstep_connectors::order_store::{OrderStore, TripPoint};
+use crate::runtime::{Read, SourceRecord, Stage, StageError, read_batch, timed};
+use doorstep_connectors::location_store::{DriverSnapshot, StoredPosition};
 use doorstep_operators::location::{LastPing, LocationFilter};
-use doorstep_schemas::avro::{Catalog, TopicRecord};
 use doorstep_schemas::events::LocationPing;
-use doorstep_schemas::live::{LiveEvent, LiveLocation};
-use doorstep_schemas::model::{DriverId, Timestamp, TrackingUpdate};
+use doorstep_schemas::model::{DriverId, Timestamp};
 use std::collections::{BTreeSet, HashMap};
-use std::time::Instant;
 
 /// Default region grid cell, degrees (about 55 km × 28 km at Helsinki).
 pub const DEFAULT_CELL_DEG: f64 = 0.5;
@@ -54,30 +49,6 @@ pub const DRIVER_ORDERS_TTL: std::time::Duration = std::time::Duration::from_sec
 /// memory; the next ping reads the last position back from Redis.
 pub const IDLE_DRIVER_MS: i64 = 15 * 60 * 1000;
 
-/// The full names of the topics the location pipeline writes.
-#[derive(Debug, Clone)]
-pub struct LocationTopics {
-    /// `orders.tracking.v1`.
-    pub tracking: String,
-    /// `orders.rejected.v1`.
-    pub rejected: String,
-}
-
-/// Where the location stage writes.
-#[derive(Debug, Clone)]
-pub struct LocationSinks {
-    /// Tracking updates and rejects.
-    pub producer: Producer,
-    /// Driver positions.
-    pub store: LocationStore,
-    /// The orders' live channels.
-    pub live: LiveFeed,
-    /// Trip points of orders being delivered.
-    pub trips: OrderStore,
-    /// The driver → order cache (following the drivers' changes).
-    pub orders: DriverOrders,
-}
-
 /// What the stage remembers of a driver between batches.
 #[derive(Debug, Clone)]
 struct Known {
@@ -91,13 +62,7 @@ struct Known {
 
 /// The location pipeline's stage.
 pub struct LocationStage {
-    producer: Producer,
-    catalog: &'static Catalog,
-    topics: LocationTopics,
-    store: LocationStore,
-    live: LiveFeed,
-    trips: OrderStore,
-    orders: DriverOrders,
+    sinks: LocationSinks,
     filter: LocationFilter,
     cell_deg: f64,
     conflate: bool,
@@ -111,21 +76,13 @@ impl LocationStage {
     /// frame of each order (the Kafka records and trip points keep every ping).
     pub fn new(
         sinks: LocationSinks,
-        catalog: &'static Catalog,
-        topics: LocationTopics,
         filter: LocationFilter,
         cell_deg: f64,
         conflate: bool,
         metrics: LocationMetrics,
     ) -> Self {
         Self {
-            producer: sinks.producer,
-            catalog,
-            topics,
-            store: sinks.store,
-            live: sinks.live,
-            trips: sinks.trips,
-            orders: sinks.orders,
+            sinks,
             filter,
             cell_deg,
             conflate,
@@ -143,7 +100,7 @@ impl LocationStage {
     async fn decide_batch(&self, batch: &[SourceRecord]) -> Result<Outputs, StageError> {
         let mut out = Outputs::default();
         let mut pings = Vec::with_capacity(batch.len());
-        for read in read_batch::<LocationPing>(self.catalog, batch).await? {
+        for read in read_batch::<LocationPing>(self.sinks.emitter.catalog(), batch).await? {
             match read {
                 Read::Record(meta, p) => pings.push((meta, p)),
                 Read::Unusable(u) => out.unreadable(&u.meta, u.code, u.message),
@@ -155,19 +112,16 @@ impl LocationStage {
         let mut snapshots: HashMap<DriverId, DriverSnapshot> = HashMap::new();
         let mut unknown: Vec<DriverId> = Vec::new();
         for &driver in &drivers {
-            match (self.last.get(driver), self.orders.get(driver)) {
+            match (self.last.get(driver), self.sinks.orders.get(driver)) {
                 (Some(known), Some(on_order)) => {
                     snapshots.insert(driver.clone(), remembered(known, on_order));
                 }
                 _ => unknown.push(driver.clone()),
             }
         }
-        let ticket = self.orders.ticket();
-        let read = self
-            .store
-            .snapshots(&unknown)
-            .await?;
-        self.orders.fill(
+        let ticket = self.sinks.orders.ticket();
+        let read = self.sinks.store.snapshots(&unknown).await?;
+        self.sinks.orders.fill(
             ticket,
             read.iter().map(|(d, s)| (d.clone(), s.on_order.clone())),
         );
@@ -196,7 +150,9 @@ impl LocationStage {
                 StageError::invalid(format_args!("driver {driver}'s outbox"), e)
             };
             let bytes = outbox::from_hex(text).map_err(fatal)?;
-            let records = outbox::decode(self.catalog, &bytes).await.map_err(fatal)?;
+            let records = outbox::decode(self.sinks.emitter.catalog(), &bytes)
+                .await
+                .map_err(fatal)?;
             again.insert(driver.clone(), records);
         }
         snapshots.extend(read);
@@ -211,7 +167,7 @@ impl LocationStage {
         );
         for write in &mut out.writes {
             if let Some(kept) = out.kept.get(&write.driver) {
-                let bytes = outbox::encode(self.catalog, kept).map_err(|e| {
+                let bytes = outbox::encode(self.sinks.emitter.catalog(), kept).map_err(|e| {
                     StageError::invalid(format_args!("driver {}'s outbox", write.driver), e)
                 })?;
                 write.outbox = outbox::to_hex(&bytes);
@@ -219,101 +175,6 @@ impl LocationStage {
         }
         Ok(out)
     }
-
-    /// Produces the tracking updates and rejects; waits for every acknowledgement.
-    async fn emit_kafka(&self, out: &Outputs) -> Result<(), StageError> {
-        let started = Instant::now();
-        let mut sends = Vec::with_capacity(out.tracking.len() + out.rejects.len());
-        for t in &out.tracking {
-            sends.push((
-                &self.topics.tracking,
-                t.order_id.as_str().to_owned(),
-                t.update_id.as_str().to_owned(),
-                self.encode(&self.topics.tracking, t)?,
-            ));
-        }
-        for r in &out.rejects {
-            // The reject topic is keyed by order; a ping of a driver not on one is keyed by
-            // the original record key (the driver id) instead.
-            sends.push((
-                &self.topics.rejected,
-                r.topic_key(),
-                r.event_id_header().to_owned(),
-                self.encode(&self.topics.rejected, r)?,
-            ));
-        }
-        let records = sends
-            .iter()
-            .map(|(t, k, i, b)| (t.as_str(), k.as_str(), i.as_str(), b.as_slice()));
-        crate::runtime::produce_all(&self.producer, records).await?;
-        self.metrics
-            .sink_latency
-            .with_label_values(&["kafka"])
-            .observe(started.elapsed().as_secs_f64());
-        Ok(())
-    }
-
-    /// Stores the positions (GEO sets, driver hashes); returns how many commands ran.
-    async fn write_positions(&self, out: &Outputs) -> Result<usize, StageError> {
-        let started = Instant::now();
-        let commands = self.store.write_positions(&out.writes).await?;
-        self.metrics
-            .sink_latency
-            .with_label_values(&["redis"])
-            .observe(started.elapsed().as_secs_f64());
-        Ok(commands)
-    }
-
-    /// Writes the trip points of the drivers on a delivery.
-    async fn record_trips(&self, out: &Outputs) -> Result<(), StageError> {
-        if out.tracking.is_empty() {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let points: Vec<TripPoint> = out.tracking.iter().filter_map(trip_point).collect();
-        self.trips.record_trip_points(&points).await?;
-        self.metrics
-            .sink_latency
-            .with_label_values(&["cql"])
-            .observe(started.elapsed().as_secs_f64());
-        Ok(())
-    }
-
-    /// Publishes the accepted positions on the orders' live channels (with conflation, the
-    /// latest of each order only).
-    async fn publish(&self, out: &Outputs) -> Result<usize, StageError> {
-        let started = Instant::now();
-        let events = frames(&out.tracking, self.conflate);
-        let conflated = out.tracking.len() - events.len();
-        if conflated > 0 {
-            self.metrics.frames_conflated.inc_by(conflated as u64);
-        }
-        self.live
-            .publish_all(&events)
-            .await?;
-        self.metrics
-            .sink_latency
-            .with_label_values(&["redis_publish"])
-            .observe(started.elapsed().as_secs_f64());
-        Ok(events.len())
-    }
-
-    fn encode<T: TopicRecord>(&self, topic: &str, record: &T) -> Result<Vec<u8>, StageError> {
-        self.catalog
-            .encode(record)
-            .map_err(|e| StageError::invalid(format_args!("encoding for {topic}"), e))
-    }
-}
-
-/// The trip point of a tracking update.
-fn trip_point(t: &TrackingUpdate) -> Option<TripPoint> {
-    Some(TripPoint::new(
-        t.order_id.clone(),
-        t.timestamp,
-        t.update_id.clone(),
-        t.driver_id.clone()?,
-        t.driver_location?,
-    ))
 }
 
 /// What memory knows of a driver: its order and last position (no `source`: a driver in
@@ -332,43 +193,24 @@ fn remembered(known: &Known, on_order: Option<doorstep_schemas::model::OrderId>)
     }
 }
 
-/// The live frames of `tracking` (in order); with `conflate`, only each order's last one.
-fn frames(tracking: &[TrackingUpdate], conflate: bool) -> Vec<LiveEvent> {
-    if !conflate {
-        return tracking.iter().filter_map(live_location).collect();
-    }
-    let mut latest: HashMap<&doorstep_schemas::model::OrderId, usize> = HashMap::new();
-    for (i, t) in tracking.iter().enumerate() {
-        latest.insert(&t.order_id, i);
-    }
-    tracking
-        .iter()
-        .enumerate()
-        .filter(|(i, t)| latest.get(&t.order_id) == Some(i))
-        .filter_map(|(_, t)| live_location(t))
-        .collect()
-}
-
-/// The live frame of a tracking update (one of a driver on a delivery).
-fn live_location(t: &TrackingUpdate) -> Option<LiveEvent> {
-    Some(LiveEvent::Location(LiveLocation {
-        order_id: t.order_id.clone(),
-        update_id: t.update_id.clone(),
-        driver_id: t.driver_id.clone()?,
-        location: t.driver_location?,
-        at: t.timestamp,
-    }))
-}
-
 impl Stage for LocationStage {
     async fn process_batch(&mut self, batch: &[SourceRecord]) -> Result<(), StageError> {
         let out = self.decide_batch(batch).await?;
         // Customers first: the live frames do not wait for the durable writes (a retried
         // batch publishes them again; a client recognises a repeat by its update id).
-        let published = self.publish(&out).await?;
-        tokio::try_join!(self.emit_kafka(&out), self.record_trips(&out))?;
+        let latency = &self.metrics.sink_latency;
+        let sinks = &self.sinks;
+        let published = timed(latency, "redis_publish", sinks.publish(&out, self.conflate)).await?;
+        let conflated = out.tracking.len() - published;
+        if conflated > 0 {
+            self.metrics.frames_conflated.inc_by(conflated as u64);
+        }
+        tokio::try_join!(
+            timed(latency, "kafka", sinks.kafka(&out)),
+            timed(latency, "cql", sinks.trips(&out)),
+        )?;
         // Last: a stored position tells a re-read record that everything above is done.
-        let commands = self.write_positions(&out).await?;
+        let commands = timed(latency, "redis", sinks.positions(&out)).await?;
         self.metrics
             .redis_batch_size
             .observe((commands + published) as f64);
@@ -445,49 +287,5 @@ impl Stage for LocationStage {
         // Drivers of partitions gained are loaded from Redis on first sight.
         self.last.retain(|_, k| !revoked.contains(&k.partition));
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use doorstep_schemas::model::{EventId, GeoPoint, OrderId, TrackingEventType};
-
-    fn update(id: &str, order: &str) -> TrackingUpdate {
-        TrackingUpdate {
-            update_id: EventId::new(id),
-            order_id: OrderId::new(order),
-            driver_id: Some(DriverId::new(format!("d-{order}"))),
-            driver_location: Some(GeoPoint {
-                lat: 60.17,
-                lng: 24.94,
-            }),
-            timestamp: Timestamp::from_millis(1_700_000_000_000),
-            event_type: TrackingEventType::LocationUpdate,
-            status: None,
-            status_seq: None,
-        }
-    }
-
-    #[test]
-    fn conflation_keeps_the_last_frame_of_each_order_in_batch_order() {
-        let tracking = [
-            update("a1", "o-a"),
-            update("b1", "o-b"),
-            update("a2", "o-a"),
-            update("c1", "o-c"),
-            update("a3", "o-a"),
-        ];
-        let ids = |conflate| -> Vec<String> {
-            frames(&tracking, conflate)
-                .iter()
-                .map(|e| match e {
-                    LiveEvent::Location(l) => l.update_id.as_str().to_owned(),
-                    other => panic!("not a location frame: {other:?}"),
-                })
-                .collect()
-        };
-        assert_eq!(ids(true), ["b1", "c1", "a3"]);
-        assert_eq!(ids(false), ["a1", "b1", "a2", "c1", "a3"]);
     }
 }

@@ -93,7 +93,13 @@ pub async fn decode(catalog: &Catalog, mut bytes: &[u8]) -> Result<Vec<Kept>, Ou
 
 /// Hex text of `bytes` (for stores that keep strings).
 pub fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.push(char::from(DIGITS[usize::from(b >> 4)]));
+        text.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    text
 }
 
 /// Bytes of hex text.
@@ -156,5 +162,6 @@ mod tests {
         assert!(decode(catalog, &bytes[..bytes.len() - 1]).await.is_err());
         assert!(decode(catalog, &[9, 0, 0, 0, 0]).await.is_err());
         assert!(from_hex("abc").is_err() && from_hex("zz").is_err());
+        assert_eq!(to_hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
     }
 }
