@@ -66,6 +66,7 @@ impl StatusStage {
         policy: OrderPolicy,
         metrics: StatusMetrics,
     ) -> Self {
+        metrics.cql_requests.watch(&sinks.store);
         Self {
             sinks,
             catalog,
