@@ -317,8 +317,7 @@ pub async fn status_pipeline(
         .side_effects
         .then(|| LiveFeed::new(redis.clone(), config.redis_key_prefix.clone()));
     let sinks = StatusSinks {
-        producer: producer.clone(),
-        catalog,
+        emitter: crate::runtime::Emitter::new(producer.clone(), catalog),
         topics: StatusTopics {
             events: events.clone(),
             status: config.topic(topics::ORDER_STATUS),

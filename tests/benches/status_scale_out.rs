@@ -26,9 +26,14 @@
 //!
 //! Output: human-readable lines (every drain), then the `BENCH` lines `scripts/bench`
 //! collects (each process count's best round): events/s with 1 and with 2 processes against
-//! the bare consumption rate of the same drain, and 2-vs-1 (the 2-process rate with the
-//! 1-process rate as its limit, so `ratio` is the speed-up). On a machine whose cores the
-//! services share, a speed-up near or below 1 is a finding, not a failure.
+//! the bare consumption rate of the same drain, events per CPU second of the pipeline
+//! processes (their user + system time over the steady drain, from `/proc`), CQL requests per
+//! transition (the processes' `doorstep_pipeline_cql_requests_total`, the driver's counters,
+//! scraped once at the end), and 2-vs-1 (the 2-process figure with the 1-process one as its
+//! limit): the wall-clock speed-up, and events per pipeline-CPU-second (the goal: within
+//! 10 % of 1, i.e. splitting the work costs no extra CPU per record). On a machine whose cores
+//! the services share, a wall-clock speed-up near or below 1 is a finding, not a failure; the
+//! CPU figure is the steadier one.
 //!
 //! Settings (environment): `DOORSTEP_BENCH_ORDERS` [5000], `DOORSTEP_BENCH_PARTITIONS` [12],
 //! `DOORSTEP_BENCH_PROCESSES` [1,2; a comma list, one drain each per round],
@@ -40,20 +45,19 @@
 //! process logs to a file in the temporary directory, removed when its drain succeeded.
 
 use anyhow::{Context, bail, ensure};
-use doorstep_connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer as _};
-use doorstep_connectors::kafka::rdkafka::{ClientConfig, TopicPartitionList};
 use doorstep_connectors::kafka::{Admin, ConsumerBuilder, KafkaConfig};
 use doorstep_pipelines::assemble;
 use doorstep_schemas::events::{OrderEvent, topics};
 use doorstep_schemas::model::Timestamp;
 use doorstep_tests::bench_kit::{bench_line, cpu, init_bench_tracing, setting};
 use doorstep_tests::crash_kit;
+use doorstep_tests::drain_kit::{
+    Offsets, PipelineProcess, log_mentions, scraped, scraped_by, service_processes,
+};
 use doorstep_tests::order_events::OrderScript;
 use doorstep_tests::pipeline_harness::Scope;
-use doorstep_tests::process::{DoorstepProcess, doorstep_binary, log_tail};
+use doorstep_tests::process::doorstep_binary;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often the group's committed offsets are read during a drain.
@@ -132,67 +136,6 @@ async fn scope(partitions: i32) -> anyhow::Result<Scope> {
     .await
 }
 
-/// Reads a group's committed offsets and a topic's end offsets without joining the group.
-struct Offsets {
-    consumer: Arc<BaseConsumer>,
-    topic: String,
-    partitions: i32,
-}
-
-impl Offsets {
-    fn new(scope: &Scope, group: &str, partitions: i32) -> anyhow::Result<Self> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &scope.config.endpoints.kafka_brokers)
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("log_level", "3")
-            .create()?;
-        Ok(Self {
-            consumer: Arc::new(consumer),
-            topic: scope.topic(topics::ORDER_EVENTS),
-            partitions,
-        })
-    }
-
-    /// The sum of the end offsets (records in the topic, which starts empty).
-    async fn end(&self) -> anyhow::Result<i64> {
-        let (consumer, topic, partitions) =
-            (self.consumer.clone(), self.topic.clone(), self.partitions);
-        tokio::task::spawn_blocking(move || {
-            let mut sum = 0;
-            for p in 0..partitions {
-                sum += consumer
-                    .fetch_watermarks(&topic, p, Duration::from_secs(5))?
-                    .1;
-            }
-            anyhow::Ok(sum)
-        })
-        .await?
-    }
-
-    /// The sum of the group's committed offsets (0 where it has none).
-    async fn committed(&self) -> anyhow::Result<i64> {
-        let (consumer, topic, partitions) =
-            (self.consumer.clone(), self.topic.clone(), self.partitions);
-        tokio::task::spawn_blocking(move || {
-            let mut tpl = TopicPartitionList::new();
-            for p in 0..partitions {
-                tpl.add_partition(&topic, p);
-            }
-            let committed = consumer.committed_offsets(tpl, Duration::from_secs(5))?;
-            anyhow::Ok(
-                committed
-                    .elements()
-                    .iter()
-                    .filter_map(|e| e.offset().to_raw())
-                    .filter(|o| *o >= 0)
-                    .sum(),
-            )
-        })
-        .await?
-    }
-}
-
 /// The bare consumption rate: one consumer assigned every partition from the start reads
 /// `records` records; records/s from the assignment to the last record.
 async fn consume_rate(scope: &Scope, partitions: i32, records: usize) -> anyhow::Result<f64> {
@@ -219,73 +162,6 @@ async fn consume_rate(scope: &Scope, partitions: i32, records: usize) -> anyhow:
     Ok(records as f64 / elapsed.as_secs_f64())
 }
 
-/// The port of `host:port`, `scheme://host:port/...` or the first of a comma list of them.
-fn port_of(address: &str) -> Option<u16> {
-    let first = address.split(',').next()?.trim();
-    let authority = first.split("://").last()?.split('/').next()?;
-    authority.rsplit(':').next()?.parse().ok()
-}
-
-/// The services' processes on this machine, by name.
-fn service_processes() -> Vec<(String, u32)> {
-    let e = doorstep_tests::endpoints();
-    [
-        ("cql server", port_of(&e.cql_nodes.join(","))),
-        ("broker", port_of(&e.kafka_brokers)),
-        ("redis", port_of(&e.redis_url)),
-    ]
-    .into_iter()
-    .filter_map(|(name, port)| Some((name.to_owned(), cpu::listener(port?)?)))
-    .collect()
-}
-
-/// The sum of a metric's series in Prometheus text format (`name` exactly, e.g. a counter or
-/// a histogram's `_sum`), only those with label `with` when given.
-fn scraped(text: &str, name: &str, with: Option<(&str, &str)>) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let rest = l.strip_prefix(name)?;
-            if !(rest.starts_with('{') || rest.starts_with(' ')) {
-                return None;
-            }
-            if let Some((k, v)) = with
-                && !rest.contains(&format!("{k}=\"{v}\""))
-            {
-                return None;
-            }
-            rest.rsplit(' ').next()?.parse::<f64>().ok()
-        })
-        .fold(0.0, |a, b| a + b)
-}
-
-/// Every series of `name` in Prometheus text format as (value of label `label`, value),
-/// sorted by label.
-fn scraped_by(text: &str, name: &str, label: &str) -> Vec<(String, f64)> {
-    let key = format!("{label}=\"");
-    let mut v: Vec<(String, f64)> = text
-        .lines()
-        .filter_map(|l| {
-            let rest = l.strip_prefix(name)?.strip_prefix('{')?;
-            let at = rest.find(&key)? + key.len();
-            let value = &rest[at..rest[at..].find('"')? + at];
-            Some((
-                value.to_owned(),
-                rest.rsplit(' ').next()?.parse::<f64>().ok()?,
-            ))
-        })
-        .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
-}
-
-/// One pipeline process of a drain.
-struct Member {
-    process: DoorstepProcess,
-    ops: std::net::SocketAddr,
-    log: PathBuf,
-}
-
 /// What one drain measured.
 struct Drain {
     processes: usize,
@@ -297,6 +173,11 @@ struct Drain {
     at_first_commit: i64,
     /// Spawn → every record committed.
     done: Duration,
+    /// CPU seconds of the pipeline processes over the steady drain (first commit → last).
+    pipeline_cpu: f64,
+    /// CQL requests of the pipeline processes (the driver's counters, whole run) per status
+    /// change written.
+    cql_per_transition: f64,
 }
 
 impl Drain {
@@ -307,13 +188,18 @@ impl Drain {
 
     /// Events/s from the first commit to the last.
     fn steady_rate(&self) -> f64 {
-        (self.events as f64 - self.at_first_commit as f64)
-            / (self.done - self.first_commit).as_secs_f64()
+        self.steady_events() / (self.done - self.first_commit).as_secs_f64()
     }
-}
 
-fn free_port() -> anyhow::Result<std::net::SocketAddr> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+    /// Events committed from the first commit to the last.
+    fn steady_events(&self) -> f64 {
+        self.events as f64 - self.at_first_commit as f64
+    }
+
+    /// Events per CPU second of the pipeline processes over the steady drain.
+    fn per_cpu_second(&self) -> f64 {
+        self.steady_events() / self.pipeline_cpu.max(f64::EPSILON)
+    }
 }
 
 async fn drain(
@@ -333,6 +219,7 @@ async fn drain(
     let offsets = Offsets::new(
         &scope,
         &scope.config.group_id("status"),
+        &scope.topic(topics::ORDER_EVENTS),
         settings.partitions,
     )?;
 
@@ -353,16 +240,12 @@ async fn drain(
 
     let mut members = Vec::new();
     for i in 0..processes {
-        let ops = free_port()?;
-        let log = std::env::temp_dir().join(format!(
-            "{}-status-{i}.log",
-            scope.env["DOORSTEP_GROUP_PREFIX"]
-        ));
-        let mut env = scope.env.clone();
-        env.insert("DOORSTEP_OPS_LISTEN".into(), ops.to_string());
-        env.insert("DOORSTEP_LOG".into(), "info,scylla=off".into());
-        let process = DoorstepProcess::spawn(&["pipeline", "status"], &env, &log)?;
-        members.push(Member { process, ops, log });
+        members.push(PipelineProcess::spawn(
+            &scope,
+            "status",
+            &i.to_string(),
+            &[],
+        )?);
     }
     let spawned = Instant::now();
     let mut named = service_processes();
@@ -379,13 +262,38 @@ async fn drain(
         Err(e) => {
             let tails: Vec<String> = members
                 .iter()
-                .map(|m| format!("{}:\n{}", m.log.display(), log_tail(&m.log, 30)))
+                .map(|m| format!("{}:\n{}", m.log.display(), m.tail(30)))
                 .collect();
             return Err(e.context(tails.join("\n")));
         }
     };
     let first_commit = watched.first_commit.0 - spawned;
     let done = watched.done - spawned;
+    let ticks: u64 = (0..processes)
+        .filter_map(|i| {
+            let name = format!("doorstep {i}");
+            Some(
+                watched
+                    .cpu_to
+                    .processes
+                    .get(&name)?
+                    .since(watched.cpu_from.processes.get(&name)?)
+                    .0,
+            )
+        })
+        .sum();
+    let pipeline_cpu = ticks as f64 / cpu::ticks_per_second();
+    let mut cql_requests = 0.0;
+    let mut transitions = 0.0;
+    for m in &members {
+        let text = m.metrics().await?;
+        cql_requests += scraped(&text, "doorstep_pipeline_cql_requests_total", None);
+        transitions += scraped(
+            &text,
+            "doorstep_pipeline_records_out_total",
+            Some(("topic", scope.topic(topics::ORDER_STATUS).as_str())),
+        );
+    }
     let run = Drain {
         processes,
         events,
@@ -393,6 +301,8 @@ async fn drain(
         first_commit,
         at_first_commit: watched.first_commit.1,
         done,
+        pipeline_cpu,
+        cql_per_transition: cql_requests / transitions.max(1.0),
     };
     println!(
         "  drained in {:.2} s from the spawn ({:.0} events/s); first commit after {:.2} s \
@@ -404,6 +314,14 @@ async fn drain(
         run.steady_rate()
     );
     cpu_report(&watched.cpu_from, &watched.cpu_to, done - first_commit);
+    println!(
+        "  pipeline processes: {:.2} CPU s over the steady drain, {:.0} events per CPU second \
+         ({:.0} µs per event); {:.3} CQL requests per transition (driver counters, whole run)",
+        run.pipeline_cpu,
+        run.per_cpu_second(),
+        1e6 / run.per_cpu_second(),
+        run.cql_per_transition
+    );
     let mut records = 0.0;
     for (i, m) in members.iter().enumerate() {
         records += member_report(i, m).await?;
@@ -415,9 +333,7 @@ async fn drain(
         );
     }
     for m in members {
-        let log = m.log.clone();
-        m.process.kill9().await?;
-        let _ = std::fs::remove_file(log);
+        m.stop().await?;
     }
     Ok(run)
 }
@@ -434,7 +350,7 @@ struct Watched {
 /// Polls the group's committed offsets until they reach `events`.
 async fn watch(
     offsets: &Offsets,
-    members: &mut [Member],
+    members: &mut [PipelineProcess],
     named: &[(String, u32)],
     events: usize,
     timeout: Duration,
@@ -499,12 +415,8 @@ fn cpu_report(from: &cpu::Sample, to: &cpu::Sample, over: Duration) {
 }
 
 /// Prints what process `i` reports about itself; returns the records it read.
-async fn member_report(i: usize, m: &Member) -> anyhow::Result<f64> {
-    let text = reqwest::get(format!("http://{}/metrics", m.ops))
-        .await?
-        .error_for_status()?
-        .text()
-        .await?;
+async fn member_report(i: usize, m: &PipelineProcess) -> anyhow::Result<f64> {
+    let text = m.metrics().await?;
     let records = scraped(&text, "doorstep_pipeline_records_in_total", None);
     let batches = scraped(&text, "doorstep_pipeline_batches_total", None);
     let busy = scraped(&text, "doorstep_pipeline_stage_busy_seconds_total", None);
@@ -513,24 +425,18 @@ async fn member_report(i: usize, m: &Member) -> anyhow::Result<f64> {
         "doorstep_pipeline_source_blocked_seconds_total",
         None,
     );
-    // The stage's phases run one after another, each timed as a sink; the rest of its time
-    // is decoding, loading the orders from CQL and deciding.
+    // Time in each sink; phase 1's sinks run concurrently, so their times overlap.
     let by_sink = scraped_by(&text, "doorstep_sink_latency_seconds_sum", "sink");
-    let in_sinks: f64 = by_sink.iter().map(|(_, s)| s).fold(0.0, |a, b| a + b);
     let sinks: Vec<String> = by_sink
         .iter()
         .map(|(sink, s)| format!("{sink} {s:.2} s"))
         .collect();
-    let moves = std::fs::read_to_string(&m.log)
-        .unwrap_or_default()
-        .matches("partition assignment changed")
-        .count();
+    let moves = log_mentions(&m.log, "partition assignment changed");
     println!(
         "  doorstep {i}: {records:.0} records in {batches:.0} batches; stage busy {busy:.2} s \
-         (sinks: {}; decode + load + decide {:.2} s); source blocked on a full queue \
+         (time in each sink, phase 1's overlapping: {}); source blocked on a full queue \
          {blocked:.2} s; assignment changed {moves} times",
         sinks.join(", "),
-        (busy - in_sinks).max(0.0)
     );
     Ok(records)
 }
@@ -590,6 +496,18 @@ async fn main() -> anyhow::Result<()> {
             "events/s",
             Some(("bare_consume/s", run.consume_rate)),
         );
+        bench_line(
+            &format!("{name}.events_per_cpu_second"),
+            run.per_cpu_second(),
+            "events/CPU-s",
+            None,
+        );
+        bench_line(
+            &format!("{name}.cql_requests"),
+            run.cql_per_transition,
+            "requests/transition",
+            None,
+        );
     }
     if let (Some(one), Some(two)) = (runs.get(&1), runs.get(&2)) {
         bench_line(
@@ -597,6 +515,13 @@ async fn main() -> anyhow::Result<()> {
             two.steady_rate(),
             "events/s",
             Some(("1_process_events/s", one.steady_rate())),
+        );
+        // The goal: records per pipeline-CPU-second with 2 processes within 10 % of 1.
+        bench_line(
+            "status_scale_out.2_vs_1_per_cpu_second",
+            two.per_cpu_second(),
+            "events/CPU-s",
+            Some(("1_process_events/CPU-s", one.per_cpu_second())),
         );
         bench_line(
             "status_scale_out.2_vs_1_from_spawn",

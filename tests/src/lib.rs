@@ -7,6 +7,7 @@
 
 pub mod bench_kit;
 pub mod crash_kit;
+pub mod drain_kit;
 pub mod edge_harness;
 pub mod eta_watch;
 pub mod live_client;

@@ -4,6 +4,7 @@
 //! processed. Before, the reject (the whole value plus its metadata) was too large to produce,
 //! the size error was taken for an outage, and the batch was retried forever.
 
+use doorstep_pipelines::runtime::{Emitter, Output};
 use doorstep_schemas::events::{RejectedRecord, topics};
 use doorstep_tests::pipeline_harness::Scope;
 use doorstep_tests::topic_reader::read_topic;
@@ -66,15 +67,19 @@ async fn a_record_too_large_to_produce_is_not_retriable() -> anyhow::Result<()> 
     let producer = doorstep_connectors::kafka::Producer::new(&kafka)?;
     let topic = scope.topic(topics::ORDER_REJECTED);
     let big = vec![0u8; 1_100_000];
-    let e = doorstep_pipelines::runtime::produce_all(
-        &producer,
-        [(topic.as_str(), "k", "e-1", &big[..])],
-    )
-    .await
-    .expect_err("a 1.1 MB record cannot be produced");
+    let emitter = Emitter::new(producer, doorstep_tests::catalog().await?);
+    let output = |id: &str, value: Vec<u8>| Output {
+        topic: topic.clone(),
+        key: "k".to_owned(),
+        id: id.to_owned(),
+        value,
+    };
+    let e = emitter
+        .send_all(&[output("e-1", big)])
+        .await
+        .expect_err("a 1.1 MB record cannot be produced");
     assert!(!e.is_retriable(), "{e}");
     // A record of an ordinary size still goes through.
-    doorstep_pipelines::runtime::produce_all(&producer, [(topic.as_str(), "k", "e-2", &b"ok"[..])])
-        .await?;
+    emitter.send_all(&[output("e-2", b"ok".to_vec())]).await?;
     Ok(())
 }

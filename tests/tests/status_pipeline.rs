@@ -571,3 +571,75 @@ async fn the_outbox_of_a_batch_read_again_over_several_batches_is_produced_again
     assert_eq!(after.history, saved.history, "the re-read changed nothing");
     Ok(())
 }
+
+/// The CQL cost of live traffic, counted by the driver (`doorstep_pipeline_cql_requests_total`,
+/// not computed): many orders in flight, so no batch holds two events of one order and every
+/// event is its own save, with every effect on. At most 1.5 requests per transition (the order's
+/// save, a share of its first read and of the per-partition index and timer batches), and at
+/// least 1 (each save is a request: the counter counts).
+#[tokio::test]
+async fn live_traffic_costs_at_most_one_and_a_half_cql_requests_per_transition()
+-> anyhow::Result<()> {
+    use doorstep_pipelines::assemble::{self, StatusOptions};
+    use doorstep_pipelines::runtime::{Batcher, RuntimeConfig};
+    use doorstep_tests::bench_kit::{counter, pipeline_caught_up};
+
+    // No auto-confirm fires during the run (the timer rows are still written and cleared).
+    let scope = Scope::new(
+        "status_cql_cost",
+        &[("DOORSTEP_AUTO_CONFIRM_AFTER_MS", "3600000")],
+    )
+    .await?;
+    let start = Timestamp::now().as_millis();
+    let lives: Vec<_> = (0..240)
+        .map(|i| OrderScript::new(&format!("cost-{i:04}"), start).full_life())
+        .collect();
+    let events: usize = lives.iter().map(Vec::len).sum();
+    // Event k of every order, then event k + 1: ~80 orders per partition, batches of 40.
+    doorstep_tests::crash_kit::produce(scope.config.clone(), lives).await?;
+
+    let registry = prometheus::Registry::new();
+    let defaults = RuntimeConfig::default();
+    let runtime = RuntimeConfig {
+        batch: Batcher {
+            max: 40,
+            ..defaults.batch
+        },
+        ..defaults
+    };
+    let options = StatusOptions {
+        side_effects: true,
+        runtime,
+    };
+    let (rt, stage) = assemble::status_pipeline(&scope.config, options, &registry).await?;
+    let (trigger, signal) = doorstep_pipelines::shutdown::channel();
+    let task = tokio::spawn(rt.run(stage, signal));
+    let caught_up = Scope::eventually(Duration::from_secs(120), || async {
+        pipeline_caught_up(&registry, events).then_some(())
+    })
+    .await;
+    let _ = trigger.send(true);
+    task.await??;
+    anyhow::ensure!(
+        caught_up.is_some(),
+        "the pipeline did not process the backlog"
+    );
+
+    let status_topic = scope.topic(topics::ORDER_STATUS);
+    let transitions = counter(
+        &registry,
+        "doorstep_pipeline_records_out_total",
+        Some(("topic", status_topic.as_str())),
+    );
+    let requests = counter(&registry, "doorstep_pipeline_cql_requests_total", None);
+    anyhow::ensure!(
+        transitions == events as f64,
+        "{transitions} status changes of {events} events"
+    );
+    let per_transition = requests / transitions;
+    anyhow::ensure!(
+        (1.0..=1.5).contains(&per_transition),
+        "{requests} CQL requests for {transitions} transitions: {per_transition:.3} each"
+    );
+    Ok(())
+}

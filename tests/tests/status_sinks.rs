@@ -4,7 +4,8 @@
 //! - the order store on the CQL server: orders driven through the real state machine
 //!   round-trip field for field, re-saves are idempotent, loads racing saves see one save,
 //!   the active-order index follows the status per partition (and heals after a crash),
-//!   timers, ETA and prep-time observations;
+//!   timers, ETA and prep-time observations; a batch's index and timer writes and its
+//!   prep-time observations cost one request per partition (the driver's counters);
 //! - driver state in Redis (single node and cluster): occupy, release, stale release;
 //! - command outcomes in Redis (single node and cluster): recorded with a TTL, announced on
 //!   the order's command channel, read back one at a time and many orders at once;
@@ -17,7 +18,7 @@
 use anyhow::{Context, Result, ensure};
 use doorstep_connectors::config::Service;
 use doorstep_connectors::driver_state::DriverState;
-use doorstep_connectors::order_store::{OrderStore, PrepTimeObservation};
+use doorstep_connectors::order_store::{OrderStore, PartitionWrite, PrepTimeObservation};
 use doorstep_connectors::payments::{self, PaymentsClient, PaymentsConfig, RefundStatus};
 use doorstep_connectors::push::{self, Delivery, PushClient, PushConfig, PushMessage, SentLedger};
 use doorstep_connectors::redis::{Redis, RedisOptions, RedisTarget};
@@ -411,6 +412,104 @@ async fn loads_racing_saves_never_see_the_order_disagree_with_its_timeline() -> 
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let loads = reader.await??;
     ensure!(loads > 0, "the reader never ran");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_batchs_index_and_timer_writes_are_one_request_per_partition() -> Result<()> {
+    let store = store().await?;
+    let at = |s: i64| Timestamp::from_millis(T0 + s * 1000);
+    let id = |i: usize| OrderId::new(format!("o-{i:03}"));
+    let index = |p: i32, i: usize| PartitionWrite::Index {
+        source_partition: p,
+        order_id: id(i),
+        status: OrderStatus::Placed,
+        updated_at: at(0),
+    };
+    let put = |p: i32, i: usize, s: i64| PartitionWrite::PutTimer {
+        source_partition: p,
+        order_id: id(i),
+        kind: "auto_confirm".into(),
+        due_at: at(s),
+    };
+    let delete = |p: i32, i: usize| PartitionWrite::DeleteTimer {
+        source_partition: p,
+        order_id: id(i),
+        kind: "auto_confirm".into(),
+    };
+    // 150 orders placed on partition 0 (two chunks), 3 on partition 1, with their timers;
+    // order 0's timer is set and cleared in the same batch, order 1's cleared and set again.
+    let mut writes = Vec::new();
+    for i in 0..150 {
+        writes.push(index(0, i));
+        writes.push(put(0, i, 120));
+    }
+    for i in 200..203 {
+        writes.push(index(1, i));
+        writes.push(put(1, i, 60));
+    }
+    writes.push(delete(0, 0));
+    writes.push(delete(0, 1));
+    writes.push(put(0, 1, 300));
+    let before = store.requests();
+    store.write_partitions(writes).await?;
+    let sent = store.requests().requests - before.requests;
+    // Partition 0: 150 index + 150 timer rows in chunks of 100 rows = 3; partition 1: 1.
+    ensure!(sent == 4, "{sent} requests for the writes of 2 partitions");
+
+    let active: Vec<OrderId> = store.active_order_ids(0).await?;
+    ensure!(active == (0..150).map(id).collect::<Vec<_>>(), "{active:?}");
+    ensure!(store.active_order_ids(1).await?.len() == 3);
+    let timers = store.timers(0).await?;
+    ensure!(timers.len() == 149, "{} timers", timers.len());
+    ensure!(
+        !timers.iter().any(|t| t.order_id == id(0)),
+        "order 0's timer was cleared"
+    );
+    ensure!(
+        timers
+            .iter()
+            .any(|t| t.order_id == id(1) && t.due_at == at(300)),
+        "order 1's timer was set again"
+    );
+
+    // The orders that end leave the index, again one request per partition.
+    let before = store.requests();
+    store
+        .write_partitions((0..150).map(|i| PartitionWrite::Unindex {
+            source_partition: 0,
+            order_id: id(i),
+        }))
+        .await?;
+    let sent = store.requests().requests - before.requests;
+    ensure!(
+        sent == 2,
+        "{sent} requests to unindex 150 orders of one partition"
+    );
+    ensure!(store.active_order_ids(0).await?.is_empty());
+
+    // Prep-time observations: one request per restaurant and hour.
+    let obs = |r: &str, hour: u8, o: usize| {
+        PrepTimeObservation::new(RestaurantId::from(r), hour, id(o), 600, at(0))
+    };
+    let before = store.requests();
+    store
+        .record_prep_times(&[
+            obs("r-1", 12, 1),
+            obs("r-1", 12, 2),
+            obs("r-2", 12, 3),
+            obs("r-1", 13, 4),
+        ])
+        .await?;
+    let sent = store.requests().requests - before.requests;
+    ensure!(sent == 3, "{sent} requests for 3 restaurant-hours");
+    ensure!(
+        store
+            .prep_times(&RestaurantId::from("r-1"), 12)
+            .await?
+            .len()
+            == 2
+    );
     Ok(())
 }
 

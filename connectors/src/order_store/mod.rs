@@ -3,14 +3,19 @@
 //! development and tests).
 //!
 //! An order is one partition of `orders`: its current fields in static columns, its timeline
-//! as clustering rows (see [`schema`]). [`OrderStore::save`] is the status pipeline's state
-//! write: one single-partition batch upserts the current fields and the new timeline entries,
-//! which the server applies atomically and in isolation, so applying the same call twice
-//! leaves the same rows and a reader never sees the current fields without their entries.
+//! as clustering rows (see [`schema`]). [`OrderStore::save_order`] is the status pipeline's
+//! state write: one single-partition batch upserts the current fields and the new timeline
+//! entries, which the server applies atomically and in isolation, so applying the same call
+//! twice leaves the same rows and a reader never sees the current fields without their
+//! entries. That is one CQL request per order and batch of events.
+//!
 //! The active-order index of the order's source partition is written when the order is
 //! placed (before the order) and removed when it ends (after it), so a crash in between
 //! leaves at most an index entry of a final order, which [`OrderStore::active_orders`] skips
-//! and removes.
+//! and removes ([`PartitionWrite::for_save`]). The index and the durable timers are keyed by
+//! the source partition, so a pipeline sends all of a batch's writes to them for one partition
+//! as one request ([`OrderStore::write_partitions`]); [`OrderStore::save`] does the three steps
+//! for one order (tests, replays).
 //!
 //! [`OrderStore::load`] reads the order's partition once and checks the timeline against the
 //! current `last_seq`, returning [`Error::Corrupt`] rather than a state the state machine
@@ -23,17 +28,20 @@
 //! The CQL is in [`schema`].
 
 mod error;
+mod partition;
 mod rows;
 pub mod schema;
 mod trips;
 
 pub use error::Error;
+pub use partition::PartitionWrite;
 pub use schema::ensure_schema;
 pub use trips::TripPoint;
 
 use crate::scylla::{Session, validate_identifier};
 use doorstep_operators::order::OrderState;
 use doorstep_schemas::model::{OrderId, RestaurantId, StatusHistoryEntry, Timestamp};
+use futures::future::try_join_all;
 use futures::{StreamExt, TryStreamExt};
 use rows::{HistoryRow, PartitionRow};
 use scylla::deserialize::row::DeserializeRow;
@@ -41,6 +49,7 @@ use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// How many orders [`OrderStore::active_orders`] loads at once.
@@ -297,7 +306,7 @@ impl OrderStore {
     /// stored may be repeated) in one single-partition batch, and keeps
     /// `active_orders_by_partition` of `source_partition` in step: added (first) when
     /// `new_entries` holds the order's first entry while it is active, removed (last) once it
-    /// is final. Idempotent.
+    /// is final ([`PartitionWrite::for_save`]). Idempotent.
     ///
     /// `estimated_delivery_at` is not written (see the module docs).
     pub async fn save(
@@ -310,19 +319,40 @@ impl OrderStore {
             .await
     }
 
-    /// [`save`](Self::save), also recording `source_offset`, the offset of the last event of
-    /// `orders.events.v1` processed for this order (accepted or rejected), and `outbox`, the
-    /// encoded output records of the batch that made this save, in the same write.
-    ///
-    /// A pipeline that re-reads an event at or below `source_offset` after a crash knows it
-    /// was already handled. Its outputs went out in a Kafka transaction together with the
-    /// consumed offsets; since the event is read again, that transaction did not commit, so
-    /// the re-read of the event at `source_offset` itself produces `outbox` again.
+    /// [`save`](Self::save), also recording `source_offset` and `outbox` as
+    /// [`save_order`](Self::save_order) does. Up to three requests (index, order, unindex):
+    /// a pipeline saving many orders at once calls [`save_order`](Self::save_order) and
+    /// gathers the index writes of all of them in [`write_partitions`](Self::write_partitions)
+    /// instead.
     pub async fn save_processed(
         &self,
         state: &OrderState,
         new_entries: &[StatusHistoryEntry],
         source_partition: i32,
+        source_offset: i64,
+        outbox: &[u8],
+    ) -> Result<(), Error> {
+        let (before, after) = PartitionWrite::for_save(state, new_entries, source_partition);
+        self.write_partitions(before).await?;
+        self.save_order(state, new_entries, source_offset, outbox)
+            .await?;
+        self.write_partitions(after).await
+    }
+
+    /// The order's partition only: upserts its current fields and inserts `new_entries` in
+    /// one single-partition batch (one request), also recording `source_offset`, the offset of
+    /// the last event of `orders.events.v1` processed for this order (accepted or rejected),
+    /// and `outbox`, the encoded output records of the batch that made this save. The caller
+    /// keeps the active-order index in step ([`PartitionWrite::for_save`]). Idempotent.
+    ///
+    /// A pipeline that re-reads an event at or below `source_offset` after a crash knows it
+    /// was already handled. Its outputs went out in a Kafka transaction together with the
+    /// consumed offsets; since the event is read again, that transaction did not commit, so
+    /// the re-read of the event at `source_offset` itself produces `outbox` again.
+    pub async fn save_order(
+        &self,
+        state: &OrderState,
+        new_entries: &[StatusHistoryEntry],
         source_offset: i64,
         outbox: &[u8],
     ) -> Result<(), Error> {
@@ -348,17 +378,6 @@ impl OrderStore {
             }
         }
         let s = &self.statements;
-        let order_id = order.order_id.clone();
-        let active = state.order.status.is_active();
-        if active && new_entries.iter().any(|e| e.seq == 0) {
-            self.session
-                .execute_unpaged(
-                    &s.insert_active,
-                    (source_partition, &order_id, &order.status, order.updated_at),
-                )
-                .await
-                .map_err(Error::execute("index active order"))?;
-        }
         // One partition: the server applies the batch as one mutation, atomically and in
         // isolation, without the batch log a multi-partition batch needs.
         let mut batch = Batch::new(BatchType::Unlogged);
@@ -374,10 +393,98 @@ impl OrderStore {
             .batch(&batch, values)
             .await
             .map_err(Error::execute("save"))?;
-        if !active {
-            self.unindex(source_partition, &order_id).await?;
-        }
         tracing::trace!(order_id = %state.order.order_id, entries = new_entries.len(), "order saved");
+        Ok(())
+    }
+
+    /// Applies `writes` to the per-partition tables (active-order index, timers): one
+    /// single-partition unlogged batch per source partition (a single statement when it holds
+    /// one write; chunks of at most 100 rows), all partitions concurrently. Of several writes
+    /// to the same row only the last is applied. Idempotent.
+    pub async fn write_partitions(
+        &self,
+        writes: impl IntoIterator<Item = PartitionWrite>,
+    ) -> Result<(), Error> {
+        let batches = partition::plan(writes);
+        try_join_all(batches.iter().map(|b| self.write_partition(b))).await?;
+        Ok(())
+    }
+
+    /// One request: the writes of one partition.
+    async fn write_partition(&self, writes: &[PartitionWrite]) -> Result<(), Error> {
+        let s = &self.statements;
+        let mut statements = Vec::with_capacity(writes.len());
+        let mut values: Vec<Row> = Vec::with_capacity(writes.len());
+        for w in writes {
+            let (statement, row): (&PreparedStatement, Row) = match w {
+                PartitionWrite::Index {
+                    source_partition,
+                    order_id,
+                    status,
+                    updated_at,
+                } => (
+                    &s.insert_active,
+                    Box::new((
+                        *source_partition,
+                        order_id.to_string(),
+                        status.as_str().to_owned(),
+                        rows::ts(*updated_at),
+                    )),
+                ),
+                PartitionWrite::Unindex {
+                    source_partition,
+                    order_id,
+                } => (
+                    &s.delete_active,
+                    Box::new((*source_partition, order_id.to_string())),
+                ),
+                PartitionWrite::PutTimer {
+                    source_partition,
+                    order_id,
+                    kind,
+                    due_at,
+                } => (
+                    &s.insert_timer,
+                    Box::new((
+                        *source_partition,
+                        order_id.to_string(),
+                        kind.clone(),
+                        rows::ts(*due_at),
+                    )),
+                ),
+                PartitionWrite::DeleteTimer {
+                    source_partition,
+                    order_id,
+                    kind,
+                } => (
+                    &s.delete_timer,
+                    Box::new((*source_partition, order_id.to_string(), kind.clone())),
+                ),
+            };
+            statements.push(statement);
+            values.push(row);
+        }
+        if statements.len() == 1
+            && let (Some(statement), Some(row)) = (statements.pop(), values.pop())
+        {
+            self.session
+                .execute_unpaged(statement, row)
+                .await
+                .map_err(Error::execute("write partition rows"))?;
+            return Ok(());
+        }
+        if statements.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::new(BatchType::Unlogged);
+        batch.set_is_idempotent(true);
+        for statement in statements {
+            batch.append_statement(statement.clone());
+        }
+        self.session
+            .batch(&batch, values)
+            .await
+            .map_err(Error::execute("write partition rows"))?;
         Ok(())
     }
 
@@ -426,25 +533,20 @@ impl OrderStore {
             .try_collect()
             .await?;
         let mut states = Vec::with_capacity(loaded.len());
+        let mut ended = Vec::new();
         for state in loaded.into_iter().flatten() {
             if state.order.status.is_active() {
                 states.push(state);
             } else {
-                self.unindex(source_partition, state.order.order_id.as_str())
-                    .await?;
+                ended.push(PartitionWrite::Unindex {
+                    source_partition,
+                    order_id: state.order.order_id,
+                });
             }
         }
+        self.write_partitions(ended).await?;
         states.sort_by(|a, b| a.order.order_id.cmp(&b.order.order_id));
         Ok(states)
-    }
-
-    /// Removes `order_id` from the active-order index of `source_partition`.
-    async fn unindex(&self, source_partition: i32, order_id: &str) -> Result<(), Error> {
-        self.session
-            .execute_unpaged(&self.statements.delete_active, (source_partition, order_id))
-            .await
-            .map_err(Error::execute("unindex active order"))?;
-        Ok(())
     }
 
     /// The ids in `active_orders_by_partition` for `source_partition`, sorted.
@@ -474,14 +576,13 @@ impl OrderStore {
         kind: &str,
         due_at: Timestamp,
     ) -> Result<(), Error> {
-        self.session
-            .execute_unpaged(
-                &self.statements.insert_timer,
-                (source_partition, order_id.as_str(), kind, rows::ts(due_at)),
-            )
-            .await
-            .map_err(Error::execute("put timer"))?;
-        Ok(())
+        self.write_partitions([PartitionWrite::PutTimer {
+            source_partition,
+            order_id: order_id.clone(),
+            kind: kind.to_owned(),
+            due_at,
+        }])
+        .await
     }
 
     /// Removes the `kind` timer of `order_id` (nothing happens if there is none).
@@ -491,14 +592,12 @@ impl OrderStore {
         order_id: &OrderId,
         kind: &str,
     ) -> Result<(), Error> {
-        self.session
-            .execute_unpaged(
-                &self.statements.delete_timer,
-                (source_partition, order_id.as_str(), kind),
-            )
-            .await
-            .map_err(Error::execute("delete timer"))?;
-        Ok(())
+        self.write_partitions([PartitionWrite::DeleteTimer {
+            source_partition,
+            order_id: order_id.clone(),
+            kind: kind.to_owned(),
+        }])
+        .await
     }
 
     /// Every timer of `source_partition`, earliest first (ties by order id, then kind).
@@ -547,21 +646,65 @@ impl OrderStore {
 
     /// Records a prep-time observation (idempotent per restaurant, hour and order).
     pub async fn record_prep_time(&self, observation: &PrepTimeObservation) -> Result<(), Error> {
-        let hour = hour_to_int(observation.hour_of_day)?;
-        self.session
-            .execute_unpaged(
-                &self.statements.insert_prep,
-                (
-                    observation.restaurant_id.as_str(),
-                    hour,
-                    observation.order_id.as_str(),
-                    observation.seconds,
-                    rows::ts(observation.observed_at),
-                ),
-            )
+        self.record_prep_times(std::slice::from_ref(observation))
             .await
-            .map_err(Error::execute("record prep time"))?;
+    }
+
+    /// Records prep-time observations: one request per restaurant and hour of day (a
+    /// single-partition batch when it holds several), all concurrently. Idempotent.
+    pub async fn record_prep_times(
+        &self,
+        observations: &[PrepTimeObservation],
+    ) -> Result<(), Error> {
+        let mut by_partition: BTreeMap<(&str, i32), Vec<&PrepTimeObservation>> = BTreeMap::new();
+        for o in observations {
+            by_partition
+                .entry((o.restaurant_id.as_str(), hour_to_int(o.hour_of_day)?))
+                .or_default()
+                .push(o);
+        }
+        let insert = &self.statements.insert_prep;
+        let requests = by_partition
+            .into_iter()
+            .flat_map(|((restaurant, hour), all)| {
+                all.chunks(partition::MAX_ROWS_PER_BATCH)
+                    .map(|chunk| {
+                        let values: Vec<_> = chunk
+                            .iter()
+                            .map(|o| {
+                                (
+                                    restaurant,
+                                    hour,
+                                    o.order_id.as_str(),
+                                    o.seconds,
+                                    rows::ts(o.observed_at),
+                                )
+                            })
+                            .collect();
+                        async move {
+                            let done = if let [one] = values.as_slice() {
+                                self.session.execute_unpaged(insert, one).await.map(|_| ())
+                            } else {
+                                let mut batch = Batch::new(BatchType::Unlogged);
+                                batch.set_is_idempotent(true);
+                                for _ in &values {
+                                    batch.append_statement(insert.clone());
+                                }
+                                self.session.batch(&batch, &values).await.map(|_| ())
+                            };
+                            done.map_err(Error::execute("record prep time"))
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            });
+        try_join_all(requests).await?;
         Ok(())
+    }
+
+    /// The CQL requests this store's session sent so far, counted by the driver (every
+    /// attempt, each page of a paged read, a batch as one): what the server saw from it.
+    pub fn requests(&self) -> crate::scylla::RequestCounts {
+        crate::scylla::request_counts(&self.session)
     }
 
     /// The prep-time observations of a restaurant at an hour of day, oldest first.

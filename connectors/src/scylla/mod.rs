@@ -7,9 +7,11 @@
 //! formatted into CQL text) and writes are upserts keyed by the event.
 
 mod error;
+mod requests;
 mod session;
 
 pub use error::Error;
+pub use requests::{RequestCounts, request_counts};
 pub use session::{
     Replication, ScyllaConfig, connect, create_keyspace, release_version, validate_identifier,
 };

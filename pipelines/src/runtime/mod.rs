@@ -38,7 +38,7 @@ pub use batch::Batcher;
 pub use metrics::RuntimeMetrics;
 pub use offsets::OffsetTracker;
 pub use poison::{POISON_REASON, PoisonRejects};
-pub use produce::{Emitter, Output, produce_all, timed};
+pub use produce::{Emitter, Output, timed};
 pub use read::{KEY_MISMATCH, Read, TOMBSTONE, Unusable, read_batch};
 pub use reject::{SourceMeta, UNDECODABLE, decode};
 pub use run::{Runtime, RuntimeConfig, RuntimeError};

@@ -96,22 +96,3 @@ pub async fn timed<T>(
         .observe(started.elapsed().as_secs_f64());
     Ok(value)
 }
-
-/// Produces `(topic, key, event id, value)` records and waits for every acknowledgement
-/// (the status and location stages' form; [`Emitter::send_all`] for named records).
-pub async fn produce_all<'a, I>(producer: &Producer, records: I) -> Result<(), StageError>
-where
-    I: IntoIterator<Item = (&'a str, &'a str, &'a str, &'a [u8])>,
-{
-    try_join_all(
-        records
-            .into_iter()
-            .map(|(topic, key, id, bytes)| async move {
-                producer
-                    .send(topic, key.as_bytes(), bytes, &[("event_id", id.as_bytes())])
-                    .await
-            }),
-    )
-    .await?;
-    Ok(())
-}

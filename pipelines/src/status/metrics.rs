@@ -1,6 +1,6 @@
 //! Status pipeline metrics (`doorstep_status_*`, `doorstep_sink_*`).
 
-use crate::ops::MetricSet;
+use crate::ops::{CqlRequests, MetricSet};
 use prometheus::core::Collector;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
@@ -19,6 +19,8 @@ pub struct StatusMetrics {
     pub refunds: IntCounterVec,
     /// Auto-confirm timers fired.
     pub timers_fired: IntCounterVec,
+    /// CQL requests of the order store's session (from the driver's counters).
+    pub cql_requests: CqlRequests,
 }
 
 impl StatusMetrics {
@@ -65,6 +67,7 @@ impl StatusMetrics {
                 ),
                 &["kind"],
             )?,
+            cql_requests: CqlRequests::new("status")?,
         };
         m.register_in(registry)?;
         Ok(m)
@@ -80,6 +83,7 @@ impl MetricSet for StatusMetrics {
             Box::new(self.sink_latency.clone()),
             Box::new(self.refunds.clone()),
             Box::new(self.timers_fired.clone()),
+            Box::new(self.cql_requests.clone()),
         ]
     }
 }

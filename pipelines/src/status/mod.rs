@@ -5,9 +5,15 @@
 //!
 //! Per batch: decode, load the state of orders not in memory (one partition read each),
 //! decide every event in order on a scratch copy, then run the sinks: first the effects
-//! (refunds, Redis, Kafka records, the outcomes of rejected commands, timers), then the order
-//! rows and history (and observed preparation times) in ScyllaDB, last the live frames on the
-//! orders' channels and the outcomes of accepted commands.
+//! (refunds, then concurrently Redis, Kafka records with the outcomes of rejected commands,
+//! and the active-order index and timers), then the order rows and history (and observed
+//! preparation times) in ScyllaDB, last the live frames on the orders' channels and the
+//! outcomes of accepted commands.
+//!
+//! CQL cost: one request per order changed in the batch (its partition: current fields,
+//! new timeline entries, outbox), one read per order not in memory, and per source partition
+//! at most one request for the index and timers before the saves and one for the orders that
+//! ended after them (see `sinks.rs`); measured by `doorstep_pipeline_cql_requests_total`.
 //!
 //! Every command's outcome is kept a few minutes in Redis under its event id
 //! (`connectors::command_outcomes`), for the app that sent it. Before deciding, the stage
@@ -66,6 +72,7 @@ impl StatusStage {
         policy: OrderPolicy,
         metrics: StatusMetrics,
     ) -> Self {
+        metrics.cql_requests.watch(&sinks.store);
         Self {
             sinks,
             catalog,

@@ -15,7 +15,7 @@ use doorstep_schemas::model::{
     Timestamp, TrackingEventType, TrackingUpdate,
 };
 use doorstep_schemas::outcome::{CommandOutcome, Decided};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The kind of the auto-confirm timer in the timer table.
 pub const AUTO_CONFIRM: &str = "auto_confirm";
@@ -106,35 +106,39 @@ impl Outputs {
 
     /// The records of `order_id` in this batch's outputs, to keep with its save.
     pub fn kept(&self, order_id: &OrderId, notify: bool) -> Vec<Kept> {
-        let status = self
-            .status_changes
-            .iter()
-            .filter(|c| &c.order_id == order_id)
-            .cloned()
-            .map(Kept::Status);
-        let notifications = self
-            .notifications
-            .iter()
-            .filter(|n| notify && &n.order_id == order_id)
-            .cloned()
-            .map(Kept::Notification);
-        let rejects = self
-            .rejects
-            .iter()
-            .filter(|r| r.order_id.as_ref() == Some(order_id))
-            .cloned()
-            .map(Kept::Rejected);
-        let tracking = self
-            .tracking
-            .iter()
-            .filter(|t| &t.order_id == order_id)
-            .cloned()
-            .map(Kept::Tracking);
-        status
-            .chain(tracking)
-            .chain(notifications)
-            .chain(rejects)
-            .collect()
+        self.kept_by_order(notify)
+            .remove(order_id)
+            .unwrap_or_default()
+    }
+
+    /// The records of this batch's outputs by order, to keep with the orders' saves: status
+    /// changes, tracking updates, notifications (when `notify`), reject records, each in
+    /// output order. One pass over the outputs for the whole batch.
+    pub fn kept_by_order(&self, notify: bool) -> HashMap<OrderId, Vec<Kept>> {
+        let mut by: HashMap<OrderId, Vec<Kept>> = HashMap::with_capacity(self.saves.len());
+        let mut keep = |id: &OrderId, record: Kept| match by.get_mut(id) {
+            Some(records) => records.push(record),
+            None => {
+                by.insert(id.clone(), vec![record]);
+            }
+        };
+        for c in &self.status_changes {
+            keep(&c.order_id, Kept::Status(c.clone()));
+        }
+        for t in &self.tracking {
+            keep(&t.order_id, Kept::Tracking(t.clone()));
+        }
+        if notify {
+            for n in &self.notifications {
+                keep(&n.order_id, Kept::Notification(n.clone()));
+            }
+        }
+        for r in &self.rejects {
+            if let Some(id) = &r.order_id {
+                keep(id, Kept::Rejected(r.clone()));
+            }
+        }
+        by
     }
 
     /// What an event re-read after a crash, at or below its order's last processed offset,

@@ -2,29 +2,33 @@
 //! classified (retriable → the runtime retries the batch; permanent refund failures → a
 //! reject record).
 //!
+//! Phase 1 runs refunds first (a refused refund becomes a reject record of the same batch),
+//! then, concurrently: the driver operations (concurrently across drivers, in decision order
+//! for each driver), the Kafka records followed by the outcomes of rejected commands, and the
+//! batch's writes to the per-partition tables (orders placed into the active-order index,
+//! auto-confirm timers set and cleared): one CQL request per source partition. Phase 2 saves
+//! each changed order (one single-partition batch: its current fields, its new timeline
+//! entries, its outbox) and the observed preparation times, then takes the orders that ended
+//! out of the index (again one request per partition). Phase 3 publishes.
+//!
 //! Command outcomes: a rejection is recorded in phase 1, once its reject record is
 //! acknowledged (nothing later in the batch depends on it, and a crash after the order row
 //! is saved could not compute it again); an acceptance in phase 3 with the live frames, once
 //! the order row is saved, so that whoever hears it and then reads the order sees the change.
 
 use super::{AUTO_CONFIRM, DriverOp, Outputs, StatusMetrics, TimerOp};
-use crate::runtime::StageError;
+use crate::runtime::{Emitter, StageError};
 use doorstep_connectors::command_outcomes::CommandOutcomes;
 use doorstep_connectors::driver_state::DriverState;
-use doorstep_connectors::kafka::Producer;
 use doorstep_connectors::live_feed::LiveFeed;
-use doorstep_connectors::order_store::{OrderStore, Stored};
+use doorstep_connectors::order_store::{OrderStore, PartitionWrite, Stored};
 use doorstep_connectors::payments::PaymentsClient;
-use doorstep_schemas::avro::{Catalog, TopicRecord};
 use doorstep_schemas::events::{OrderEvent, RejectedRecord};
-use doorstep_schemas::model::{EventId, OrderId, Timestamp};
+use doorstep_schemas::model::{DriverId, EventId, OrderId, Timestamp};
 use doorstep_schemas::outcome::CommandOutcome;
 use futures::future::try_join_all;
 use std::collections::HashMap;
 use std::time::Instant;
-
-/// A record ready to produce: topic, key, event id header, Avro bytes.
-type Encoded = (String, String, String, Vec<u8>);
 
 /// The full names of the topics the status pipeline writes.
 #[derive(Debug, Clone)]
@@ -43,10 +47,8 @@ pub struct StatusTopics {
 
 /// The connections the status pipeline writes through.
 pub struct StatusSinks {
-    /// Kafka producer (idempotent, acks=all).
-    pub producer: Producer,
-    /// Schemas for encoding.
-    pub catalog: &'static Catalog,
+    /// Kafka records out (transactional, or idempotent with acks=all), and the schemas.
+    pub emitter: Emitter,
     /// Topic names.
     pub topics: StatusTopics,
     /// Order rows, history, timers.
@@ -94,61 +96,73 @@ impl StatusSinks {
             .collect())
     }
 
-    /// Phase 1: every effect but the order rows. Refunds first, so a permanent refund
-    /// failure can still be written as a reject record in the same batch.
+    /// Phase 1: every effect but the order rows (see the module docs).
     pub async fn emit(&self, out: &mut Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
         self.refund(out, metrics).await?;
-        let started = Instant::now();
-        // One after another, in decision order: an occupy and a later release of the same
-        // driver must not overtake each other.
-        for op in &out.driver_ops {
-            match op {
-                DriverOp::Occupy(d, o) => self.drivers.occupy(d, o).await,
-                DriverOp::Release(d, o) => self.drivers.release(d, o).await.map(|_| ()),
-            }?;
+        let out = &*out;
+        futures::future::try_join3(
+            self.drive(out, metrics),
+            self.produce(out, metrics),
+            self.index_and_timers(out, metrics),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The driver operations: each driver's in decision order (an occupy and a later release
+    /// of the same driver must not overtake each other), different drivers concurrently.
+    async fn drive(&self, out: &Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
+        if out.driver_ops.is_empty() {
+            return Ok(());
         }
+        let started = Instant::now();
+        let mut by_driver: HashMap<&DriverId, Vec<&DriverOp>> = HashMap::new();
+        for op in &out.driver_ops {
+            let driver = match op {
+                DriverOp::Occupy(d, _) | DriverOp::Release(d, _) => d,
+            };
+            by_driver.entry(driver).or_default().push(op);
+        }
+        try_join_all(by_driver.into_values().map(|ops| async move {
+            for op in ops {
+                match op {
+                    DriverOp::Occupy(d, o) => self.drivers.occupy(d, o).await,
+                    DriverOp::Release(d, o) => self.drivers.release(d, o).await.map(|_| ()),
+                }?;
+            }
+            Ok::<_, StageError>(())
+        }))
+        .await?;
         metrics
             .sink_latency
             .with_label_values(&["redis"])
             .observe(started.elapsed().as_secs_f64());
+        Ok(())
+    }
 
+    /// The Kafka records, then the outcomes of the rejected commands.
+    async fn produce(&self, out: &Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
         let started = Instant::now();
         let mut sends = Vec::new();
         for c in &out.status_changes {
-            sends.push(self.encoded(
-                &self.topics.status,
-                c.order_id.as_str(),
-                c.event_id.as_str(),
-                c,
-            )?);
+            sends.push(self.emitter.encode(&self.topics.status, c)?);
         }
         for t in &out.tracking {
-            sends.push(self.encoded(
-                &self.topics.tracking,
-                t.order_id.as_str(),
-                t.update_id.as_str(),
-                t,
-            )?);
+            sends.push(self.emitter.encode(&self.topics.tracking, t)?);
         }
         if self.notify {
             for n in &out.notifications {
-                sends.push(self.encoded(
-                    &self.topics.notifications,
-                    &n.recipient_id,
-                    &n.notification_id,
-                    n,
-                )?);
+                sends.push(self.emitter.encode(&self.topics.notifications, n)?);
             }
         }
         for r in &out.rejects {
-            let key = r.topic_key();
-            sends.push(self.encoded(&self.topics.rejected, &key, r.event_id_header(), r)?);
+            sends.push(self.emitter.encode(&self.topics.rejected, r)?);
         }
-        self.send_all(&sends).await?;
-        for (topic, ..) in &sends {
+        self.emitter.send_all(&sends).await?;
+        for record in &sends {
             metrics
                 .records_out
-                .with_label_values(&[topic.as_str()])
+                .with_label_values(&[record.topic.as_str()])
                 .inc();
         }
         metrics
@@ -166,45 +180,78 @@ impl StatusSinks {
                 .with_label_values(&["redis_outcomes"])
                 .observe(started.elapsed().as_secs_f64());
         }
+        Ok(())
+    }
 
+    /// The orders placed into the active-order index (before their rows are saved) and the
+    /// timers set and cleared: one request per source partition.
+    async fn index_and_timers(
+        &self,
+        out: &Outputs,
+        metrics: &StatusMetrics,
+    ) -> Result<(), StageError> {
+        let index = out
+            .saves
+            .values()
+            .filter_map(|s| PartitionWrite::for_save(&s.state, &s.entries, s.partition).0);
+        let timers = out.timer_ops.iter().map(|op| match op {
+            TimerOp::Put(p, o, at) => PartitionWrite::PutTimer {
+                source_partition: *p,
+                order_id: o.clone(),
+                kind: AUTO_CONFIRM.to_owned(),
+                due_at: *at,
+            },
+            TimerOp::Delete(p, o) => PartitionWrite::DeleteTimer {
+                source_partition: *p,
+                order_id: o.clone(),
+                kind: AUTO_CONFIRM.to_owned(),
+            },
+        });
+        let writes: Vec<PartitionWrite> = index.chain(timers).collect();
+        if writes.is_empty() {
+            return Ok(());
+        }
         let started = Instant::now();
-        try_join_all(out.timer_ops.iter().map(|op| async move {
-            let r = match op {
-                TimerOp::Put(p, o, at) => self.store.put_timer(*p, o, AUTO_CONFIRM, *at).await,
-                TimerOp::Delete(p, o) => self.store.delete_timer(*p, o, AUTO_CONFIRM).await,
-            };
-            r.map_err(StageError::from)
-        }))
-        .await?;
+        self.store.write_partitions(writes).await?;
         metrics
             .sink_latency
-            .with_label_values(&["cql_timers"])
+            .with_label_values(&["cql_partitions"])
             .observe(started.elapsed().as_secs_f64());
         Ok(())
     }
 
     /// Phase 2: the order rows and history, the state the pipeline is rebuilt from, each with
-    /// the order's records of this batch as its outbox.
+    /// the order's records of this batch as its outbox, and the preparation times; then the
+    /// orders that ended leave the active-order index.
     pub async fn persist(&self, out: &Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
         let started = Instant::now();
-        try_join_all(out.saves.values().map(|s| async move {
-            let kept = out.kept(&s.state.order.order_id, self.notify);
-            let outbox = crate::runtime::outbox::encode(self.catalog, &kept).map_err(|e| {
-                StageError::invalid(format_args!("order {}'s outbox", s.state.order.order_id), e)
-            })?;
+        let mut kept = out.kept_by_order(self.notify);
+        let mut saves = Vec::with_capacity(out.saves.len());
+        for s in out.saves.values() {
+            let id = &s.state.order.order_id;
+            let records = kept.remove(id).unwrap_or_default();
+            let outbox = crate::runtime::outbox::encode(self.emitter.catalog(), &records)
+                .map_err(|e| StageError::invalid(format_args!("order {id}'s outbox"), e))?;
+            saves.push(async move {
+                self.store
+                    .save_order(&s.state, &s.entries, s.source_offset, &outbox)
+                    .await
+                    .map_err(StageError::from)
+            });
+        }
+        let prep_times = async {
             self.store
-                .save_processed(&s.state, &s.entries, s.partition, s.source_offset, &outbox)
+                .record_prep_times(&out.prep_times)
                 .await
                 .map_err(StageError::from)
-        }))
-        .await?;
-        try_join_all(out.prep_times.iter().map(|p| async move {
-            self.store
-                .record_prep_time(p)
-                .await
-                .map_err(StageError::from)
-        }))
-        .await?;
+        };
+        futures::future::try_join(try_join_all(saves), prep_times).await?;
+        let ended: Vec<PartitionWrite> = out
+            .saves
+            .values()
+            .filter_map(|s| PartitionWrite::for_save(&s.state, &s.entries, s.partition).1)
+            .collect();
+        self.store.write_partitions(ended).await?;
         metrics
             .sink_latency
             .with_label_values(&["cql"])
@@ -251,22 +298,9 @@ impl StatusSinks {
     pub async fn fire(&self, events: &[OrderEvent]) -> Result<(), StageError> {
         let mut sends = Vec::with_capacity(events.len());
         for e in events {
-            sends.push(self.encoded(
-                &self.topics.events,
-                e.order_id.as_str(),
-                e.event_id.as_str(),
-                e,
-            )?);
+            sends.push(self.emitter.encode(&self.topics.events, e)?);
         }
-        self.send_all(&sends).await
-    }
-
-    /// Produces every encoded record concurrently and waits for all acknowledgements.
-    async fn send_all(&self, sends: &[Encoded]) -> Result<(), StageError> {
-        let records = sends
-            .iter()
-            .map(|(t, k, i, b)| (t.as_str(), k.as_str(), i.as_str(), b.as_slice()));
-        crate::runtime::produce_all(&self.producer, records).await
+        self.emitter.send_all(&sends).await
     }
 
     async fn refund(&self, out: &mut Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
@@ -314,19 +348,5 @@ impl StatusSinks {
             .observe(started.elapsed().as_secs_f64());
         out.rejects.extend(failed);
         Ok(())
-    }
-
-    fn encoded<T: TopicRecord>(
-        &self,
-        topic: &str,
-        key: &str,
-        id: &str,
-        record: &T,
-    ) -> Result<Encoded, StageError> {
-        let bytes = self
-            .catalog
-            .encode(record)
-            .map_err(|e| StageError::invalid(format_args!("encoding for {topic}"), e))?;
-        Ok((topic.to_owned(), key.to_owned(), id.to_owned(), bytes))
     }
 }
