@@ -17,14 +17,14 @@
 //! the injected [`Clock`].
 
 mod clock;
+mod decide;
 mod metrics;
-mod orders;
 pub mod prep;
 mod sinks;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use decide::{Applied, Places, Tracked};
 pub use metrics::EtaMetrics;
-pub use orders::{Applied, Places, Tracked};
 pub use sinks::{EtaSinks, EtaTopics, Writes};
 
 use crate::runtime::{Read, SourceRecord, Stage, StageError, read_batch};

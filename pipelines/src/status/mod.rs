@@ -28,13 +28,13 @@
 //! history and produces only the order's saved outbox again
 //! ([`crate::runtime::outbox`]).
 
+mod decide;
 mod metrics;
-mod outputs;
 mod sinks;
 mod timers;
 
+pub use decide::{AUTO_CONFIRM, DriverOp, Outputs, Refund, Save, SourceMeta, TimerOp};
 pub use metrics::StatusMetrics;
-pub use outputs::{AUTO_CONFIRM, DriverOp, Outputs, Refund, Save, SourceMeta, TimerOp};
 pub use sinks::{StatusSinks, StatusTopics};
 pub use timers::TimerWheel;
 

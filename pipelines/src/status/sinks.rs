@@ -17,7 +17,7 @@
 //! the order row is saved, so that whoever hears it and then reads the order sees the change.
 
 use super::{AUTO_CONFIRM, DriverOp, Outputs, StatusMetrics, TimerOp};
-use crate::runtime::{Emitter, StageError};
+use crate::runtime::{Emitter, StageError, timed};
 use doorstep_connectors::command_outcomes::CommandOutcomes;
 use doorstep_connectors::driver_state::DriverState;
 use doorstep_connectors::live_feed::LiveFeed;
@@ -115,7 +115,6 @@ impl StatusSinks {
         if out.driver_ops.is_empty() {
             return Ok(());
         }
-        let started = Instant::now();
         let mut by_driver: HashMap<&DriverId, Vec<&DriverOp>> = HashMap::new();
         for op in &out.driver_ops {
             let driver = match op {
@@ -123,7 +122,7 @@ impl StatusSinks {
             };
             by_driver.entry(driver).or_default().push(op);
         }
-        try_join_all(by_driver.into_values().map(|ops| async move {
+        let drivers = try_join_all(by_driver.into_values().map(|ops| async move {
             for op in ops {
                 match op {
                     DriverOp::Occupy(d, o) => self.drivers.occupy(d, o).await,
@@ -131,18 +130,13 @@ impl StatusSinks {
                 }?;
             }
             Ok::<_, StageError>(())
-        }))
-        .await?;
-        metrics
-            .sink_latency
-            .with_label_values(&["redis"])
-            .observe(started.elapsed().as_secs_f64());
+        }));
+        timed(&metrics.sink_latency, "redis", drivers).await?;
         Ok(())
     }
 
     /// The Kafka records, then the outcomes of the rejected commands.
     async fn produce(&self, out: &Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
-        let started = Instant::now();
         let mut sends = Vec::new();
         for c in &out.status_changes {
             sends.push(self.emitter.encode(&self.topics.status, c)?);
@@ -158,27 +152,24 @@ impl StatusSinks {
         for r in &out.rejects {
             sends.push(self.emitter.encode(&self.topics.rejected, r)?);
         }
-        self.emitter.send_all(&sends).await?;
+        timed(
+            &metrics.sink_latency,
+            "kafka",
+            self.emitter.send_all(&sends),
+        )
+        .await?;
         for record in &sends {
             metrics
                 .records_out
                 .with_label_values(&[record.topic.as_str()])
                 .inc();
         }
-        metrics
-            .sink_latency
-            .with_label_values(&["kafka"])
-            .observe(started.elapsed().as_secs_f64());
-
         if let Some(outcomes) = &self.outcomes {
-            let started = Instant::now();
-            outcomes
-                .record_all(out.outcomes.iter().filter(|o| o.is_rejected()))
-                .await?;
-            metrics
-                .sink_latency
-                .with_label_values(&["redis_outcomes"])
-                .observe(started.elapsed().as_secs_f64());
+            let rejected = async {
+                let recorded = outcomes.record_all(out.outcomes.iter().filter(|o| o.is_rejected()));
+                Ok(recorded.await?)
+            };
+            timed(&metrics.sink_latency, "redis_outcomes", rejected).await?;
         }
         Ok(())
     }
@@ -211,20 +202,19 @@ impl StatusSinks {
         if writes.is_empty() {
             return Ok(());
         }
-        let started = Instant::now();
-        self.store.write_partitions(writes).await?;
-        metrics
-            .sink_latency
-            .with_label_values(&["cql_partitions"])
-            .observe(started.elapsed().as_secs_f64());
-        Ok(())
+        let written = async { Ok(self.store.write_partitions(writes).await?) };
+        timed(&metrics.sink_latency, "cql_partitions", written).await
     }
 
     /// Phase 2: the order rows and history, the state the pipeline is rebuilt from, each with
     /// the order's records of this batch as its outbox, and the preparation times; then the
     /// orders that ended leave the active-order index.
     pub async fn persist(&self, out: &Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
-        let started = Instant::now();
+        timed(&metrics.sink_latency, "cql", self.save(out)).await
+    }
+
+    /// [`persist`](Self::persist) without the timing.
+    async fn save(&self, out: &Outputs) -> Result<(), StageError> {
         let mut kept = out.kept_by_order(self.notify);
         let mut saves = Vec::with_capacity(out.saves.len());
         for s in out.saves.values() {
@@ -252,10 +242,6 @@ impl StatusSinks {
             .filter_map(|s| PartitionWrite::for_save(&s.state, &s.entries, s.partition).1)
             .collect();
         self.store.write_partitions(ended).await?;
-        metrics
-            .sink_latency
-            .with_label_values(&["cql"])
-            .observe(started.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -264,31 +250,24 @@ impl StatusSinks {
     /// saved. (After a crash right before this, the re-read events publish them again: at
     /// least once, de-duplicated by clients through the entry's `seq`.)
     pub async fn publish(&self, out: &Outputs, metrics: &StatusMetrics) -> Result<(), StageError> {
+        let latency = &metrics.sink_latency;
         let frames = async {
             let Some(live) = &self.live else {
-                return Ok::<(), StageError>(());
+                return Ok(());
             };
-            let started = Instant::now();
-            live.publish_all(&out.live).await?;
-            metrics
-                .sink_latency
-                .with_label_values(&["redis_publish"])
-                .observe(started.elapsed().as_secs_f64());
-            Ok(())
+            let published = async { Ok(live.publish_all(&out.live).await.map(drop)?) };
+            timed(latency, "redis_publish", published).await
         };
         let outcomes = async {
             let Some(outcomes) = &self.outcomes else {
-                return Ok::<(), StageError>(());
+                return Ok(());
             };
-            let started = Instant::now();
-            outcomes
-                .record_all(out.outcomes.iter().filter(|o| !o.is_rejected()))
-                .await?;
-            metrics
-                .sink_latency
-                .with_label_values(&["redis_outcomes"])
-                .observe(started.elapsed().as_secs_f64());
-            Ok(())
+            let accepted = async {
+                let recorded =
+                    outcomes.record_all(out.outcomes.iter().filter(|o| !o.is_rejected()));
+                Ok(recorded.await.map(drop)?)
+            };
+            timed(latency, "redis_outcomes", accepted).await
         };
         futures::future::try_join(frames, outcomes).await?;
         Ok(())
