@@ -57,8 +57,11 @@ use doorstep_connectors::scylla::{self as cql, ScyllaConfig, Session};
 use doorstep_pipelines::assemble;
 use doorstep_schemas::events::{OrderEvent, topics};
 use doorstep_schemas::model::Timestamp;
-use doorstep_tests::bench_kit::{RawInserts, bench_line, cpu, init_bench_tracing, setting};
-use doorstep_tests::drain_kit::{Offsets, PipelineProcess, scraped, scraped_by, service_processes};
+use doorstep_tests::bench_kit::{
+    GroupProgress, RawInserts, bench_line, cpu, init_bench_tracing, scraped, scraped_by,
+    service_processes, setting,
+};
+use doorstep_tests::drain_kit::PipelineProcess;
 use doorstep_tests::order_events::OrderScript;
 use doorstep_tests::pipeline_harness::{Scope, TEST_PARTITIONS};
 use doorstep_tests::process::doorstep_binary;
@@ -277,7 +280,7 @@ struct Drain {
 
 /// Polls the group's committed offsets until they reach `events`.
 async fn watch(
-    offsets: &Offsets,
+    offsets: &GroupProgress,
     pipeline: &mut PipelineProcess,
     named: &[(String, u32)],
     events: usize,
@@ -388,8 +391,8 @@ async fn one_configuration(
     let backlog = backlog(orders, layout);
     let produce_rate = produce(&scope, &backlog).await?;
     let status_topic = scope.topic(topics::ORDER_STATUS);
-    let offsets = Offsets::new(
-        &scope,
+    let offsets = GroupProgress::new(
+        &scope.config.endpoints.kafka_brokers,
         &scope.config.group_id("status"),
         &scope.topic(topics::ORDER_EVENTS),
         TEST_PARTITIONS,

@@ -49,11 +49,12 @@ use doorstep_connectors::kafka::{Admin, ConsumerBuilder, KafkaConfig};
 use doorstep_pipelines::assemble;
 use doorstep_schemas::events::{OrderEvent, topics};
 use doorstep_schemas::model::Timestamp;
-use doorstep_tests::bench_kit::{bench_line, cpu, init_bench_tracing, setting};
-use doorstep_tests::crash_kit;
-use doorstep_tests::drain_kit::{
-    Offsets, PipelineProcess, log_mentions, scraped, scraped_by, service_processes,
+use doorstep_tests::bench_kit::{
+    GroupProgress, bench_line, cpu, cpu_report, init_bench_tracing, scraped, scraped_by,
+    service_processes, setting,
 };
+use doorstep_tests::crash_kit;
+use doorstep_tests::drain_kit::{PipelineProcess, log_mentions};
 use doorstep_tests::order_events::OrderScript;
 use doorstep_tests::pipeline_harness::Scope;
 use doorstep_tests::process::doorstep_binary;
@@ -216,8 +217,8 @@ async fn drain(
         settings.partitions
     );
     let scope = scope(settings.partitions).await?;
-    let offsets = Offsets::new(
-        &scope,
+    let offsets = GroupProgress::new(
+        &scope.config.endpoints.kafka_brokers,
         &scope.config.group_id("status"),
         &scope.topic(topics::ORDER_EVENTS),
         settings.partitions,
@@ -313,7 +314,12 @@ async fn drain(
         run.at_first_commit,
         run.steady_rate()
     );
-    cpu_report(&watched.cpu_from, &watched.cpu_to, done - first_commit);
+    cpu_report(
+        &watched.cpu_from,
+        &watched.cpu_to,
+        done - first_commit,
+        None,
+    );
     println!(
         "  pipeline processes: {:.2} CPU s over the steady drain, {:.0} events per CPU second \
          ({:.0} µs per event); {:.3} CQL requests per transition (driver counters, whole run)",
@@ -349,7 +355,7 @@ struct Watched {
 
 /// Polls the group's committed offsets until they reach `events`.
 async fn watch(
-    offsets: &Offsets,
+    offsets: &GroupProgress,
     members: &mut [PipelineProcess],
     named: &[(String, u32)],
     events: usize,
@@ -383,35 +389,6 @@ async fn watch(
         }
         tokio::time::sleep(POLL).await;
     }
-}
-
-/// Prints each process's CPU use between two samples, as % of one core.
-fn cpu_report(from: &cpu::Sample, to: &cpu::Sample, over: Duration) {
-    let tick = cpu::ticks_per_second();
-    let secs = over.as_secs_f64();
-    let pct = |ticks: u64| 100.0 * ticks as f64 / tick / secs;
-    let mut line = format!("  CPU over the steady drain ({secs:.2} s), % of one core:");
-    let mut named = 0;
-    for (name, t1) in &to.processes {
-        if let Some(t0) = from.processes.get(name) {
-            let (all, busiest) = t1.since(t0);
-            named += all;
-            line.push_str(&format!(
-                " {name} {:.0}% (busiest thread {:.0}%),",
-                pct(all),
-                pct(busiest)
-            ));
-        }
-    }
-    if let (Some((b0, t0)), Some((b1, t1))) = (from.machine, to.machine) {
-        let cores = (t1 - t0) as f64 / tick / secs;
-        line.push_str(&format!(
-            " everything else {:.0}%; machine {:.0}% busy of {cores:.0} cores",
-            pct((b1 - b0).saturating_sub(named)),
-            100.0 * (b1 - b0) as f64 / (t1 - t0).max(1) as f64,
-        ));
-    }
-    println!("{}", line.trim_end_matches(','));
 }
 
 /// Prints what process `i` reports about itself; returns the records it read.
