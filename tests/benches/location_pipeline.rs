@@ -18,7 +18,7 @@
 //!    last.
 //! 4. **Pipeline.** The `doorstep` binary (`pipeline location`, default settings: outputs in
 //!    Kafka transactions or not, see below) is spawned; its group's committed offsets are
-//!    read from the broker every `POLL` (nothing is scraped from the process while it runs).
+//!    read from the broker every 50 ms (nothing is scraped from the process while it runs).
 //!    Rate: records committed after the first commit seen, over the time from there to the
 //!    last commit. CPU: user + system time of the process over the same span (`/proc`), per
 //!    record committed in it; the same for Redis, the broker and the CQL server (where the
@@ -55,8 +55,6 @@ use std::time::{Duration, Instant};
 
 /// Produce requests in flight while loading the backlog.
 const PRODUCE_CONCURRENCY: usize = 512;
-/// How often the group's committed offsets are read while the pipeline runs.
-const POLL: Duration = Duration::from_millis(50);
 /// A driver's ping period.
 const PERIOD_MS: i64 = 5_000;
 
@@ -183,7 +181,7 @@ struct Drained {
     cpu_to: cpu::Sample,
 }
 
-/// Polls the pipeline group's committed offsets until they reach `records`.
+/// Watches the drain of `records` by the pipeline process (see [`GroupProgress::drain`]).
 async fn watch(
     progress: &GroupProgress,
     process: &mut DoorstepProcess,
@@ -191,32 +189,17 @@ async fn watch(
     records: usize,
     timeout: Duration,
 ) -> anyhow::Result<Drained> {
-    let started = Instant::now();
-    let mut first: Option<(Instant, i64, cpu::Sample)> = None;
-    loop {
-        let committed = progress.committed().await?;
-        let now = Instant::now();
-        if first.is_none() && committed > 0 {
-            first = Some((now, committed, cpu::sample(named)));
-        }
-        if committed >= records as i64 {
-            let cpu_to = cpu::sample(named);
-            let (at, at_first, cpu_from) = first.context("no commit seen before the end")?;
-            return Ok(Drained {
-                at_first,
-                steady: now - at,
-                cpu_from,
-                cpu_to,
-            });
-        }
-        if let Some(status) = process.exited()? {
-            bail!("the pipeline process exited on its own: {status}");
-        }
-        if started.elapsed() > timeout {
-            bail!("the pipeline did not finish within {timeout:?}: {committed} of {records}");
-        }
-        tokio::time::sleep(POLL).await;
-    }
+    let alive = || match process.exited()? {
+        Some(status) => bail!("the pipeline process exited on its own: {status}"),
+        None => Ok(()),
+    };
+    let d = progress.drain(named, records, timeout, alive).await?;
+    Ok(Drained {
+        at_first: d.at_first_commit,
+        steady: d.done - d.first_commit,
+        cpu_from: d.cpu_from,
+        cpu_to: d.cpu_to,
+    })
 }
 
 #[tokio::main]

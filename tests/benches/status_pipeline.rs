@@ -23,7 +23,7 @@
 //!    auto-confirm set to an hour so no timer fires (the timer rows are still written and
 //!    cleared). Its `/metrics` is scraped twice: once when it answers (before it has joined
 //!    the group), once at the end. In between the bench polls only the group's committed
-//!    offsets, from outside, every `POLL`.
+//!    offsets, from outside, every 50 ms.
 //!
 //! Figures (human-readable lines, then one `BENCH` line each for `scripts/bench`):
 //! - `transitions`: status changes per second from the first commit to the last (the steady
@@ -77,8 +77,6 @@ const EVENTS_PER_ORDER: usize = 8;
 const RAW_WARMUP: usize = 1_000;
 /// Produce requests in flight while loading the backlog.
 const PRODUCE_CONCURRENCY: usize = 512;
-/// How often the group's committed offsets are read (from outside the pipeline).
-const POLL: Duration = Duration::from_millis(50);
 /// The name the pipeline process has in the CPU samples.
 const PIPELINE: &str = "doorstep";
 /// The name of the CQL server in the CPU samples (see `service_processes`).
@@ -278,7 +276,7 @@ struct Drain {
     cpu_to: cpu::Sample,
 }
 
-/// Polls the group's committed offsets until they reach `events`.
+/// Watches the drain of `events` by the pipeline (see [`GroupProgress::drain`]).
 async fn watch(
     offsets: &GroupProgress,
     pipeline: &mut PipelineProcess,
@@ -286,33 +284,18 @@ async fn watch(
     events: usize,
     timeout: Duration,
 ) -> anyhow::Result<Drain> {
-    let spawned = Instant::now();
-    let mut first: Option<(Instant, i64, cpu::Sample)> = None;
-    loop {
-        let committed = offsets.committed().await?;
-        let now = Instant::now();
-        if first.is_none() && committed > 0 {
-            first = Some((now, committed, cpu::sample(named)));
-        }
-        if committed >= events as i64 {
-            let cpu_to = cpu::sample(named);
-            let (at, records, cpu_from) = first.context("no commit seen before the end")?;
-            return Ok(Drain {
-                first_commit: at - spawned,
-                done: now - spawned,
-                at_first_commit: records,
-                cpu_from,
-                cpu_to,
-            });
-        }
-        if let Some(status) = pipeline.process.exited()? {
-            bail!("the pipeline exited on its own: {status}");
-        }
-        if spawned.elapsed() > timeout {
-            bail!("the drain did not finish within {timeout:?}: {committed} of {events} committed");
-        }
-        tokio::time::sleep(POLL).await;
-    }
+    let alive = || match pipeline.process.exited()? {
+        Some(status) => bail!("the pipeline exited on its own: {status}"),
+        None => Ok(()),
+    };
+    let d = offsets.drain(named, events, timeout, alive).await?;
+    Ok(Drain {
+        first_commit: d.first_commit - d.started,
+        done: d.done - d.started,
+        at_first_commit: d.at_first_commit,
+        cpu_from: d.cpu_from,
+        cpu_to: d.cpu_to,
+    })
 }
 
 /// The counters read off the pipeline's `/metrics` at one scrape.

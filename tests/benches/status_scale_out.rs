@@ -15,7 +15,7 @@
 //!    backlog once: records/s from its assignment to its last record.
 //! 3. **Drain.** The processes are started at once (side effects on; auto-confirm set to an
 //!    hour so no timer fires; notifications go to `notifications.v1`, nobody pushes them).
-//!    The group's committed offsets are read every `POLL` until they reach the end offsets.
+//!    The group's committed offsets are read every 50 ms until they reach the end offsets.
 //!    Two rates: from the spawn (start-up, CQL schema check and group join included: what an
 //!    operator sees) and from the first commit to the last (the steady drain; the headline).
 //! 4. **Where the time goes.** CPU time over the steady drain of each pipeline process, the
@@ -60,9 +60,6 @@ use doorstep_tests::pipeline_harness::Scope;
 use doorstep_tests::process::doorstep_binary;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-/// How often the group's committed offsets are read during a drain.
-const POLL: Duration = Duration::from_millis(50);
 
 struct Settings {
     orders: usize,
@@ -353,7 +350,7 @@ struct Watched {
     cpu_to: cpu::Sample,
 }
 
-/// Polls the group's committed offsets until they reach `events`.
+/// Watches the drain of `events` by the group's processes (see [`GroupProgress::drain`]).
 async fn watch(
     offsets: &GroupProgress,
     members: &mut [PipelineProcess],
@@ -361,34 +358,21 @@ async fn watch(
     events: usize,
     timeout: Duration,
 ) -> anyhow::Result<Watched> {
-    let started = Instant::now();
-    let mut first: Option<(Instant, i64, cpu::Sample)> = None;
-    loop {
-        let committed = offsets.committed().await?;
-        let now = Instant::now();
-        if first.is_none() && committed > 0 {
-            first = Some((now, committed, cpu::sample(named)));
-        }
-        if committed >= events as i64 {
-            let cpu_to = cpu::sample(named);
-            let (at, records, cpu_from) = first.context("no commit seen before the end")?;
-            return Ok(Watched {
-                first_commit: (at, records),
-                done: now,
-                cpu_from,
-                cpu_to,
-            });
-        }
+    let alive = || {
         for (i, m) in members.iter_mut().enumerate() {
             if let Some(status) = m.process.exited()? {
                 bail!("doorstep process {i} exited on its own: {status}");
             }
         }
-        if started.elapsed() > timeout {
-            bail!("the drain did not finish within {timeout:?}: {committed} of {events} committed");
-        }
-        tokio::time::sleep(POLL).await;
-    }
+        Ok(())
+    };
+    let d = offsets.drain(named, events, timeout, alive).await?;
+    Ok(Watched {
+        first_commit: (d.first_commit, d.at_first_commit),
+        done: d.done,
+        cpu_from: d.cpu_from,
+        cpu_to: d.cpu_to,
+    })
 }
 
 /// Prints what process `i` reports about itself; returns the records it read.

@@ -648,6 +648,71 @@ impl GroupProgress {
     }
 }
 
+/// A backlog drained by pipeline processes, watched from outside the group: when its first
+/// commit was seen (and how many records it covered) and when its commits reached the end,
+/// with CPU samples of the named processes at both moments.
+#[derive(Debug, Clone)]
+pub struct Drain {
+    /// When the watch began.
+    pub started: std::time::Instant,
+    /// When the first commit was seen.
+    pub first_commit: std::time::Instant,
+    /// Records the first commit covered.
+    pub at_first_commit: i64,
+    /// When the commits reached the backlog's end.
+    pub done: std::time::Instant,
+    /// CPU at the first commit.
+    pub cpu_from: cpu::Sample,
+    /// CPU at the end.
+    pub cpu_to: cpu::Sample,
+}
+
+impl GroupProgress {
+    /// Polls the group's committed offsets every 50 ms until they reach `records`. `alive`
+    /// is asked every round and fails the drain when a pipeline process exited; so does a
+    /// drain longer than `timeout`.
+    ///
+    /// # Errors
+    /// When the broker does not answer, `alive` fails, or the time runs out.
+    pub async fn drain(
+        &self,
+        named: &[(String, u32)],
+        records: usize,
+        timeout: Duration,
+        mut alive: impl FnMut() -> anyhow::Result<()>,
+    ) -> anyhow::Result<Drain> {
+        let started = std::time::Instant::now();
+        let mut first: Option<(std::time::Instant, i64, cpu::Sample)> = None;
+        loop {
+            let committed = self.committed().await?;
+            let now = std::time::Instant::now();
+            if first.is_none() && committed > 0 {
+                first = Some((now, committed, cpu::sample(named)));
+            }
+            if committed >= i64::try_from(records).unwrap_or(i64::MAX) {
+                let cpu_to = cpu::sample(named);
+                let (first_commit, at_first_commit, cpu_from) =
+                    first.context("no commit seen before the end")?;
+                return Ok(Drain {
+                    started,
+                    first_commit,
+                    at_first_commit,
+                    done: now,
+                    cpu_from,
+                    cpu_to,
+                });
+            }
+            alive()?;
+            if started.elapsed() > timeout {
+                anyhow::bail!(
+                    "the drain did not finish within {timeout:?}: {committed} of {records} committed"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// The port of `host:port`, `scheme://host:port/...` or the first of a comma list of them.
 pub fn port_of(address: &str) -> Option<u16> {
     let first = address.split(',').next()?.trim();
