@@ -34,6 +34,27 @@ pub struct Record {
 }
 
 impl Record {
+    /// A record built in memory rather than read from a broker (tests and tools): no
+    /// headers, no timestamp, epoch 0.
+    pub fn new(
+        topic: impl Into<String>,
+        partition: i32,
+        offset: i64,
+        key: Option<Vec<u8>>,
+        payload: Option<Vec<u8>>,
+    ) -> Self {
+        Self {
+            topic: topic.into(),
+            partition,
+            offset,
+            key,
+            payload,
+            headers: Vec::new(),
+            timestamp_ms: None,
+            epoch: 0,
+        }
+    }
+
     /// The value of the first header named `name`.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers

@@ -73,3 +73,69 @@ pub async fn read_batch<'a, T: TopicRecord>(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use doorstep_schemas::events::LocationPing;
+    use doorstep_schemas::model::{DriverId, EventId, GeoPoint, Timestamp};
+
+    fn record(offset: i64, key: &str, payload: Option<Vec<u8>>) -> SourceRecord {
+        SourceRecord::new(
+            "drivers.locations.v1",
+            0,
+            offset,
+            Some(key.as_bytes().to_vec()),
+            payload,
+        )
+    }
+
+    #[tokio::test]
+    async fn every_record_is_a_value_or_a_reason_in_order() {
+        let catalog = Catalog::embedded().expect("catalog");
+        let ping = LocationPing {
+            ping_id: EventId::new("p-1"),
+            driver_id: DriverId::new("d-1"),
+            location: GeoPoint {
+                lat: 60.17,
+                lng: 24.94,
+            },
+            accuracy_m: None,
+            heading_deg: None,
+            speed_mps: None,
+            recorded_at: Timestamp::from_millis(1_700_000_000_000),
+            received_at: Timestamp::from_millis(1_700_000_000_100),
+        };
+        let bytes = catalog.encode(&ping).expect("encode");
+        let batch = [
+            record(1, "d-1", Some(bytes.clone())),
+            record(2, "d-1", None),
+            record(3, "d-1", Some(b"\x00\x00\x00\x00\x01garbage".to_vec())),
+            record(4, "d-2", Some(bytes)),
+        ];
+        let read = read_batch::<LocationPing>(catalog, &batch)
+            .await
+            .expect("no registry call fails");
+        assert_eq!(read.len(), 4, "no record is dropped");
+        assert!(matches!(&read[0], Read::Record(m, p) if m.offset == 1 && *p == ping));
+        let codes: Vec<(i64, &str, bool)> = read[1..]
+            .iter()
+            .map(|r| match r {
+                Read::Unusable(u) => (u.meta.offset, u.code, u.record.is_some()),
+                Read::Record(m, _) => (m.offset, "accepted", false),
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                (2, TOMBSTONE, false),
+                (3, UNDECODABLE, false),
+                (4, KEY_MISMATCH, true)
+            ]
+        );
+        let Read::Unusable(mismatch) = &read[3] else {
+            unreachable!()
+        };
+        assert!(mismatch.message.contains("d-1"), "{}", mismatch.message);
+    }
+}
