@@ -6,7 +6,7 @@
 
 use crate::config::Config;
 use crate::notify::{NotifyMetrics, NotifyStage};
-use crate::runtime::{Runtime, RuntimeConfig, RuntimeMetrics};
+use crate::runtime::{Lane, Runtime, RuntimeConfig, RuntimeMetrics, Stage};
 use crate::status::{StatusMetrics, StatusSinks, StatusStage, StatusTopics};
 use doorstep_connectors::command_outcomes::CommandOutcomes;
 use doorstep_connectors::driver_state::DriverState;
@@ -200,33 +200,49 @@ pub fn kafka_config(config: &Config, client_id: &str) -> KafkaConfig {
         .with_transaction_timeout(config.kafka_transaction_timeout)
 }
 
-/// The producer every output of `pipeline` goes through (its stage, its poison rejects, and
-/// the runtime's transactions with the consumed offsets): transactional with id
-/// `<group>.<instance>` (`kafka.instance_id`, or a random one per start), unless
-/// `kafka.exactly_once` is off.
-pub async fn output_producer(
+/// The producer every output of one lane of `pipeline` goes through (its stage, its poison
+/// rejects, and the lane's transactions with the consumed offsets): transactional with id
+/// `<group>.<instance>.<lane>` (`instance` is `kafka.instance_id`, or one random per start,
+/// shared by the lanes), unless `kafka.exactly_once` is off.
+async fn output_producer(
     config: &Config,
     kafka: &KafkaConfig,
     pipeline: &str,
+    instance: &str,
+    lane: usize,
 ) -> Result<Producer, AssembleError> {
     if !config.exactly_once {
         return Ok(Producer::new(kafka)?);
     }
+    let id = format!("{}.{instance}.{lane}", config.group_id(pipeline));
+    Ok(Producer::transactional(kafka, &id).await?)
+}
+
+/// The `lanes` lanes of `pipeline`: each with its own output producer ([`output_producer`]),
+/// the stage `build` makes around that producer, and poison rejects written through it.
+async fn lanes<S: Stage>(
+    config: &Config,
+    kafka: &KafkaConfig,
+    catalog: &'static Catalog,
+    pipeline: &str,
+    lanes: usize,
+    mut build: impl FnMut(Producer) -> S,
+) -> Result<Vec<Lane<S>>, AssembleError> {
     let instance = config
         .instance_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let id = format!("{}.{instance}", config.group_id(pipeline));
-    Ok(Producer::transactional(kafka, &id).await?)
-}
-
-/// `runtime` running its units in transactions of `producer`, when it is transactional.
-fn with_outputs(runtime: Runtime, producer: Producer) -> Runtime {
-    if producer.transactional_id().is_some() {
-        runtime.with_transactions(producer)
-    } else {
-        runtime
+    let mut built = Vec::with_capacity(lanes.max(1));
+    for lane in 0..lanes.max(1) {
+        let producer = output_producer(config, kafka, pipeline, &instance, lane).await?;
+        let poison = poison_rejects(config, &producer, catalog, pipeline);
+        built.push(
+            Lane::new(build(producer.clone()))
+                .with_poison_rejects(poison)
+                .with_outputs(producer),
+        );
     }
+    Ok(built)
 }
 
 /// The schema registry settings of a process: `services.schema_registry_url`, subjects named
@@ -296,7 +312,7 @@ pub async fn status_pipeline(
     config: &Config,
     options: StatusOptions,
     registry: &Registry,
-) -> Result<(Runtime, StatusStage), AssembleError> {
+) -> Result<(Runtime, Vec<Lane<StatusStage>>), AssembleError> {
     let payments = if options.side_effects {
         let p = require_payments(config)?;
         Some(PaymentsClient::new(&PaymentsConfig::new(
@@ -312,43 +328,47 @@ pub async fn status_pipeline(
     let consumer =
         ConsumerBuilder::new(&kafka, config.group_id("status")).subscribe(&[events.as_str()])?;
     let redis = redis(config).await?;
-    let producer = output_producer(config, &kafka, "status").await?;
     let live = options
         .side_effects
         .then(|| LiveFeed::new(redis.clone(), config.redis_key_prefix.clone()));
-    let sinks = StatusSinks {
-        emitter: crate::runtime::Emitter::new(producer.clone(), catalog),
-        topics: StatusTopics {
-            events: events.clone(),
-            status: config.topic(topics::ORDER_STATUS),
-            tracking: config.topic(topics::ORDER_TRACKING),
-            notifications: config.topic(topics::NOTIFICATIONS),
-            rejected: config.topic(topics::ORDER_REJECTED),
-        },
-        store: order_store(config).await?,
-        drivers: DriverState::new(redis.clone(), config.redis_key_prefix.clone()),
-        payments,
-        notify: options.side_effects,
-        live: live.clone(),
-        outcomes: live.map(CommandOutcomes::new),
+    let topics = StatusTopics {
+        events: events.clone(),
+        status: config.topic(topics::ORDER_STATUS),
+        tracking: config.topic(topics::ORDER_TRACKING),
+        notifications: config.topic(topics::NOTIFICATIONS),
+        rejected: config.topic(topics::ORDER_REJECTED),
     };
-    let runtime = with_outputs(
-        Runtime::new(
-            consumer,
-            events,
-            options.runtime,
-            RuntimeMetrics::register(registry, "status")?,
-        )
-        .with_poison_rejects(poison_rejects(config, &producer, catalog, "status")),
-        producer,
-    );
-    let stage = StatusStage::new(
-        sinks,
+    let store = order_store(config).await?;
+    let drivers = DriverState::new(redis.clone(), config.redis_key_prefix.clone());
+    let metrics = StatusMetrics::register(registry)?;
+    let lanes = lanes(
+        config,
+        &kafka,
         catalog,
-        config.policy,
-        StatusMetrics::register(registry)?,
+        "status",
+        options.runtime.lanes,
+        |producer| {
+            let sinks = StatusSinks {
+                emitter: crate::runtime::Emitter::new(producer, catalog),
+                topics: topics.clone(),
+                store: store.clone(),
+                drivers: drivers.clone(),
+                payments: payments.clone(),
+                notify: options.side_effects,
+                live: live.clone(),
+                outcomes: live.clone().map(CommandOutcomes::new),
+            };
+            StatusStage::new(sinks, catalog, config.policy, metrics.clone())
+        },
+    )
+    .await?;
+    let runtime = Runtime::new(
+        consumer,
+        events,
+        options.runtime,
+        RuntimeMetrics::register(registry, "status")?,
     );
-    Ok((runtime, stage))
+    Ok((runtime, lanes))
 }
 
 /// Builds the notify pipeline: consumer of `notifications.v1` in group `<prefix>.notify`.
@@ -356,7 +376,7 @@ pub async fn notify_pipeline(
     config: &Config,
     runtime: RuntimeConfig,
     registry: &Registry,
-) -> Result<(Runtime, NotifyStage), AssembleError> {
+) -> Result<(Runtime, Vec<Lane<NotifyStage>>), AssembleError> {
     let push = require_push(config)?;
     let catalog = catalog(config).await?;
     let kafka = kafka_config(config, "doorstep-notify");
@@ -369,25 +389,32 @@ pub async fn notify_pipeline(
         push.access_token.expose(),
     ))?;
     let ledger = SentLedger::new(redis(config).await?, config.redis_key_prefix.clone());
-    let producer = output_producer(config, &kafka, "notify").await?;
-    let stage = NotifyStage::new(
-        push,
-        ledger,
-        crate::runtime::Emitter::new(producer.clone(), catalog),
-        config.topic(topics::ORDER_REJECTED),
-        NotifyMetrics::register(registry)?,
+    let rejected = config.topic(topics::ORDER_REJECTED);
+    let metrics = NotifyMetrics::register(registry)?;
+    let lanes = lanes(
+        config,
+        &kafka,
+        catalog,
+        "notify",
+        runtime.lanes,
+        |producer| {
+            NotifyStage::new(
+                push.clone(),
+                ledger.clone(),
+                crate::runtime::Emitter::new(producer, catalog),
+                rejected.clone(),
+                metrics.clone(),
+            )
+        },
+    )
+    .await?;
+    let runtime = Runtime::new(
+        consumer,
+        topic,
+        runtime,
+        RuntimeMetrics::register(registry, "notify")?,
     );
-    let runtime = with_outputs(
-        Runtime::new(
-            consumer,
-            topic,
-            runtime,
-            RuntimeMetrics::register(registry, "notify")?,
-        )
-        .with_poison_rejects(poison_rejects(config, &producer, catalog, "notify")),
-        producer,
-    );
-    Ok((runtime, stage))
+    Ok((runtime, lanes))
 }
 
 /// Options of the location pipeline.
@@ -420,7 +447,7 @@ pub async fn location_pipeline(
     config: &Config,
     options: LocationOptions,
     registry: &Registry,
-) -> Result<(Runtime, crate::location::LocationStage), AssembleError> {
+) -> Result<(Runtime, Vec<Lane<crate::location::LocationStage>>), AssembleError> {
     use crate::location::{LocationMetrics, LocationSinks, LocationStage, LocationTopics};
     let catalog = catalog(config).await?;
     let kafka = kafka_config(config, "doorstep-location");
@@ -428,44 +455,55 @@ pub async fn location_pipeline(
     let consumer =
         ConsumerBuilder::new(&kafka, config.group_id("location")).subscribe(&[source.as_str()])?;
     let redis = redis(config).await?;
-    let producer = output_producer(config, &kafka, "location").await?;
     let orders = doorstep_connectors::driver_orders::DriverOrders::new(
         crate::location::DRIVER_ORDERS_CAPACITY,
         crate::location::DRIVER_ORDERS_TTL,
     );
     orders.follow(&redis, &config.redis_key_prefix).await?;
-    let sinks = LocationSinks {
-        emitter: crate::runtime::Emitter::new(producer.clone(), catalog),
-        topics: LocationTopics {
-            tracking: config.topic(topics::ORDER_TRACKING),
-            rejected: config.topic(topics::ORDER_REJECTED),
-        },
-        store: doorstep_connectors::location_store::LocationStore::new(
-            redis.clone(),
-            config.redis_key_prefix.clone(),
-        ),
-        live: doorstep_connectors::live_feed::LiveFeed::new(redis, config.redis_key_prefix.clone()),
-        trips: order_store(config).await?,
-        orders,
+    let topics = LocationTopics {
+        tracking: config.topic(topics::ORDER_TRACKING),
+        rejected: config.topic(topics::ORDER_REJECTED),
     };
-    let stage = LocationStage::new(
-        sinks,
-        doorstep_operators::location::LocationFilter::new(options.policy),
-        options.cell_deg,
-        options.conflate_frames,
-        LocationMetrics::register(registry)?,
+    let store = doorstep_connectors::location_store::LocationStore::new(
+        redis.clone(),
+        config.redis_key_prefix.clone(),
     );
-    let runtime = with_outputs(
-        Runtime::new(
-            consumer,
-            source,
-            options.runtime,
-            RuntimeMetrics::register(registry, "location")?,
-        )
-        .with_poison_rejects(poison_rejects(config, &producer, catalog, "location")),
-        producer,
+    let live =
+        doorstep_connectors::live_feed::LiveFeed::new(redis, config.redis_key_prefix.clone());
+    let trips = order_store(config).await?;
+    let metrics = LocationMetrics::register(registry)?;
+    let lanes = lanes(
+        config,
+        &kafka,
+        catalog,
+        "location",
+        options.runtime.lanes,
+        |producer| {
+            let sinks = LocationSinks {
+                emitter: crate::runtime::Emitter::new(producer, catalog),
+                topics: topics.clone(),
+                store: store.clone(),
+                live: live.clone(),
+                trips: trips.clone(),
+                orders: orders.clone(),
+            };
+            LocationStage::new(
+                sinks,
+                doorstep_operators::location::LocationFilter::new(options.policy),
+                options.cell_deg,
+                options.conflate_frames,
+                metrics.clone(),
+            )
+        },
+    )
+    .await?;
+    let runtime = Runtime::new(
+        consumer,
+        source,
+        options.runtime,
+        RuntimeMetrics::register(registry, "location")?,
     );
-    Ok((runtime, stage))
+    Ok((runtime, lanes))
 }
 /// Options of the ETA pipeline.
 #[derive(Debug, Clone)]
@@ -531,7 +569,7 @@ pub async fn eta_pipeline(
     config: &Config,
     options: EtaOptions,
     registry: &Registry,
-) -> Result<(Runtime, crate::eta::EtaStage), AssembleError> {
+) -> Result<(Runtime, Vec<Lane<crate::eta::EtaStage>>), AssembleError> {
     use crate::eta::{EtaMetrics, EtaSinks, EtaStage, EtaTopics};
     let catalog = catalog(config).await?;
     let kafka = kafka_config(config, "doorstep-eta");
@@ -539,36 +577,44 @@ pub async fn eta_pipeline(
     let consumer =
         ConsumerBuilder::new(&kafka, config.group_id("eta")).subscribe(&[source.as_str()])?;
     let redis = redis(config).await?;
-    let producer = output_producer(config, &kafka, "eta").await?;
-    let sinks = EtaSinks {
-        emitter: crate::runtime::Emitter::new(producer.clone(), catalog),
-        topics: EtaTopics {
-            eta: config.topic(topics::ORDER_ETA),
-            rejected: config.topic(topics::ORDER_REJECTED),
-        },
-        store: order_store(config).await?,
-        locations: doorstep_connectors::location_store::LocationStore::new(
-            redis.clone(),
-            config.redis_key_prefix.clone(),
-        ),
-        live: doorstep_connectors::live_feed::LiveFeed::new(redis, config.redis_key_prefix.clone()),
-        router: Arc::new(eta_router(config)?),
+    let topics = EtaTopics {
+        eta: config.topic(topics::ORDER_ETA),
+        rejected: config.topic(topics::ORDER_REJECTED),
     };
-    let stage = EtaStage::new(
-        sinks,
-        eta_policy(config),
-        options.clock,
-        EtaMetrics::register(registry)?,
+    let store = order_store(config).await?;
+    let locations = doorstep_connectors::location_store::LocationStore::new(
+        redis.clone(),
+        config.redis_key_prefix.clone(),
     );
-    let runtime = with_outputs(
-        Runtime::new(
-            consumer,
-            source,
-            options.runtime,
-            RuntimeMetrics::register(registry, "eta")?,
-        )
-        .with_poison_rejects(poison_rejects(config, &producer, catalog, "eta")),
-        producer,
+    let live =
+        doorstep_connectors::live_feed::LiveFeed::new(redis, config.redis_key_prefix.clone());
+    let router = Arc::new(eta_router(config)?);
+    let policy = eta_policy(config);
+    let metrics = EtaMetrics::register(registry)?;
+    let lanes = lanes(
+        config,
+        &kafka,
+        catalog,
+        "eta",
+        options.runtime.lanes,
+        |producer| {
+            let sinks = EtaSinks {
+                emitter: crate::runtime::Emitter::new(producer, catalog),
+                topics: topics.clone(),
+                store: store.clone(),
+                locations: locations.clone(),
+                live: live.clone(),
+                router: router.clone(),
+            };
+            EtaStage::new(sinks, policy, options.clock.clone(), metrics.clone())
+        },
+    )
+    .await?;
+    let runtime = Runtime::new(
+        consumer,
+        source,
+        options.runtime,
+        RuntimeMetrics::register(registry, "eta")?,
     );
-    Ok((runtime, stage))
+    Ok((runtime, lanes))
 }

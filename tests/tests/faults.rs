@@ -22,8 +22,8 @@ use doorstep_connectors::kafka::{ConsumerBuilder, Producer};
 use doorstep_connectors::redis::driver as redis;
 use doorstep_connectors::redis::{Redis, RedisOptions, RedisTarget};
 use doorstep_pipelines::runtime::{
-    Emitter, POISON_REASON, PoisonRejects, Runtime, RuntimeConfig, RuntimeMetrics, SourceRecord,
-    Stage, StageError,
+    Emitter, Lane, POISON_REASON, PoisonRejects, Runtime, RuntimeConfig, RuntimeMetrics,
+    SourceRecord, Stage, StageError,
 };
 use doorstep_pipelines::shutdown;
 use doorstep_schemas::events::{RejectedRecord, topics};
@@ -326,15 +326,16 @@ async fn a_record_a_sink_refuses_for_good_is_rejected_and_the_partition_moves_on
         topic.clone(),
         RuntimeConfig::default(),
         metrics.clone(),
-    )
-    .with_poison_rejects(PoisonRejects::new(
+    );
+    let poison = PoisonRejects::new(
         Emitter::new(Producer::new(&kafka)?, doorstep_tests::catalog().await?),
         scope.topic(topics::ORDER_REJECTED),
         "picky",
-    ));
+    );
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (trigger, signal) = shutdown::channel();
-    let task = tokio::spawn(runtime.run(PickyStage { seen: seen.clone() }, signal));
+    let lane = Lane::new(PickyStage { seen: seen.clone() }).with_poison_rejects(poison);
+    let task = tokio::spawn(runtime.run([lane], signal));
     let all = Scope::eventually(Duration::from_secs(60), || async {
         let s = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
         (s.len() >= 4).then_some(s)

@@ -11,7 +11,7 @@
 use anyhow::{Context, ensure};
 use doorstep_connectors::kafka::{ConsumerBuilder, Epoch, KafkaConfig, Producer, TopicPartition};
 use doorstep_pipelines::runtime::{
-    Runtime, RuntimeConfig, RuntimeMetrics, SourceRecord, Stage, StageError,
+    Lane, Runtime, RuntimeConfig, RuntimeMetrics, SourceRecord, Stage, StageError,
 };
 use doorstep_pipelines::shutdown;
 use doorstep_schemas::events::topics;
@@ -60,13 +60,14 @@ impl Stage for Recording {
     }
 }
 
-/// A runtime over the scope's events topic in group `group`, committing in transactions.
+/// A runtime over the scope's events topic in group `group`, and the transactional producer
+/// its lane commits in.
 async fn runtime(
     scope: &Scope,
     kafka: &KafkaConfig,
     group: &str,
     name: &'static str,
-) -> anyhow::Result<Runtime> {
+) -> anyhow::Result<(Runtime, Producer)> {
     let topic = scope.topic(topics::ORDER_EVENTS);
     let consumer = ConsumerBuilder::new(kafka, group).subscribe(&[topic.as_str()])?;
     let producer = Producer::transactional(
@@ -79,7 +80,7 @@ async fn runtime(
         ..RuntimeConfig::default()
     };
     let metrics = RuntimeMetrics::register(&prometheus::Registry::new(), name)?;
-    Ok(Runtime::new(consumer, topic, config, metrics).with_transactions(producer))
+    Ok((Runtime::new(consumer, topic, config, metrics), producer))
 }
 
 async fn produce(producer: &Producer, topic: &str, from: usize, n: usize) -> anyhow::Result<()> {
@@ -109,13 +110,13 @@ async fn handover(name: &str, handover_bound: Duration) -> anyhow::Result<Vec<Se
     let log = Arc::new(Mutex::new(Vec::new()));
     let (in_flight, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
     let (stop_a, signal_a) = shutdown::channel();
-    let a = runtime(&scope, &kafka, &group, "a").await?;
+    let (a, producer_a) = runtime(&scope, &kafka, &group, "a").await?;
     let stage_a = Recording {
         process: "A",
         log: log.clone(),
         hold: Some((in_flight.clone(), release.clone())),
     };
-    let task_a = tokio::spawn(a.run(stage_a, signal_a));
+    let task_a = tokio::spawn(a.run([Lane::new(stage_a).with_transactions(producer_a)], signal_a));
     tokio::time::timeout(Duration::from_secs(60), in_flight.notified())
         .await
         .context("A never started a batch")?;
@@ -124,13 +125,13 @@ async fn handover(name: &str, handover_bound: Duration) -> anyhow::Result<Vec<Se
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let (stop_b, signal_b) = shutdown::channel();
-    let b = runtime(&scope, &kafka, &group, "b").await?;
+    let (b, producer_b) = runtime(&scope, &kafka, &group, "b").await?;
     let stage_b = Recording {
         process: "B",
         log: log.clone(),
         hold: None,
     };
-    let task_b = tokio::spawn(b.run(stage_b, signal_b));
+    let task_b = tokio::spawn(b.run([Lane::new(stage_b).with_transactions(producer_b)], signal_b));
     // B has joined and the group is rebalancing while A holds its batch.
     tokio::time::sleep(Duration::from_secs(6)).await;
     release.notify_one();

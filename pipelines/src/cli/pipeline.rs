@@ -40,7 +40,10 @@ pub async fn run(config: &Config, args: &PipelineArgs) -> anyhow::Result<()> {
     let registry = ops::process_registry()?;
     let (trigger, signal) = shutdown::channel();
     shutdown::on_signals(trigger);
-    let runtime = RuntimeConfig::default();
+    let runtime = RuntimeConfig {
+        lanes: config.lanes,
+        ..RuntimeConfig::default()
+    };
     let kafka = Producer::new(&assemble::kafka_config(config, "doorstep-health"))?;
     let health = Health::new().with("kafka", move || {
         let p = kafka.clone();

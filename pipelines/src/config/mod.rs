@@ -217,6 +217,8 @@ pub struct Config {
     pub instance_id: Option<String>,
     /// How long an output transaction may stay open.
     pub kafka_transaction_timeout: std::time::Duration,
+    /// Lanes per pipeline process (see [`crate::runtime::Lane`]).
+    pub lanes: usize,
     /// Keyspace of the order tables.
     pub cql_keyspace: String,
     /// Address of `/metrics` and `/healthz`.
@@ -400,6 +402,14 @@ impl Config {
                 "must be ≥ 0",
             ));
         }
+        let lanes: usize = parse(src, "pipeline.lanes")?;
+        if !(1..=64).contains(&lanes) {
+            return Err(invalid(
+                "pipeline.lanes",
+                &lanes.to_string(),
+                "must be 1..=64",
+            ));
+        }
         let log_format = match required(src, "log.format")?.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -418,6 +428,7 @@ impl Config {
                 src,
                 "kafka.transaction_timeout_ms",
             )?),
+            lanes,
             cql_keyspace,
             ops_listen: parse(src, "ops.listen")?,
             gateway_listen: parse(src, "gateway.listen")?,

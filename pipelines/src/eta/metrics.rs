@@ -23,7 +23,7 @@ pub struct EtaMetrics {
     /// Time of one lookup's requests to the routing engine.
     pub routing_latency: Histogram,
     /// Orders with a running ETA timer in this process.
-    pub active_orders: IntGauge,
+    pub active_orders: crate::runtime::LaneGauge,
     /// Records sent to the reject topic, by reason.
     pub rejected: IntCounterVec,
     /// Sink latency per sink (`kafka`, `redis`, `cql`).
@@ -67,10 +67,10 @@ impl EtaMetrics {
                 )
                 .buckets(prometheus::exponential_buckets(0.0005, 2.0, 14)?),
             )?,
-            active_orders: IntGauge::new(
+            active_orders: crate::runtime::LaneGauge::new(IntGauge::new(
                 "doorstep_eta_active_orders",
                 "Orders with a running ETA timer in this process",
-            )?,
+            )?),
             rejected: IntCounterVec::new(
                 Opts::new(
                     "doorstep_pipeline_records_rejected_total",
@@ -119,7 +119,7 @@ impl MetricSet for EtaMetrics {
             Box::new(self.cache_misses.clone()),
             Box::new(self.fallbacks.clone()),
             Box::new(self.routing_latency.clone()),
-            Box::new(self.active_orders.clone()),
+            Box::new(self.active_orders.gauge().clone()),
             Box::new(self.rejected.clone()),
             Box::new(self.sink_latency.clone()),
         ]

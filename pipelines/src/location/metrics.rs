@@ -18,7 +18,7 @@ pub struct LocationMetrics {
     /// Sink latency per sink (`kafka`, `cql`, `redis`, `redis_publish`).
     pub sink_latency: HistogramVec,
     /// `doorstep_location_drivers_cached`: drivers whose last ping is held in memory.
-    pub drivers_cached: IntGauge,
+    pub drivers_cached: crate::runtime::LaneGauge,
     /// `doorstep_location_drivers_evicted_total`: idle drivers dropped from memory (their
     /// last position stays in Redis and is read back on their next ping).
     pub drivers_evicted: IntCounter,
@@ -65,10 +65,10 @@ impl LocationMetrics {
                 .buckets(prometheus::exponential_buckets(0.0005, 2.0, 14)?),
                 &["sink"],
             )?,
-            drivers_cached: IntGauge::new(
+            drivers_cached: crate::runtime::LaneGauge::new(IntGauge::new(
                 "doorstep_location_drivers_cached",
                 "Drivers whose last accepted ping the location pipeline holds in memory",
-            )?,
+            )?),
             drivers_evicted: IntCounter::new(
                 "doorstep_location_drivers_evicted_total",
                 "Idle drivers dropped from memory (read back from Redis on their next ping)",
@@ -92,7 +92,7 @@ impl MetricSet for LocationMetrics {
         vec![
             Box::new(self.pings.clone()),
             Box::new(self.rejected.clone()),
-            Box::new(self.drivers_cached.clone()),
+            Box::new(self.drivers_cached.gauge().clone()),
             Box::new(self.drivers_evicted.clone()),
             Box::new(self.driver_reads.clone()),
             Box::new(self.frames_conflated.clone()),

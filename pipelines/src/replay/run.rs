@@ -4,7 +4,7 @@
 use super::{ReplayPlan, ReplayStage, Summary, progress};
 use crate::assemble::{self, AssembleError};
 use crate::config::Config;
-use crate::runtime::{Runtime, RuntimeConfig, RuntimeError, RuntimeMetrics};
+use crate::runtime::{Lane, Runtime, RuntimeConfig, RuntimeError, RuntimeMetrics};
 use crate::shutdown::Signal;
 use doorstep_connectors::kafka::ConsumerBuilder;
 use doorstep_schemas::events::topics;
@@ -108,7 +108,8 @@ pub async fn replay(
     let display = options
         .progress
         .then(|| progress::spawn_display(counts.clone(), u64::try_from(plan.total()).unwrap_or(0)));
-    let result = runtime.run(stage, shutdown).await;
+    // One lane: a replay writes no topic, and its progress counts are one stage's.
+    let result = runtime.run([Lane::new(stage)], shutdown).await;
     if let Some(d) = display {
         d.abort();
         eprintln!();

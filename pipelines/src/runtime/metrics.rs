@@ -183,3 +183,53 @@ impl MetricSet for RuntimeMetrics {
         ]
     }
 }
+
+/// A gauge every lane of a pipeline contributes a part to (records held in memory, timers
+/// running): each lane's stage holds its own copy and sets its own part; the gauge shows the
+/// sum.
+#[derive(Debug, Clone)]
+pub struct LaneGauge {
+    /// The registered gauge, shared by the copies.
+    gauge: IntGauge,
+    /// This copy's part of it.
+    part: i64,
+}
+
+impl LaneGauge {
+    /// A copy with no part yet of `gauge`.
+    pub fn new(gauge: IntGauge) -> Self {
+        Self { gauge, part: 0 }
+    }
+
+    /// Sets this copy's part to `value`.
+    pub fn set(&mut self, value: i64) {
+        self.gauge.add(value - self.part);
+        self.part = value;
+    }
+
+    /// The registered gauge.
+    pub fn gauge(&self) -> &IntGauge {
+        &self.gauge
+    }
+}
+
+#[cfg(test)]
+mod lane_gauge_tests {
+    use super::LaneGauge;
+    use prometheus::IntGauge;
+
+    #[test]
+    fn the_gauge_shows_the_sum_of_the_lanes_parts() -> Result<(), prometheus::Error> {
+        let gauge = IntGauge::new("doorstep_test_parts", "test")?;
+        let mut a = LaneGauge::new(gauge.clone());
+        let mut b = a.clone();
+        a.set(5);
+        b.set(3);
+        assert_eq!(gauge.get(), 8);
+        a.set(1);
+        assert_eq!(gauge.get(), 4);
+        b.set(0);
+        assert_eq!(gauge.get(), 1);
+        Ok(())
+    }
+}

@@ -1,4 +1,5 @@
-//! The source: reads the Kafka consumer on a thread of its own and feeds a bounded channel.
+//! The source: reads the Kafka consumer on a thread of its own and feeds each lane's bounded
+//! channel with the records of its partitions.
 //!
 //! The consumer's rebalance callback runs on the thread that reads it, and a revoke blocks
 //! there until the batch in flight has committed or aborted (the rebalance fence). A thread
@@ -29,13 +30,14 @@ impl Drop for SourceThread {
     }
 }
 
-/// Starts reading `consumer` into `tx` on a thread of its own (see [`pump`]).
+/// Starts reading `consumer` into the lanes' channels `txs` on a thread of its own (see
+/// [`pump`]).
 ///
 /// # Errors
 /// When the thread or its single-threaded tokio runtime cannot be created.
 pub fn spawn(
     consumer: Arc<Consumer>,
-    tx: mpsc::Sender<SourceRecord>,
+    txs: Vec<mpsc::Sender<SourceRecord>>,
     metrics: super::RuntimeMetrics,
     stop: Option<StopOffsets>,
 ) -> std::io::Result<SourceThread> {
@@ -45,17 +47,18 @@ pub fn spawn(
         .build()?;
     std::thread::Builder::new()
         .name("doorstep-source".into())
-        .spawn(move || runtime.block_on(pump(consumer, tx, metrics, stop, cancelled)))?;
+        .spawn(move || runtime.block_on(pump(consumer, txs, metrics, stop, cancelled)))?;
     Ok(SourceThread { cancel })
 }
 
-/// Reads `consumer` into `tx` until the receiver is gone or `cancelled` turns true, or, when
-/// `stop` is given, until every partition reached its stop offset (then the channel closes
-/// and the runtime drains and returns). Errors from the consumer are logged and retried
+/// Reads `consumer` into `txs` (record of partition `p` into `txs[p mod txs.len()]`, its
+/// lane) until a receiver is gone or `cancelled` turns true, or, when `stop` is given, until
+/// every partition reached its stop offset (then the channels close and the lanes drain and
+/// return). A lane whose queue is full holds the others back: the consumer is shared. Errors from the consumer are logged and retried
 /// after a pause (the broker may be restarting); they are never fatal.
 async fn pump(
     consumer: Arc<Consumer>,
-    tx: mpsc::Sender<SourceRecord>,
+    txs: Vec<mpsc::Sender<SourceRecord>>,
     metrics: super::RuntimeMetrics,
     stop: Option<StopOffsets>,
     mut cancelled: watch::Receiver<bool>,
@@ -89,10 +92,14 @@ async fn pump(
                         open.remove(&record.partition);
                     }
                 }
+                let Some(tx) = txs.get(super::lane::lane_of(record.partition, txs.len())) else {
+                    return;
+                };
                 let wait = std::time::Instant::now();
+                let queued: usize = txs.iter().map(|t| t.max_capacity() - t.capacity()).sum();
                 metrics
                     .queue_depth
-                    .set(i64::try_from(tx.max_capacity() - tx.capacity()).unwrap_or(i64::MAX));
+                    .set(i64::try_from(queued).unwrap_or(i64::MAX));
                 let sent = tokio::select! {
                     _ = cancelled.wait_for(|c| *c) => return,
                     sent = tx.send(record) => sent,
