@@ -2,7 +2,7 @@
 //! partitions, worked batch after batch.
 //!
 //! The runtime deals each source partition to one lane (`partition mod lanes`), so a
-//! partition's records stay in order, and runs the lanes concurrently: while one lane's
+//! partition's records stay in order, and runs each lane on a task of its own: while one lane's
 //! batch waits on its sinks and its transaction, another lane decodes and decides its next
 //! batch. Each lane commits its own units: in a transaction of its own producer together
 //! with its partitions' offsets, or (without transactions) through the consumer.
@@ -15,6 +15,7 @@ use doorstep_connectors::kafka::{Epoch, Producer, TopicPartition};
 use doorstep_connectors::retry::{RetryClass, retry_until, retry_with};
 use doorstep_schemas::model::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// One lane of a [`Runtime`]: a stage and where its outputs go.
@@ -141,9 +142,9 @@ enum Unit {
 }
 
 /// A lane at work: its place among the lanes and what it owns and has not committed yet.
-pub(crate) struct Worker<'r, S> {
+pub(crate) struct Worker<S> {
     /// The runtime: consumer, topic, tuning, metrics.
-    rt: &'r Runtime,
+    rt: Arc<Runtime>,
     /// This lane's index among `lanes`.
     index: usize,
     /// How many lanes the runtime runs.
@@ -158,9 +159,9 @@ pub(crate) struct Worker<'r, S> {
     uncommitted: i64,
 }
 
-impl<'r, S: Stage> Worker<'r, S> {
+impl<S: Stage> Worker<S> {
     /// Lane `index` of `lanes` of `rt`.
-    pub(crate) fn new(rt: &'r Runtime, index: usize, lanes: usize, lane: Lane<S>) -> Self {
+    pub(crate) fn new(rt: Arc<Runtime>, index: usize, lanes: usize, lane: Lane<S>) -> Self {
         Self {
             rt,
             index,
@@ -265,7 +266,7 @@ impl<'r, S: Stage> Worker<'r, S> {
         batch: &[SourceRecord],
         shutdown: &mut Signal,
     ) -> Result<Unit, RuntimeError> {
-        let rt = self.rt;
+        let rt = self.rt.clone();
         let mut batch = batch.to_vec();
         // The fence: records of an assignment that ended meanwhile are left out, and the
         // other partitions cannot leave this process until the guard is dropped, after the

@@ -1,7 +1,7 @@
 //! The runtime: one source, its lanes, shutdown.
 //!
 //! The source thread reads the consumer and deals each record to the lane of its partition
-//! ([`Lane`]); the lanes run concurrently on this task, each one batch after another. Every
+//! ([`Lane`]); each lane runs on a tokio task of its own, one batch after another. Every
 //! call into a lane's stage is one unit of work. With a transactional producer
 //! ([`Lane::with_transactions`]) a unit runs inside one Kafka transaction of the lane's
 //! producer, together with the offsets of the records it consumed: its records and its
@@ -77,6 +77,9 @@ pub enum RuntimeError {
     /// The source thread could not be started.
     #[error("cannot start the source thread: {0}")]
     Source(#[source] std::io::Error),
+    /// A lane's task ended abnormally (it panicked).
+    #[error("a lane's task failed: {0}")]
+    Lane(#[source] tokio::task::JoinError),
     /// [`Runtime::run`] was given no lane.
     #[error("a runtime needs at least one lane")]
     NoLanes,
@@ -128,7 +131,7 @@ impl Runtime {
     /// Runs `lanes` (at least one; partition `p` goes to lane `p mod lanes`) until `shutdown`
     /// says stop (then each lane finishes the batch in hand and commits) or a lane's stage
     /// fails fatally (then the other lanes stop as on shutdown).
-    pub async fn run<S: Stage>(
+    pub async fn run<S: Stage + Sync + 'static>(
         self,
         lanes: impl IntoIterator<Item = Lane<S>>,
         mut shutdown: Signal,
@@ -149,37 +152,42 @@ impl Runtime {
         .map_err(RuntimeError::Source)?;
         // The lanes stop on `stop`: flipped on shutdown, and by a lane that failed for good.
         let (stop, stopping) = shutdown::channel();
-        let workers = lanes
-            .into_iter()
-            .zip(rxs)
-            .enumerate()
-            .map(|(i, (lane, rx))| {
-                let worker = Worker::new(&self, i, count, lane);
-                let stop = &stop;
-                let stopping = stopping.clone();
-                async move {
-                    let result = worker.run(rx, stopping).await;
-                    if result.is_err() {
-                        let _ = stop.send(true);
-                    }
-                    result
+        let stop = Arc::new(stop);
+        let runtime = Arc::new(self);
+        // Each lane is a task of its own, so lanes use as many cores as the tokio runtime
+        // has; dropping the set (this future dropped) aborts them.
+        let mut workers = tokio::task::JoinSet::new();
+        for (i, (lane, rx)) in lanes.into_iter().zip(rxs).enumerate() {
+            let worker = Worker::new(runtime.clone(), i, count, lane);
+            let (stop, stopping) = (stop.clone(), stopping.clone());
+            workers.spawn(async move {
+                let result = worker.run(rx, stopping).await;
+                if result.is_err() {
+                    let _ = stop.send(true);
                 }
+                result
             });
-        let lanes_done = futures::future::join_all(workers);
-        let forward = async {
-            shutdown::stopped(&mut shutdown).await;
-            let _ = stop.send(true);
-            std::future::pending::<()>().await;
-        };
-        let results = tokio::select! {
-            results = lanes_done => results,
-            () = forward => Vec::new(),
-        };
+        }
+        let mut result = Ok(());
+        loop {
+            let done = tokio::select! {
+                done = workers.join_next() => done,
+                () = shutdown::stopped(&mut shutdown), if !*stop.borrow() => {
+                    let _ = stop.send(true);
+                    continue;
+                }
+            };
+            let Some(done) = done else { break };
+            let lane_result = done.map_err(RuntimeError::Lane).and_then(|r| r);
+            if let Err(e) = lane_result {
+                let _ = stop.send(true);
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
         drop(source);
-        results
-            .into_iter()
-            .collect::<Result<Vec<()>, _>>()
-            .map(drop)
+        result
     }
 
     /// Drops the records of `batch` that `stale` says were read under an assignment that
