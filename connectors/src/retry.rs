@@ -1,7 +1,8 @@
 //! Retry with exponential backoff and jitter: the one retry loop every client (push,
 //! payments, routing) and the pipelines' runtime use, with a bounded mode ([`retry`],
 //! [`retry_with`]) and an until-stopped mode ([`retry_until`]) for work that must not be
-//! given up.
+//! given up. Its decisions and pauses are [`Retries`], which a caller that cannot wrap its
+//! attempt in a closure (the runtime's unit of work) drives itself.
 //!
 //! The caller says how to classify an error, either by implementing [`Retryable`] on its
 //! error type ([`retry`]) or with a closure ([`retry_with`]):
@@ -247,6 +248,93 @@ enum Limit<S> {
     Until(S),
 }
 
+/// The retry loop's decisions and pauses, for a caller that drives the attempts itself (the
+/// pipelines' runtime, whose attempt borrows its stage mutably, which a closure cannot hand
+/// back in a future). [`retry`], [`retry_with`] and [`retry_until`] drive it the same way:
+///
+/// ```text
+/// let mut retries = Retries::until(&policy, stop);
+/// loop {
+///     match attempt(retries.attempt()).await {
+///         Ok(v) => break Ok(v),
+///         Err(e) => retries.after(e, class, on_retry).await?,
+///     }
+/// }
+/// ```
+pub struct Retries<'p, S> {
+    /// Backoff and limits.
+    policy: &'p RetryPolicy,
+    /// The most attempts, when bounded.
+    max_attempts: Option<u32>,
+    /// Ends the loop when it completes during a pause, when not bounded.
+    stop: std::pin::Pin<Box<Option<S>>>,
+    /// The number of the attempt being made (from 1).
+    attempt: u32,
+}
+
+impl<'p, S: Future<Output = ()>> Retries<'p, S> {
+    /// Retries however many attempts it takes, until `stop` completes during a pause (the
+    /// mode of [`retry_until`]).
+    pub fn until(policy: &'p RetryPolicy, stop: S) -> Self {
+        Self::new(policy, Limit::Until(stop))
+    }
+
+    fn new(policy: &'p RetryPolicy, limit: Limit<S>) -> Self {
+        let (max_attempts, stop) = match limit {
+            Limit::Attempts(n) => (Some(n), None),
+            Limit::Until(stop) => (None, Some(stop)),
+        };
+        Self {
+            policy,
+            max_attempts,
+            stop: Box::pin(stop),
+            attempt: 1,
+        }
+    }
+
+    /// The number of the attempt being made, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// After the current attempt failed with `error` of `class`: `Ok` once the policy's pause
+    /// is over (try again), else why the loop ends, with `error`. `on_retry(attempt, pause,
+    /// &error)` runs before the pause (to log and count).
+    pub async fn after<E: std::fmt::Display>(
+        &mut self,
+        error: E,
+        class: RetryClass,
+        on_retry: impl FnOnce(u32, Duration, &E),
+    ) -> Result<(), Stopped<E>> {
+        let attempt = self.attempt;
+        let RetryClass::Retriable { after } = class else {
+            tracing::debug!(attempt, %error, "permanent failure, not retrying");
+            return Err(Stopped::Failed(error));
+        };
+        if self.max_attempts.is_some_and(|max| attempt >= max) {
+            tracing::warn!(attempt, %error, "giving up after the last attempt");
+            return Err(Stopped::Failed(error));
+        }
+        let Some(delay) = self.policy.delay(attempt, after) else {
+            tracing::warn!(attempt, ?after, %error, "server asks to wait longer than allowed; giving up");
+            return Err(Stopped::Failed(error));
+        };
+        tracing::debug!(attempt, ?delay, %error, "retrying");
+        on_retry(attempt, delay, &error);
+        match self.stop.as_mut().as_pin_mut() {
+            Some(stop) => {
+                tokio::select! {
+                    () = stop => return Err(Stopped::Interrupted(error)),
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+            None => tokio::time::sleep(delay).await,
+        }
+        self.attempt += 1;
+        Ok(())
+    }
+}
+
 /// The one retry loop behind [`retry`], [`retry_with`] and [`retry_until`].
 async fn run<T, E, C, Op, Fut, N, S>(
     policy: &RetryPolicy,
@@ -263,41 +351,15 @@ where
     N: FnMut(u32, Duration, &E),
     S: Future<Output = ()>,
 {
-    let (max_attempts, stop) = match limit {
-        Limit::Attempts(n) => (Some(n), None),
-        Limit::Until(stop) => (None, Some(stop)),
-    };
-    let mut stop = std::pin::pin!(stop);
-    let mut attempt = 1;
+    let mut retries = Retries::new(policy, limit);
     loop {
-        let error = match op(attempt).await {
+        match op(retries.attempt()).await {
             Ok(value) => return Ok(value),
-            Err(e) => e,
-        };
-        let RetryClass::Retriable { after } = classify(&error) else {
-            tracing::debug!(attempt, %error, "permanent failure, not retrying");
-            return Err(Stopped::Failed(error));
-        };
-        if max_attempts.is_some_and(|max| attempt >= max) {
-            tracing::warn!(attempt, %error, "giving up after the last attempt");
-            return Err(Stopped::Failed(error));
-        }
-        let Some(delay) = policy.delay(attempt, after) else {
-            tracing::warn!(attempt, ?after, %error, "server asks to wait longer than allowed; giving up");
-            return Err(Stopped::Failed(error));
-        };
-        tracing::debug!(attempt, ?delay, %error, "retrying");
-        on_retry(attempt, delay, &error);
-        match stop.as_mut().as_pin_mut() {
-            Some(stop) => {
-                tokio::select! {
-                    () = stop => return Err(Stopped::Interrupted(error)),
-                    () = tokio::time::sleep(delay) => {}
-                }
+            Err(error) => {
+                let class = classify(&error);
+                retries.after(error, class, &mut on_retry).await?;
             }
-            None => tokio::time::sleep(delay).await,
         }
-        attempt += 1;
     }
 }
 
@@ -468,6 +530,49 @@ mod tests {
         .await;
         assert_eq!(result.unwrap_err(), "refused");
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_can_drive_the_loop_itself_with_state_it_borrows_mutably() {
+        // What the runtime does: the attempt borrows `state` mutably between pauses.
+        let mut state: Vec<u32> = Vec::new();
+        let started = tokio::time::Instant::now();
+        let policy = exact();
+        let mut retries = Retries::until(&policy, std::future::pending());
+        let mut pauses = Vec::new();
+        let value = loop {
+            state.push(retries.attempt());
+            if state.len() == 4 {
+                break state.len();
+            }
+            retries
+                .after(
+                    E(RetryClass::RETRIABLE),
+                    RetryClass::RETRIABLE,
+                    |a, p, _| {
+                        pauses.push((a, p));
+                    },
+                )
+                .await
+                .unwrap();
+        };
+        assert_eq!(value, 4);
+        assert_eq!(state, vec![1, 2, 3, 4], "attempts are numbered from 1");
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(pauses, vec![(1, ms(100)), (2, ms(200)), (3, ms(350))]);
+        assert_eq!(started.elapsed(), ms(650), "it paused the policy's backoff");
+        // A permanent error ends it with that error.
+        let stopped = retries
+            .after(
+                E(RetryClass::Permanent),
+                RetryClass::Permanent,
+                |_, _, _| {},
+            )
+            .await;
+        assert!(matches!(
+            stopped,
+            Err(Stopped::Failed(E(RetryClass::Permanent)))
+        ));
     }
 
     #[tokio::test(start_paused = true)]

@@ -12,10 +12,11 @@ use super::{OffsetTracker, PoisonRejects, SourceRecord, Stage, StageError};
 use crate::shutdown::{self, Signal};
 use doorstep_connectors::kafka::Error as KafkaError;
 use doorstep_connectors::kafka::{Epoch, Producer, TopicPartition};
-use doorstep_connectors::retry::{RetryClass, retry_until, retry_with};
+use doorstep_connectors::retry::{Retries, RetryClass, Stopped, retry_until, retry_with};
 use doorstep_schemas::model::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// One lane of a [`Runtime`]: a stage and where its outputs go.
@@ -312,18 +313,23 @@ impl<S: Stage> Worker<S> {
     }
 
     /// Runs `work` until it is done: each attempt in its own transaction (when
-    /// transactional), retriable failures retried after the backoff. `Err` when it failed
-    /// for good.
+    /// transactional), retriable failures retried after the shared policy's backoff (the
+    /// connector's retry loop, [`Retries`], until shutdown; its attempt limit does not
+    /// apply). `Err` when it failed for good.
     async fn unit(&mut self, work: Work<'_>, shutdown: &mut Signal) -> Result<Unit, RuntimeError> {
-        let mut attempt = 0u32;
+        let rt = self.rt.clone();
+        let mut retries = Retries::until(&rt.config.retry, shutdown::stopped(shutdown));
         loop {
-            match self.attempt(work, attempt).await? {
+            let retried = retries.attempt() - 1;
+            let error = match self.attempt(work, retried).await? {
                 Attempt::Moved => return Ok(Unit::Moved),
+                Attempt::Failed(e) => return Err(RuntimeError::Stage(e)),
+                Attempt::Retry(e) => e,
                 Attempt::Done => {
-                    if attempt > 0 {
-                        self.rt.metrics.sink_unavailable.reset();
+                    if retried > 0 {
+                        rt.metrics.sink_unavailable.reset();
                         tracing::info!(
-                            attempts = attempt,
+                            attempts = retried,
                             "{} succeeded again; sinks available",
                             work.name()
                         );
@@ -334,20 +340,33 @@ impl<S: Stage> Worker<S> {
                         }
                         self.commit_consumer().await;
                     } else if !work.consumed().is_empty() {
-                        self.rt.metrics.commits.inc();
+                        rt.metrics.commits.inc();
                         self.committed();
                     }
                     return Ok(Unit::Done);
                 }
-                Attempt::Failed(e) => return Err(RuntimeError::Stage(e)),
-                Attempt::Retry(e) => {
-                    if !self
-                        .after_failure(work.name(), &e, &mut attempt, shutdown)
-                        .await
-                    {
-                        return Ok(Unit::Stopped);
-                    }
-                }
+            };
+            let lane = self.index;
+            let waiting = |attempt: u32, pause: Duration, e: &StageError| {
+                let sink = e.sink().unwrap_or("stage");
+                rt.metrics.batch_retries.inc();
+                rt.metrics
+                    .sink_unavailable
+                    .with_label_values(&[sink])
+                    .set(1);
+                rt.metrics
+                    .sink_wait_seconds
+                    .with_label_values(&[sink])
+                    .inc_by(pause.as_secs_f64());
+                tracing::warn!(sink, lane, attempt, error = %e, retry_in = ?pause, "{} waiting for {sink}", work.name());
+            };
+            match retries
+                .after(error, RetryClass::of(true, None), waiting)
+                .await
+            {
+                Ok(()) => {}
+                Err(Stopped::Interrupted(_)) => return Ok(Unit::Stopped),
+                Err(stopped) => return Err(RuntimeError::Stage(stopped.into_error())),
             }
         }
     }
@@ -525,33 +544,6 @@ impl<S: Stage> Worker<S> {
                 )),
             },
         }
-    }
-
-    /// After a retriable `e`, waits the policy's backoff for this attempt: `true` to try
-    /// again, `false` when shutdown came first.
-    async fn after_failure(
-        &self,
-        what: &str,
-        e: &StageError,
-        attempt: &mut u32,
-        shutdown: &mut Signal,
-    ) -> bool {
-        let metrics = &self.rt.metrics;
-        metrics.batch_retries.inc();
-        *attempt = attempt.saturating_add(1);
-        let pause = self.rt.pause(*attempt);
-        let sink = e.sink().unwrap_or("stage");
-        metrics.sink_unavailable.with_label_values(&[sink]).set(1);
-        tracing::warn!(sink, lane = self.index, attempt = *attempt, error = %e, retry_in = ?pause, "{what} waiting for {sink}");
-        tokio::select! {
-            _ = shutdown::stopped(shutdown) => return false,
-            _ = tokio::time::sleep(pause) => {}
-        }
-        metrics
-            .sink_wait_seconds
-            .with_label_values(&[sink])
-            .inc_by(pause.as_secs_f64());
-        true
     }
 
     /// Offers `batch` again record by record after it failed for good; a record that still

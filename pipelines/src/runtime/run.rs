@@ -211,15 +211,6 @@ impl Runtime {
         }
     }
 
-    /// The backoff before retry `attempt` (the shared policy's; its attempt limit does not
-    /// apply here).
-    pub(crate) fn pause(&self, attempt: u32) -> Duration {
-        self.config
-            .retry
-            .delay(attempt, None)
-            .unwrap_or(self.config.retry.max_backoff)
-    }
-
     /// Updates the consumer-lag gauge in the background (watermark requests block, so they
     /// run on the blocking pool and never stall the loop). The requests queue behind the
     /// consumer's fetch on the same connection, which the broker holds up to
