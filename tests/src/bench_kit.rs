@@ -1,7 +1,11 @@
 //! What the benchmarks in `tests/benches/` share: their settings (`DOORSTEP_BENCH_*`
 //! variables), the `BENCH ...` line `scripts/bench` collects, percentiles, reading counters
 //! off a metrics registry, the resident memory of a process, and raw limits:
-//! `redis-benchmark`, and the Kafka produce → consume round trip ([`kafka_probe`]).
+//! `redis-benchmark`, and the Kafka produce → consume round trip ([`kafka_probe`]); the
+//! closed-loop HTTP load tool ([`http_load`]) and the bare HTTP/1.1 connection an open-loop
+//! load generator sends with ([`http1`]).
+
+pub mod http1;
 
 use crate::pipeline_harness::Scope;
 use anyhow::{Context, bail, ensure};
