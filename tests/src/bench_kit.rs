@@ -272,12 +272,14 @@ pub async fn kafka_probe(
     group: &str,
     fetch_wait_ms: Option<u32>,
 ) -> anyhow::Result<Samples> {
-    let mut kafka = assemble::kafka_config(&scope.config, "doorstep-bench-probe");
-    if let Some(ms) = fetch_wait_ms {
-        kafka = kafka.with_override("fetch.wait.max.ms", ms.to_string());
-    }
+    let kafka = assemble::kafka_config(&scope.config, "doorstep-bench-probe");
     let producer = Producer::new(&kafka)?;
-    let consumer = ConsumerBuilder::new(&kafka, scope.config.group_id(group))
+    // A consumer setting: given to the producer too, librdkafka warns that it ignores it.
+    let consumer_kafka = match fetch_wait_ms {
+        Some(ms) => kafka.with_override("fetch.wait.max.ms", ms.to_string()),
+        None => kafka,
+    };
+    let consumer = ConsumerBuilder::new(&consumer_kafka, scope.config.group_id(group))
         .offset_reset(OffsetReset::Latest)
         .subscribe(&[topic])?;
     let mut got = Vec::new();
