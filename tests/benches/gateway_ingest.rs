@@ -29,13 +29,12 @@ use doorstep_pipelines::auth::{Claims, TokenKey, unix_now};
 use doorstep_schemas::events::topics;
 use doorstep_schemas::model::ActorKind;
 use doorstep_tests::bench_kit::{
-    GroupProgress, HttpLoad, bench_line, cpu, cpu_report, free_port, http_load, init_bench_tracing,
-    setting,
+    GroupProgress, HttpLoad, bench_line, cpu, cpu_report, http_load, init_bench_tracing, setting,
 };
+use doorstep_tests::drain_kit::BenchProcess;
 use doorstep_tests::pipeline_harness::{Scope, TEST_PARTITIONS};
-use doorstep_tests::process::{DoorstepProcess, log_tail};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Settings {
     connections: usize,
@@ -68,25 +67,6 @@ where
     );
     let per = cpu_report(&from, &to, got.elapsed, Some(got.ok as f64));
     Ok((got, per.get("gateway").copied().unwrap_or(f64::NAN)))
-}
-
-/// Waits until `url` answers 200 (the gateway is up).
-async fn ready(url: &str, process: &mut DoorstepProcess) -> anyhow::Result<()> {
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = reqwest::get(url).await
-            && r.status().is_success()
-        {
-            return Ok(());
-        }
-        if let Some(status) = process.exited()? {
-            bail!("the gateway exited: {status}");
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("the gateway did not answer {url} within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::main]
@@ -130,28 +110,16 @@ async fn main() -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?,
     );
 
-    let (api, ops) = (free_port()?, free_port()?);
-    let log = std::env::temp_dir().join(format!(
-        "{}-gateway.log",
-        scope.env["DOORSTEP_GROUP_PREFIX"]
-    ));
-    let mut env = scope.env.clone();
-    env.insert("DOORSTEP_OPS_LISTEN".into(), ops.to_string());
-    env.insert("DOORSTEP_LOG".into(), "warn".into());
-    let listen = api.to_string();
-    let mut process = DoorstepProcess::spawn(
-        &["gateway", "--no-order-store", "--listen", &listen],
-        &env,
-        &log,
+    let mut gateway = BenchProcess::gateway(
+        &scope,
+        &["--no-order-store"],
+        "ingest",
+        &[("DOORSTEP_LOG", "warn")],
     )?;
-    let healthz = format!("http://{ops}/healthz");
-    if let Err(e) = ready(&healthz, &mut process).await {
-        return Err(e.context(log_tail(&log, 30)));
-    }
-    let named = vec![(
-        "gateway".to_owned(),
-        process.id().context("the gateway has no pid")?,
-    )];
+    gateway.healthy(Duration::from_secs(60)).await?;
+    let named = vec![("gateway".to_owned(), gateway.pid()?)];
+    let healthz = format!("http://{}/healthz", gateway.ops);
+    let api = gateway.api.context("the gateway has no API address")?;
 
     // Warm up both paths (connections, the producer's metadata) untimed.
     let url = healthz.clone();
@@ -194,19 +162,19 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let after = progress.end().await?;
     let stored = after - before;
-    process.kill9().await?;
     println!(
         "  the topic gained {stored} records during the POST load ({} answered 202)",
         ingest.ok
     );
     if stored < ingest.ok as i64 {
         bail!(
-            "{} pings answered 202 but only {stored} are in the topic; log {}",
+            "{} pings answered 202 but only {stored} are in the topic; log {}:\n{}",
             ingest.ok,
-            log.display()
+            gateway.log.display(),
+            gateway.tail(30)
         );
     }
-    let _ = std::fs::remove_file(&log);
+    gateway.stop().await?;
     println!(
         "  ratio: ingest/healthz = {:.3}; gateway CPU {ingest_cpu:.1} µs per ping, \
          {health_cpu:.1} µs per /healthz",

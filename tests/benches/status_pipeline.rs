@@ -61,7 +61,7 @@ use doorstep_tests::bench_kit::{
     GroupProgress, RawInserts, bench_line, cpu, init_bench_tracing, scraped, scraped_by,
     service_processes, setting,
 };
-use doorstep_tests::drain_kit::PipelineProcess;
+use doorstep_tests::drain_kit::BenchProcess;
 use doorstep_tests::order_events::OrderScript;
 use doorstep_tests::pipeline_harness::{Scope, TEST_PARTITIONS};
 use doorstep_tests::process::doorstep_binary;
@@ -279,7 +279,7 @@ struct Drain {
 /// Watches the drain of `events` by the pipeline (see [`GroupProgress::drain`]).
 async fn watch(
     offsets: &GroupProgress,
-    pipeline: &mut PipelineProcess,
+    pipeline: &mut BenchProcess,
     named: &[(String, u32)],
     events: usize,
     timeout: Duration,
@@ -394,7 +394,7 @@ async fn one_configuration(
         cql::connect(&ScyllaConfig::new(scope.config.endpoints.cql_nodes.clone())).await?;
     let server_before = server_counts(&session, &scope.config.cql_keyspace).await;
 
-    let mut pipeline = PipelineProcess::spawn(&scope, "status", eo, &[])?;
+    let mut pipeline = BenchProcess::spawn(&scope, "status", eo, &[])?;
     let result = async {
         let first = pipeline.metrics_when_up(Duration::from_secs(60)).await?;
         let mut named = service_processes();

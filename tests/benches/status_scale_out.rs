@@ -54,7 +54,7 @@ use doorstep_tests::bench_kit::{
     service_processes, setting,
 };
 use doorstep_tests::crash_kit;
-use doorstep_tests::drain_kit::{PipelineProcess, log_mentions};
+use doorstep_tests::drain_kit::{BenchProcess, log_mentions};
 use doorstep_tests::order_events::OrderScript;
 use doorstep_tests::pipeline_harness::Scope;
 use doorstep_tests::process::doorstep_binary;
@@ -238,12 +238,7 @@ async fn drain(
 
     let mut members = Vec::new();
     for i in 0..processes {
-        members.push(PipelineProcess::spawn(
-            &scope,
-            "status",
-            &i.to_string(),
-            &[],
-        )?);
+        members.push(BenchProcess::spawn(&scope, "status", &i.to_string(), &[])?);
     }
     let spawned = Instant::now();
     let mut named = service_processes();
@@ -353,7 +348,7 @@ struct Watched {
 /// Watches the drain of `events` by the group's processes (see [`GroupProgress::drain`]).
 async fn watch(
     offsets: &GroupProgress,
-    members: &mut [PipelineProcess],
+    members: &mut [BenchProcess],
     named: &[(String, u32)],
     events: usize,
     timeout: Duration,
@@ -376,7 +371,7 @@ async fn watch(
 }
 
 /// Prints what process `i` reports about itself; returns the records it read.
-async fn member_report(i: usize, m: &PipelineProcess) -> anyhow::Result<f64> {
+async fn member_report(i: usize, m: &BenchProcess) -> anyhow::Result<f64> {
     let text = m.metrics().await?;
     let records = scraped(&text, "doorstep_pipeline_records_in_total", None);
     let batches = scraped(&text, "doorstep_pipeline_batches_total", None);

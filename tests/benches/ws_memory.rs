@@ -25,15 +25,16 @@
 //!
 //! Settings (environment): `DOORSTEP_BENCH_CONNECTIONS` [10000], `DOORSTEP_BENCH_ORDERS`
 //! [1000], `DOORSTEP_BENCH_OPEN_CONCURRENCY` [64], `DOORSTEP_BENCH_SETTLE_SECS` [3], plus the
-//! usual `DOORSTEP_*` service addresses (`eval "$(scripts/services env)"`). Logs: `RUST_LOG`.
+//! usual `DOORSTEP_*` service addresses (`eval "$(scripts/services env)"`). Logs: `RUST_LOG`;
+//! the gateway logs to a file in the temporary directory, removed on success.
 
 use anyhow::{Context, bail, ensure};
 use doorstep_pipelines::auth::{Claims, TokenKey, unix_now};
 use doorstep_schemas::model::ActorKind;
 use doorstep_tests::bench_kit::{bench_line, init_bench_tracing, rss_bytes, setting};
+use doorstep_tests::drain_kit::BenchProcess;
 use doorstep_tests::live_client::{LiveClient, Received};
 use doorstep_tests::pipeline_harness::Scope;
-use doorstep_tests::process::{DoorstepProcess, log_tail};
 use futures::{StreamExt, TryStreamExt};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -115,12 +116,6 @@ impl Growth {
     }
 }
 
-/// A free loopback port (bound, read, released).
-async fn free_port() -> anyhow::Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0").await?;
-    Ok(l.local_addr()?.port())
-}
-
 /// Opens a customer socket to `order` and reads its snapshot.
 async fn open(ws_base: &str, key: &TokenKey, i: usize, order: &str) -> anyhow::Result<LiveClient> {
     let mut claims = Claims::new(
@@ -150,49 +145,24 @@ async fn gateway(s: &Settings) -> anyhow::Result<Growth> {
     let scope = Scope::new("bench_ws_memory", &[]).await?;
     // The order store's keyspace and tables (snapshots read it).
     scope.store().await?;
-    let port = free_port().await?;
-    let mut env = scope.env.clone();
-    env.insert(
-        "DOORSTEP_GATEWAY_LISTEN".into(),
-        format!("127.0.0.1:{port}"),
-    );
-    let ops_port = free_port().await?;
-    env.insert(
-        "DOORSTEP_OPS_LISTEN".into(),
-        format!("127.0.0.1:{ops_port}"),
-    );
     // Many sockets from one machine and few tokens: the edge limits would refuse them.
-    for (k, v) in [
-        ("DOORSTEP_GATEWAY_MAX_CONNECTIONS", "200000"),
-        ("DOORSTEP_GATEWAY_MAX_SOCKETS_PER_SUBJECT", "200000"),
-        ("DOORSTEP_GATEWAY_RATE_LIMIT_PER_S", "1000000"),
-        ("DOORSTEP_GATEWAY_RATE_LIMIT_BURST", "1000000"),
-    ] {
-        env.insert(k.into(), v.into());
-    }
-    let log = std::env::temp_dir().join(format!("{}.log", doorstep_tests::unique("ws-memory")));
-    let mut process = DoorstepProcess::spawn(&["gateway"], &env, &log)?;
-    let pid = process.id().context("the gateway has no pid")?;
-    let ops = format!("http://127.0.0.1:{ops_port}");
-    let ws_base = format!("ws://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = http.get(format!("{ops}/healthz")).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        if let Some(status) = process.exited()? {
-            bail!("the gateway exited ({status}):\n{}", log_tail(&log, 40));
-        }
-        ensure!(
-            started.elapsed() < Duration::from_secs(60),
-            "the gateway did not answer /healthz within 60 s:\n{}",
-            log_tail(&log, 40)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut gateway = BenchProcess::gateway(
+        &scope,
+        &[],
+        "ws-memory",
+        &[
+            ("DOORSTEP_GATEWAY_MAX_CONNECTIONS", "200000"),
+            ("DOORSTEP_GATEWAY_MAX_SOCKETS_PER_SUBJECT", "200000"),
+            ("DOORSTEP_GATEWAY_RATE_LIMIT_PER_S", "1000000"),
+            ("DOORSTEP_GATEWAY_RATE_LIMIT_BURST", "1000000"),
+        ],
+    )?;
+    gateway.healthy(Duration::from_secs(60)).await?;
+    let pid = gateway.pid()?;
+    let ws_base = format!(
+        "ws://{}",
+        gateway.api.context("the gateway has no API address")?
+    );
     let key = TokenKey::new(SECRET.as_bytes())?;
     // Warm-up: the first socket connects Redis, the shared subscription and the CQL session.
     open(&ws_base, &key, 0, &order(0)).await?.close().await?;
@@ -216,12 +186,7 @@ async fn gateway(s: &Settings) -> anyhow::Result<Growth> {
         .collect();
     tokio::time::sleep(s.settle).await;
     let after = rss_bytes(pid)?;
-    let metrics = http
-        .get(format!("{ops}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = gateway.metrics().await?;
     let open_now: f64 = metrics
         .lines()
         .find(|l| l.starts_with("doorstep_gateway_websocket_connections{stream=\"track\"}"))
@@ -245,11 +210,8 @@ async fn gateway(s: &Settings) -> anyhow::Result<Growth> {
     for r in readers {
         r.await??;
     }
-    if let Some(status) = process.exited()? {
-        bail!("the gateway exited ({status}):\n{}", log_tail(&log, 40));
-    }
-    process.kill9().await?;
-    let _ = std::fs::remove_file(&log);
+    // Fails when the gateway had exited on its own (with its log's tail).
+    gateway.stop().await?;
     ensure!(
         open_now == s.connections as f64,
         "the gateway reports {open_now} open sockets, not {}",

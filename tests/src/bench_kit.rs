@@ -1,7 +1,11 @@
 //! What the benchmarks in `tests/benches/` share: their settings (`DOORSTEP_BENCH_*`
 //! variables), the `BENCH ...` line `scripts/bench` collects, percentiles, reading counters
 //! off a metrics registry, the resident memory of a process, and raw limits:
-//! `redis-benchmark`, and the Kafka produce → consume round trip ([`kafka_probe`]).
+//! `redis-benchmark`, and the Kafka produce → consume round trip ([`kafka_probe`]); the
+//! closed-loop HTTP load tool ([`http_load`]) and the bare HTTP/1.1 connection an open-loop
+//! load generator sends with ([`http1`]).
+
+pub mod http1;
 
 use crate::pipeline_harness::Scope;
 use anyhow::{Context, bail, ensure};
@@ -268,12 +272,14 @@ pub async fn kafka_probe(
     group: &str,
     fetch_wait_ms: Option<u32>,
 ) -> anyhow::Result<Samples> {
-    let mut kafka = assemble::kafka_config(&scope.config, "doorstep-bench-probe");
-    if let Some(ms) = fetch_wait_ms {
-        kafka = kafka.with_override("fetch.wait.max.ms", ms.to_string());
-    }
+    let kafka = assemble::kafka_config(&scope.config, "doorstep-bench-probe");
     let producer = Producer::new(&kafka)?;
-    let consumer = ConsumerBuilder::new(&kafka, scope.config.group_id(group))
+    // A consumer setting: given to the producer too, librdkafka warns that it ignores it.
+    let consumer_kafka = match fetch_wait_ms {
+        Some(ms) => kafka.with_override("fetch.wait.max.ms", ms.to_string()),
+        None => kafka,
+    };
+    let consumer = ConsumerBuilder::new(&consumer_kafka, scope.config.group_id(group))
         .offset_reset(OffsetReset::Latest)
         .subscribe(&[topic])?;
     let mut got = Vec::new();
