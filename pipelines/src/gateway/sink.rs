@@ -21,17 +21,13 @@ pub trait EventSink: Send + Sync + 'static {
 }
 
 /// How long the gateway's producer waits to gather records of concurrent requests into one
-/// produce request (`linger.ms`): none. Records of concurrent requests still share produce
-/// requests (those queued while the previous request of a partition is on the wire go out
-/// together), and a linger costs more than it saves: librdkafka's broker thread waits for a
-/// linger that ends within the next millisecond by polling its sockets without a timeout, over
-/// and over, so a few milliseconds of linger kept that thread spinning for most of the CPU of a
-/// ping (`scripts/profile gateway`, docs/profiles.md).
-pub const PRODUCE_LINGER: Duration = Duration::ZERO;
+/// produce request (`linger.ms`): a little latency per request for far fewer broker requests
+/// under load.
+pub const PRODUCE_LINGER: Duration = Duration::from_millis(2);
 
 /// The Kafka producer as an [`EventSink`]: idempotent, `acks=all`, with the delivery timeout
 /// set to the gateway's produce timeout so librdkafka gives a record up when the gateway
-/// answers 503, and no linger ([`PRODUCE_LINGER`]).
+/// answers 503, and a small linger ([`PRODUCE_LINGER`]).
 #[derive(Debug, Clone)]
 pub struct KafkaSink {
     producer: Producer,
