@@ -186,6 +186,14 @@ impl Catalog {
             .current_entry(T::TOPIC)
             .ok_or(EncodeError::NoSchema { topic: T::TOPIC })?;
         let id = entry.id.ok_or(EncodeError::NoSchema { topic: T::TOPIC })?;
+        let mut out = wire::header(id);
+        if let Some(written) = record.write_direct(entry.file.version, &mut out) {
+            written.map_err(|source| EncodeError::Domain {
+                record: T::RECORD,
+                source,
+            })?;
+            return Ok(out);
+        }
         codec::frame::<T>(id, &entry.parsed, codec::to_value(record)?)
     }
 
@@ -230,8 +238,11 @@ impl Catalog {
         let reader = self
             .current_entry(T::TOPIC)
             .ok_or(DecodeError::UnknownSchemaId { id })?;
-        let writer = self.writer(id).await?;
         let same = reader.id == Some(id);
+        if same && let Some(record) = T::read_direct(reader.file.version, body) {
+            return Ok(record);
+        }
+        let writer = self.writer(id).await?;
         codec::unframe(id, &writer, &reader.parsed, same, body)
     }
 

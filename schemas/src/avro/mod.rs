@@ -51,6 +51,7 @@ mod catalog;
 mod codec;
 mod convert;
 mod datum;
+mod direct;
 mod error;
 mod record;
 pub mod registry;

@@ -16,6 +16,21 @@ pub(crate) mod sealed {
         fn to_avro(&self) -> Result<Value, DomainError>;
         /// The record from a value of the current schema. Fails on values out of domain.
         fn from_avro(value: Value) -> Result<Self, DomainError>;
+        /// Appends the body for schema `version` without an Avro value, when the record has
+        /// a direct codec for that version (`super::super::direct`); `None` otherwise.
+        fn write_direct(
+            &self,
+            _version: u32,
+            _out: &mut Vec<u8>,
+        ) -> Option<Result<(), DomainError>> {
+            None
+        }
+        /// Reads a body of schema `version` without an Avro value, when the record has a
+        /// direct codec for that version and the body is a well-formed one in domain; `None`
+        /// otherwise (the general way then reads it, or says why it cannot).
+        fn read_direct(_version: u32, _body: &[u8]) -> Option<Self> {
+            None
+        }
     }
 }
 

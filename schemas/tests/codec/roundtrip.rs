@@ -69,3 +69,33 @@ fn nan_and_infinities_survive_bit_for_bit() {
     assert!(back.delivery_travel_s.is_sign_negative());
     assert_eq!(back.estimated_delivery_at, eta.estimated_delivery_at);
 }
+
+/// `encode` (a direct codec where the record has one) and `encode_version` of the current
+/// version (always through an apache-avro value) write the same bytes.
+fn same_bytes_both_ways<T: TopicRecord>(record: &T) -> Result<(), TestCaseError> {
+    let current = catalog()
+        .current(T::TOPIC)
+        .map(|f| f.version)
+        .ok_or_else(|| TestCaseError::fail("no current schema"))?;
+    let direct = catalog()
+        .encode(record)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let general = catalog()
+        .encode_version(current, record)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(direct, general);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+    #[test]
+    fn location_pings_encode_the_same_directly(record in location_ping()) {
+        same_bytes_both_ways(&record)?;
+    }
+
+    #[test]
+    fn tracking_updates_encode_the_same_directly(record in tracking_update()) {
+        same_bytes_both_ways(&record)?;
+    }
+}

@@ -2,6 +2,7 @@
 //! and the enums. Positions are range-checked both ways.
 
 use super::value::{Fields, Read, record, string, to_symbol};
+use crate::avro::direct::{self, Reader};
 use crate::avro::error::DomainError;
 use crate::events::RecipientKind;
 use crate::model::{
@@ -110,6 +111,40 @@ pub(crate) fn read_geo_point(field: &'static str, value: Value) -> Read<GeoPoint
     p.validate()
         .map_err(|source| DomainError::Geo { field, source })?;
     Ok(p)
+}
+
+/// Appends a `GeoPoint` body; refuses positions outside WGS 84 ranges, like [`geo_point`].
+pub(crate) fn write_geo_point(
+    out: &mut Vec<u8>,
+    field: &'static str,
+    p: &GeoPoint,
+) -> Result<(), DomainError> {
+    p.validate()
+        .map_err(|source| DomainError::Geo { field, source })?;
+    direct::double(out, p.lat);
+    direct::double(out, p.lng);
+    Ok(())
+}
+
+/// Reads a `GeoPoint` body; `None` for a position outside WGS 84 ranges.
+pub(crate) fn read_direct_geo_point(r: &mut Reader<'_>) -> Option<GeoPoint> {
+    let p = GeoPoint {
+        lat: r.double()?,
+        lng: r.double()?,
+    };
+    p.validate().is_ok().then_some(p)
+}
+
+/// The Avro index of an enum symbol (its position in the schema's symbols).
+pub(crate) fn enum_index<E: AvroEnum>(e: E) -> i64 {
+    let index = E::ALL.iter().position(|x| *x == e).unwrap_or_default();
+    i64::try_from(index).unwrap_or_default()
+}
+
+/// Reads an enum index; `None` when no symbol has it.
+pub(crate) fn read_direct_enum<E: AvroEnum>(r: &mut Reader<'_>) -> Option<E> {
+    let index = usize::try_from(r.long()?).ok()?;
+    E::ALL.get(index).copied()
 }
 
 /// An `Actor` record.

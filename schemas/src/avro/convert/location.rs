@@ -1,11 +1,12 @@
 //! `LocationPing` ↔ `location_ping.avsc` (version 2; version 1 lacks `speed_mps`).
 
-use super::common::{geo_point, read_geo_point};
+use super::common::{geo_point, read_direct_geo_point, read_geo_point, write_geo_point};
 use super::value::{Fields, optional, record, string, timestamp, to_double};
+use crate::avro::direct::{self, Direct, Reader};
 use crate::avro::error::DomainError;
 use crate::avro::record::{TopicRecord, sealed::AvroRecord};
 use crate::events::{LocationPing, topics};
-use crate::model::{DriverId, EventId};
+use crate::model::{DriverId, EventId, Timestamp};
 use apache_avro::types::Value;
 
 impl TopicRecord for LocationPing {
@@ -48,5 +49,54 @@ impl AvroRecord for LocationPing {
             recorded_at: f.timestamp("recorded_at")?,
             received_at: f.timestamp("received_at")?,
         })
+    }
+
+    fn write_direct(&self, version: u32, out: &mut Vec<u8>) -> Option<Result<(), DomainError>> {
+        (version == <Self as Direct>::VERSION).then(|| Direct::write(self, out))
+    }
+
+    fn read_direct(version: u32, body: &[u8]) -> Option<Self> {
+        if version == <Self as Direct>::VERSION {
+            <Self as Direct>::read(body)
+        } else {
+            None
+        }
+    }
+}
+
+impl Direct for LocationPing {
+    const VERSION: u32 = 2;
+
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), DomainError> {
+        direct::string(out, self.ping_id.as_str());
+        direct::string(out, self.driver_id.as_str());
+        write_geo_point(out, "location", &self.location)?;
+        for x in [self.accuracy_m, self.heading_deg, self.speed_mps] {
+            match x {
+                None => direct::branch(out, 0),
+                Some(x) => {
+                    direct::branch(out, 1);
+                    direct::double(out, x);
+                }
+            }
+        }
+        direct::long(out, self.recorded_at.as_millis());
+        direct::long(out, self.received_at.as_millis());
+        Ok(())
+    }
+
+    fn read(body: &[u8]) -> Option<Self> {
+        let mut r = Reader::new(body);
+        let ping = Self {
+            ping_id: EventId(r.string()?),
+            driver_id: DriverId(r.string()?),
+            location: read_direct_geo_point(&mut r)?,
+            accuracy_m: r.optional_double()?,
+            heading_deg: r.optional_double()?,
+            speed_mps: r.optional_double()?,
+            recorded_at: Timestamp::from_millis(r.long()?),
+            received_at: Timestamp::from_millis(r.long()?),
+        };
+        r.done().then_some(ping)
     }
 }

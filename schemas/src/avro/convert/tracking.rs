@@ -1,11 +1,15 @@
 //! `TrackingUpdate` ↔ `tracking_update.avsc` (version 2; version 1 lacks `status_seq`).
 
-use super::common::{enum_value, geo_point, read_enum, read_geo_point};
+use super::common::{
+    enum_index, enum_value, geo_point, read_direct_enum, read_direct_geo_point, read_enum,
+    read_geo_point, write_geo_point,
+};
 use super::value::{Fields, long_u32, optional, record, string, timestamp, to_string, to_u32};
+use crate::avro::direct::{self, Direct, Reader};
 use crate::avro::error::DomainError;
 use crate::avro::record::{TopicRecord, sealed::AvroRecord};
 use crate::events::topics;
-use crate::model::{DriverId, EventId, OrderId, TrackingUpdate};
+use crate::model::{DriverId, EventId, OrderId, Timestamp, TrackingUpdate};
 use apache_avro::types::Value;
 
 impl TopicRecord for TrackingUpdate {
@@ -55,5 +59,88 @@ impl AvroRecord for TrackingUpdate {
             status: f.optional("status", read_enum)?,
             status_seq: f.optional("status_seq", to_u32)?,
         })
+    }
+
+    fn write_direct(&self, version: u32, out: &mut Vec<u8>) -> Option<Result<(), DomainError>> {
+        (version == <Self as Direct>::VERSION).then(|| Direct::write(self, out))
+    }
+
+    fn read_direct(version: u32, body: &[u8]) -> Option<Self> {
+        if version == <Self as Direct>::VERSION {
+            <Self as Direct>::read(body)
+        } else {
+            None
+        }
+    }
+}
+
+impl Direct for TrackingUpdate {
+    const VERSION: u32 = 2;
+
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), DomainError> {
+        direct::string(out, self.update_id.as_str());
+        direct::string(out, self.order_id.as_str());
+        match &self.driver_id {
+            None => direct::branch(out, 0),
+            Some(id) => {
+                direct::branch(out, 1);
+                direct::string(out, id.as_str());
+            }
+        }
+        match &self.driver_location {
+            None => direct::branch(out, 0),
+            Some(p) => {
+                direct::branch(out, 1);
+                write_geo_point(out, "driver_location", p)?;
+            }
+        }
+        direct::long(out, self.timestamp.as_millis());
+        direct::long(out, enum_index(self.event_type));
+        match self.status {
+            None => direct::branch(out, 0),
+            Some(s) => {
+                direct::branch(out, 1);
+                direct::long(out, enum_index(s));
+            }
+        }
+        match self.status_seq {
+            None => direct::branch(out, 0),
+            Some(n) => {
+                direct::branch(out, 1);
+                direct::long(out, i64::from(n));
+            }
+        }
+        Ok(())
+    }
+
+    fn read(body: &[u8]) -> Option<Self> {
+        let mut r = Reader::new(body);
+        let update = Self {
+            update_id: EventId(r.string()?),
+            order_id: OrderId(r.string()?),
+            driver_id: if r.present()? {
+                Some(DriverId(r.string()?))
+            } else {
+                None
+            },
+            driver_location: if r.present()? {
+                Some(read_direct_geo_point(&mut r)?)
+            } else {
+                None
+            },
+            timestamp: Timestamp::from_millis(r.long()?),
+            event_type: read_direct_enum(&mut r)?,
+            status: if r.present()? {
+                Some(read_direct_enum(&mut r)?)
+            } else {
+                None
+            },
+            status_seq: if r.present()? {
+                Some(u32::try_from(r.long()?).ok()?)
+            } else {
+                None
+            },
+        };
+        r.done().then_some(update)
     }
 }
