@@ -277,21 +277,6 @@ impl Consumer {
         Ok(Record::from_message(&message, epoch))
     }
 
-    /// Stops fetching the partitions assigned now, so that a reader whose downstream is full
-    /// can go on calling [`recv`](Self::recv) — which serves the group's heartbeats and
-    /// rebalances — without taking more than the records already fetched. Partitions assigned
-    /// later are not paused.
-    pub fn pause_assigned(&self) -> Result<(), Error> {
-        let assigned = self.inner.assignment().map_err(Error::Consume)?;
-        self.inner.pause(&assigned).map_err(Error::Consume)
-    }
-
-    /// Fetches the partitions assigned now again (see [`pause_assigned`](Self::pause_assigned)).
-    pub fn resume_assigned(&self) -> Result<(), Error> {
-        let assigned = self.inner.assignment().map_err(Error::Consume)?;
-        self.inner.resume(&assigned).map_err(Error::Consume)
-    }
-
     /// Commits `offset` as processed for `topic[partition]`, synchronously with the group
     /// coordinator: `offset` is the offset of the last record processed, so the group resumes
     /// at `offset + 1`.

@@ -7,7 +7,7 @@
 //! tokio runtime.
 
 use doorstep_connectors::kafka::{Consumer, Record};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
@@ -54,16 +54,8 @@ pub fn spawn(
 /// Reads `consumer` into `txs` (record of partition `p` into `txs[p mod txs.len()]`, its
 /// lane) until a receiver is gone or `cancelled` turns true, or, when `stop` is given, until
 /// every partition reached its stop offset (then the channels close and the lanes drain and
-/// return). Errors from the consumer are logged and retried after a pause (the broker may be
-/// restarting); they are never fatal.
-///
-/// Backpressure without starving the group: when a lane's queue is full, the record is held
-/// here, the assigned partitions are paused, and the consumer is still read, so that its
-/// heartbeats and rebalances are served (a consumer left unread while its lanes wait on a
-/// sink would be dropped from the group and could never commit again). What arrives while
-/// paused (records fetched before the pause, or of partitions assigned meanwhile) is held
-/// behind, in order; the partitions are resumed once everything held is handed over. The
-/// held records are bounded by what the consumer had fetched ahead.
+/// return). A lane whose queue is full holds the others back: the consumer is shared. Errors from the consumer are logged and retried
+/// after a pause (the broker may be restarting); they are never fatal.
 async fn pump(
     consumer: Arc<Consumer>,
     txs: Vec<mpsc::Sender<SourceRecord>>,
@@ -74,51 +66,12 @@ async fn pump(
     let mut open: Option<StopOffsets> =
         stop.map(|s| s.into_iter().filter(|(_, end)| *end > 0).collect());
     let mut failing_since: Option<std::time::Instant> = None;
-    let mut held: VecDeque<SourceRecord> = VecDeque::new();
-    let mut blocked_since: Option<std::time::Instant> = None;
     loop {
-        // Hand over what is held, in order, as far as the lanes take it.
-        while let Some(record) = held.pop_front() {
-            let Some(tx) = txs.get(super::lane::lane_of(record.partition, txs.len())) else {
-                return;
-            };
-            match tx.try_send(record) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(record)) => {
-                    held.push_front(record);
-                    break;
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
-            }
-        }
-        // Held behind a full lane: stop fetching until everything held is handed over.
-        if !held.is_empty() && blocked_since.is_none() {
-            blocked_since = Some(std::time::Instant::now());
-            pause(&consumer);
-        }
-        let queued: usize = txs.iter().map(|t| t.max_capacity() - t.capacity()).sum();
-        metrics
-            .queue_depth
-            .set(i64::try_from(queued + held.len()).unwrap_or(i64::MAX));
-        if held.is_empty()
-            && let Some(since) = blocked_since.take()
-        {
-            if let Err(e) = consumer.resume_assigned() {
-                tracing::warn!(error = %e, "resuming the source partitions failed; trying again");
-                blocked_since = Some(since);
-            } else {
-                metrics
-                    .source_blocked_seconds
-                    .inc_by(since.elapsed().as_secs_f64());
-            }
-        }
-        if open.as_ref().is_some_and(BTreeMap::is_empty) && held.is_empty() {
+        if open.as_ref().is_some_and(BTreeMap::is_empty) {
             return;
         }
         let next = tokio::select! {
             _ = cancelled.wait_for(|c| *c) => return,
-            // While holding records, look again soon whether a lane has room.
-            () = tokio::time::sleep(HANDOVER_POLL), if !held.is_empty() => continue,
             next = consumer.recv() => next,
         };
         match next {
@@ -139,12 +92,24 @@ async fn pump(
                         open.remove(&record.partition);
                     }
                 }
-                held.push_back(record);
-                // A record arriving while paused was fetched before the pause, or belongs to
-                // a partition assigned meanwhile: pause again, which covers the latter.
-                if blocked_since.is_some() {
-                    pause(&consumer);
+                let Some(tx) = txs.get(super::lane::lane_of(record.partition, txs.len())) else {
+                    return;
+                };
+                let wait = std::time::Instant::now();
+                let queued: usize = txs.iter().map(|t| t.max_capacity() - t.capacity()).sum();
+                metrics
+                    .queue_depth
+                    .set(i64::try_from(queued).unwrap_or(i64::MAX));
+                let sent = tokio::select! {
+                    _ = cancelled.wait_for(|c| *c) => return,
+                    sent = tx.send(record) => sent,
+                };
+                if sent.is_err() {
+                    return;
                 }
+                metrics
+                    .source_blocked_seconds
+                    .inc_by(wait.elapsed().as_secs_f64());
             }
             Err(e) => {
                 metrics.source_errors.inc();
@@ -156,14 +121,3 @@ async fn pump(
         }
     }
 }
-
-/// Pauses the consumer's assigned partitions; a failure is logged (the records keep coming,
-/// and are held, until a later pause takes).
-fn pause(consumer: &Consumer) {
-    if let Err(e) = consumer.pause_assigned() {
-        tracing::warn!(error = %e, "pausing the source partitions failed");
-    }
-}
-
-/// How often held records are offered to their lanes again while the lanes are full.
-const HANDOVER_POLL: std::time::Duration = std::time::Duration::from_millis(20);
