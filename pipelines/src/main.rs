@@ -3,12 +3,6 @@
 use clap::Parser;
 use doorstep_pipelines::cli::Cli;
 
-/// mimalloc instead of glibc's allocator: the pipelines allocate and free many small and
-/// mid-sized blocks per batch, and glibc's malloc and free were 17 % of the location
-/// pipeline's CPU and 30 % of the status pipeline's (`docs/profiles.md`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match Cli::parse().run().await {
