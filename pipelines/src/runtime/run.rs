@@ -31,8 +31,7 @@ pub const DEFAULT_LANES: usize = 2;
 pub struct RuntimeConfig {
     /// Batching of source records.
     pub batch: Batcher,
-    /// Capacity of the queues between source and lanes, all lanes together (backpressure
-    /// bound).
+    /// Capacity of each lane's queue between source and stage (backpressure bound).
     pub queue_capacity: usize,
     /// How many lanes the pipeline builders give a runtime (each a stage instance with its
     /// own producer and a share of the partitions; see [`Lane`]).
@@ -141,7 +140,9 @@ impl Runtime {
             return Err(RuntimeError::NoLanes);
         }
         let count = lanes.len();
-        let capacity = (self.config.queue_capacity / count).max(1);
+        // Each lane gets the whole queue capacity: a lane whose queue is full stops the source
+        // (and the consumer's polls) for every lane, so a lane's queue is as deep as one loop's was.
+        let capacity = self.config.queue_capacity.max(1);
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..count).map(|_| mpsc::channel(capacity)).unzip();
         let source = source::spawn(
             self.consumer.clone(),
