@@ -23,6 +23,18 @@ pub(crate) trait Direct: Sized {
     /// The record of a body of exactly this version, or `None` when the body is not one
     /// (malformed, truncated, bytes left over, out of domain).
     fn read(body: &[u8]) -> Option<Self>;
+
+    /// [`write`](Direct::write) when `version` is [`VERSION`](Direct::VERSION): what a
+    /// record's `AvroRecord::write_direct` answers.
+    fn write_version(&self, version: u32, out: &mut Vec<u8>) -> Option<Result<(), DomainError>> {
+        (version == Self::VERSION).then(|| self.write(out))
+    }
+
+    /// [`read`](Direct::read) when `version` is [`VERSION`](Direct::VERSION): what a
+    /// record's `AvroRecord::read_direct` answers.
+    fn read_version(version: u32, body: &[u8]) -> Option<Self> {
+        (version == Self::VERSION).then(|| Self::read(body)).flatten()
+    }
 }
 
 /// Appends a zigzag varint `long` (or `int`, enum index, union branch, length).

@@ -62,15 +62,11 @@ impl AvroRecord for TrackingUpdate {
     }
 
     fn write_direct(&self, version: u32, out: &mut Vec<u8>) -> Option<Result<(), DomainError>> {
-        (version == <Self as Direct>::VERSION).then(|| Direct::write(self, out))
+        self.write_version(version, out)
     }
 
     fn read_direct(version: u32, body: &[u8]) -> Option<Self> {
-        if version == <Self as Direct>::VERSION {
-            <Self as Direct>::read(body)
-        } else {
-            None
-        }
+        Self::read_version(version, body)
     }
 }
 
