@@ -33,7 +33,9 @@ pub(crate) trait Direct: Sized {
     /// [`read`](Direct::read) when `version` is [`VERSION`](Direct::VERSION): what a
     /// record's `AvroRecord::read_direct` answers.
     fn read_version(version: u32, body: &[u8]) -> Option<Self> {
-        (version == Self::VERSION).then(|| Self::read(body)).flatten()
+        (version == Self::VERSION)
+            .then(|| Self::read(body))
+            .flatten()
     }
 }
 
