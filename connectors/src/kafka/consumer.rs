@@ -6,8 +6,8 @@ use super::{Error, KafkaConfig, OffsetReset, TracingContext};
 use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerGroupMetadata, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// One consumed record, owned (detached from librdkafka's buffers).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +134,7 @@ impl ConsumerBuilder {
         tracing::info!(group = %self.group_id, ?topics, brokers = %self.config.brokers, "Kafka consumer subscribed");
         Ok(Consumer {
             inner: Arc::new(inner),
+            paused: Mutex::default(),
             group_id: self.group_id,
             fence,
         })
@@ -172,6 +173,7 @@ impl ConsumerBuilder {
         );
         Ok(Consumer {
             inner: Arc::new(inner),
+            paused: Mutex::default(),
             group_id: self.group_id,
             fence,
         })
@@ -187,6 +189,10 @@ pub struct Consumer {
     inner: Arc<StreamConsumer<TracingContext>>,
     group_id: String,
     fence: RebalanceFence,
+    /// Partitions paused by [`pause_assigned`](Consumer::pause_assigned) and not resumed
+    /// yet: librdkafka keeps a partition's pause across a revoke and a new assignment, so
+    /// resuming only what is assigned at that moment could leave one paused for good.
+    paused: Mutex<BTreeSet<(String, i32)>>,
 }
 
 /// The consumer group's identity and generation as of one moment, for committing offsets
@@ -275,6 +281,33 @@ impl Consumer {
             .epoch(&TopicPartition::new(message.topic(), message.partition()))
             .unwrap_or_default();
         Ok(Record::from_message(&message, epoch))
+    }
+
+    /// Stops fetching the partitions assigned now, so that a reader whose downstream is full
+    /// can go on calling [`recv`](Self::recv) — which serves the group's heartbeats and
+    /// rebalances — without taking more than the records already fetched. Partitions assigned
+    /// later are not paused (pause again to cover them).
+    pub fn pause_assigned(&self) -> Result<(), Error> {
+        let assigned = self.inner.assignment().map_err(Error::Consume)?;
+        self.inner.pause(&assigned).map_err(Error::Consume)?;
+        let mut paused = self.paused.lock().unwrap_or_else(PoisonError::into_inner);
+        for e in assigned.elements() {
+            paused.insert((e.topic().to_owned(), e.partition()));
+        }
+        Ok(())
+    }
+
+    /// Fetches again every partition [`pause_assigned`](Self::pause_assigned) paused, whether
+    /// it is still assigned, was revoked, or was revoked and assigned again meanwhile.
+    pub fn resume_paused(&self) -> Result<(), Error> {
+        let mut paused = self.paused.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut tpl = TopicPartitionList::with_capacity(paused.len());
+        for (topic, partition) in paused.iter() {
+            tpl.add_partition(topic, *partition);
+        }
+        self.inner.resume(&tpl).map_err(Error::Consume)?;
+        paused.clear();
+        Ok(())
     }
 
     /// Commits `offset` as processed for `topic[partition]`, synchronously with the group

@@ -36,6 +36,8 @@ pub struct RuntimeMetrics {
     pub consumer_lag: IntGauge,
     /// 1 while the source cannot read (broker unreachable), else 0.
     pub source_unavailable: IntGauge,
+    /// 1 while the source partitions are paused because a lane's queue stayed full.
+    pub source_paused: IntGauge,
     /// Time the stage spent processing batches (busy, as opposed to waiting for input).
     pub stage_busy_seconds: Counter,
     /// Time batches waited for an unavailable sink (backoff between retries), by sink.
@@ -117,6 +119,10 @@ impl RuntimeMetrics {
                 "doorstep_pipeline_source_unavailable",
                 "1 while the source topic cannot be read (broker unreachable)",
             ))?,
+            source_paused: IntGauge::with_opts(opts(
+                "doorstep_pipeline_source_paused",
+                "1 while the source partitions are paused because a lane's queue stayed full (its sink is slow or down); the consumer is still read for the group's sake",
+            ))?,
             stage_busy_seconds: Counter::with_opts(opts(
                 "doorstep_pipeline_stage_busy_seconds_total",
                 "Time the stage spent processing batches, retries included",
@@ -161,6 +167,7 @@ impl MetricSet for RuntimeMetrics {
     fn collectors(&self) -> Vec<Box<dyn Collector>> {
         vec![
             Box::new(self.source_unavailable.clone()),
+            Box::new(self.source_paused.clone()),
             Box::new(self.stage_busy_seconds.clone()),
             Box::new(self.sink_wait_seconds.clone()),
             Box::new(self.sink_unavailable.clone()),

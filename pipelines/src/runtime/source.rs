@@ -6,8 +6,8 @@
 //! of its own keeps that wait off the threads the stage runs on, whatever the process's
 //! tokio runtime.
 
-use doorstep_connectors::kafka::{Consumer, Record};
-use std::collections::BTreeMap;
+use doorstep_connectors::kafka::{Consumer, Error as KafkaError, Record};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
@@ -54,8 +54,18 @@ pub fn spawn(
 /// Reads `consumer` into `txs` (record of partition `p` into `txs[p mod txs.len()]`, its
 /// lane) until a receiver is gone or `cancelled` turns true, or, when `stop` is given, until
 /// every partition reached its stop offset (then the channels close and the lanes drain and
-/// return). A lane whose queue is full holds the others back: the consumer is shared. Errors from the consumer are logged and retried
-/// after a pause (the broker may be restarting); they are never fatal.
+/// return). A lane whose queue is full holds the others back: the consumer is shared.
+/// Errors from the consumer are logged and retried after a pause (the broker may be
+/// restarting); they are never fatal.
+///
+/// A queue that stays full for [`STALL_AFTER`] (its lane waits on a sink) does not stop the
+/// consumer being read: the assigned partitions are paused and the consumer is read on, so
+/// that it serves the group's heartbeats and rebalances. A consumer left unread while its
+/// lanes wait is dropped from the group after a broker restart and can never commit again,
+/// and holds a joining member back until the group's rebalance timeout. What it returns while
+/// paused (records fetched before the pause, or of partitions assigned meanwhile) is held, in
+/// order, behind the record waiting; the partitions are resumed when that record is handed
+/// over.
 async fn pump(
     consumer: Arc<Consumer>,
     txs: Vec<mpsc::Sender<SourceRecord>>,
@@ -63,61 +73,151 @@ async fn pump(
     stop: Option<StopOffsets>,
     mut cancelled: watch::Receiver<bool>,
 ) {
-    let mut open: Option<StopOffsets> =
-        stop.map(|s| s.into_iter().filter(|(_, end)| *end > 0).collect());
-    let mut failing_since: Option<std::time::Instant> = None;
+    let mut pump = Pump {
+        consumer,
+        metrics,
+        open: stop.map(|s| s.into_iter().filter(|(_, end)| *end > 0).collect()),
+        failing_since: None,
+        held: VecDeque::new(),
+    };
     loop {
-        if open.as_ref().is_some_and(BTreeMap::is_empty) {
+        let record = match pump.held.pop_front() {
+            Some(record) => record,
+            None => {
+                if pump.open.as_ref().is_some_and(BTreeMap::is_empty) {
+                    return;
+                }
+                let next = tokio::select! {
+                    _ = cancelled.wait_for(|c| *c) => return,
+                    next = pump.consumer.recv() => next,
+                };
+                match pump.take(next).await {
+                    Some(record) => record,
+                    None => continue,
+                }
+            }
+        };
+        let Some(tx) = txs.get(super::lane::lane_of(record.partition, txs.len())) else {
+            return;
+        };
+        let queued: usize = txs.iter().map(|t| t.max_capacity() - t.capacity()).sum();
+        pump.metrics
+            .queue_depth
+            .set(i64::try_from(queued + pump.held.len()).unwrap_or(i64::MAX));
+        if !pump.hand_over(tx, record, &mut cancelled).await {
             return;
         }
-        let next = tokio::select! {
-            _ = cancelled.wait_for(|c| *c) => return,
-            next = consumer.recv() => next,
-        };
-        match next {
-            Ok(record) => {
-                if let Some(since) = failing_since.take() {
-                    metrics.source_unavailable.set(0);
-                    tracing::info!(after = ?since.elapsed(), "Kafka broker reachable again");
-                }
-                if let Some(open) = open.as_mut() {
-                    let Some(end) = open.get(&record.partition).copied() else {
-                        continue;
-                    };
-                    if record.offset >= end {
-                        open.remove(&record.partition);
-                        continue;
-                    }
-                    if record.offset + 1 >= end {
-                        open.remove(&record.partition);
-                    }
-                }
-                let Some(tx) = txs.get(super::lane::lane_of(record.partition, txs.len())) else {
-                    return;
-                };
-                let wait = std::time::Instant::now();
-                let queued: usize = txs.iter().map(|t| t.max_capacity() - t.capacity()).sum();
-                metrics
-                    .queue_depth
-                    .set(i64::try_from(queued).unwrap_or(i64::MAX));
-                let sent = tokio::select! {
-                    _ = cancelled.wait_for(|c| *c) => return,
-                    sent = tx.send(record) => sent,
-                };
-                if sent.is_err() {
-                    return;
-                }
-                metrics
-                    .source_blocked_seconds
-                    .inc_by(wait.elapsed().as_secs_f64());
-            }
+    }
+}
+
+/// How long a lane's queue may stay full before the source pauses its partitions and reads
+/// the consumer on (see [`pump`]): longer than a batch takes, so a pipeline merely catching
+/// up keeps the plain blocking hand-over.
+pub const STALL_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The source's state between records.
+struct Pump {
+    /// The consumer read.
+    consumer: Arc<Consumer>,
+    /// The runtime's metrics.
+    metrics: super::RuntimeMetrics,
+    /// Partitions still to be read up to their stop offset, when bounded.
+    open: Option<StopOffsets>,
+    /// Since when the broker has been failing, if it is.
+    failing_since: Option<std::time::Instant>,
+    /// Records read while the partitions were paused, in order, to hand over next.
+    held: VecDeque<SourceRecord>,
+}
+
+impl Pump {
+    /// The record `next` to hand over: `None` for an error (logged, waited on) or a record
+    /// past a bounded source's stop offset.
+    async fn take(&mut self, next: Result<SourceRecord, KafkaError>) -> Option<SourceRecord> {
+        let record = match next {
+            Ok(record) => record,
             Err(e) => {
-                metrics.source_errors.inc();
-                metrics.source_unavailable.set(1);
-                let since = *failing_since.get_or_insert_with(std::time::Instant::now);
+                self.metrics.source_errors.inc();
+                self.metrics.source_unavailable.set(1);
+                let since = *self
+                    .failing_since
+                    .get_or_insert_with(std::time::Instant::now);
                 tracing::warn!(error = %e, waiting = ?since.elapsed(), "waiting for the Kafka broker");
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                return None;
             }
+        };
+        if let Some(since) = self.failing_since.take() {
+            self.metrics.source_unavailable.set(0);
+            tracing::info!(after = ?since.elapsed(), "Kafka broker reachable again");
+        }
+        if let Some(open) = self.open.as_mut() {
+            let end = open.get(&record.partition).copied()?;
+            if record.offset >= end {
+                open.remove(&record.partition);
+                return None;
+            }
+            if record.offset + 1 >= end {
+                open.remove(&record.partition);
+            }
+        }
+        Some(record)
+    }
+
+    /// Hands `record` to its lane's queue `tx`, waiting while it is full; after
+    /// [`STALL_AFTER`] the partitions are paused and the consumer is read on meanwhile (its
+    /// records held). `false` when the lane is gone or `cancelled` turned true.
+    async fn hand_over(
+        &mut self,
+        tx: &mpsc::Sender<SourceRecord>,
+        record: SourceRecord,
+        cancelled: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let waiting = std::time::Instant::now();
+        let stalled = tokio::time::sleep(STALL_AFTER);
+        tokio::pin!(stalled);
+        let mut paused = false;
+        let permit = loop {
+            tokio::select! {
+                biased;
+                _ = cancelled.wait_for(|c| *c) => return false,
+                permit = tx.reserve() => break permit,
+                () = &mut stalled, if !paused => {
+                    paused = true;
+                    self.metrics.source_paused.set(1);
+                    tracing::warn!(after = ?STALL_AFTER, "a lane's queue stays full: pausing the source partitions and reading the consumer on for the group's sake");
+                    self.pause();
+                }
+                next = self.consumer.recv(), if paused => {
+                    if let Some(held) = self.take(next).await {
+                        self.held.push_back(held);
+                        // Fetched before the pause, or a partition assigned meanwhile.
+                        self.pause();
+                    }
+                }
+            }
+        };
+        let Ok(permit) = permit else {
+            return false;
+        };
+        permit.send(record);
+        if paused {
+            self.metrics.source_paused.set(0);
+            if let Err(e) = self.consumer.resume_paused() {
+                tracing::warn!(error = %e, "resuming the source partitions failed");
+            } else {
+                tracing::info!(after = ?waiting.elapsed(), held = self.held.len(), "the lane's queue took records again; source partitions resumed");
+            }
+        }
+        self.metrics
+            .source_blocked_seconds
+            .inc_by(waiting.elapsed().as_secs_f64());
+        true
+    }
+
+    /// Pauses the assigned partitions; a failure is logged (what still arrives is held).
+    fn pause(&self) {
+        if let Err(e) = self.consumer.pause_assigned() {
+            tracing::warn!(error = %e, "pausing the source partitions failed");
         }
     }
 }
