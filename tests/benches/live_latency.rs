@@ -75,7 +75,8 @@
 //! `DOORSTEP_BENCH_TRACKED` [1000], `DOORSTEP_BENCH_SECS` [10, measured],
 //! `DOORSTEP_BENCH_WARMUP_SECS` [2], `DOORSTEP_BENCH_DRAIN_SECS` [30],
 //! `DOORSTEP_BENCH_IN_FLIGHT` [512: senders, i.e. connections and requests outstanding at
-//! most], plus the usual `DOORSTEP_*` service addresses (`eval "$(scripts/services env)"`) and
+//! most], `DOORSTEP_BENCH_LANES` [unset: the binary's default `pipeline.lanes`, for the
+//! location pipeline], plus the usual `DOORSTEP_*` service addresses (`eval "$(scripts/services env)"`) and
 //! `DOORSTEP_TEST_BINARY` for a `doorstep` binary other than the workspace's (built in release
 //! by the bench otherwise). Logs: `RUST_LOG`; the children log (`warn`) to files in the
 //! temporary directory, removed on success.

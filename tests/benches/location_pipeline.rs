@@ -33,7 +33,8 @@
 //!
 //! Settings (environment): `DOORSTEP_BENCH_EXACTLY_ONCE` [on,off], `DOORSTEP_BENCH_DRIVERS`
 //! [4000], `DOORSTEP_BENCH_ROUNDS` [25], `DOORSTEP_BENCH_ON_DELIVERY` [50, percent of the
-//! drivers], `DOORSTEP_BENCH_TIMEOUT_SECS` [180], plus the usual `DOORSTEP_*` service
+//! drivers], `DOORSTEP_BENCH_TIMEOUT_SECS` [180], `DOORSTEP_BENCH_LANES` [unset: the
+//! binary's default `pipeline.lanes`], plus the usual `DOORSTEP_*` service
 //! addresses (`eval "$(scripts/services env)"`) and `DOORSTEP_TEST_BINARY` for a `doorstep`
 //! binary other than the workspace's (built in release by the bench otherwise). Logs:
 //! `RUST_LOG`; the pipeline logs to a file in the temporary directory, removed on success.
@@ -45,8 +46,8 @@ use doorstep_pipelines::assemble;
 use doorstep_schemas::events::{LocationPing, topics};
 use doorstep_schemas::model::{DriverId, EventId, GeoPoint, OrderId, Timestamp};
 use doorstep_tests::bench_kit::{
-    GroupProgress, bench_line, cpu, cpu_report, free_port, init_bench_tracing, scraped, scraped_by,
-    service_processes, setting,
+    GroupProgress, bench_line, cpu, cpu_report, free_port, init_bench_tracing, pipeline_settings,
+    scraped, scraped_by, service_processes, setting,
 };
 use doorstep_tests::pipeline_harness::{Scope, TEST_PARTITIONS};
 use doorstep_tests::process::{DoorstepProcess, log_tail};
@@ -294,6 +295,7 @@ async fn run(s: &Settings, exactly_once: bool) -> anyhow::Result<f64> {
     let mut env = scope.env.clone();
     env.insert("DOORSTEP_OPS_LISTEN".into(), ops.to_string());
     env.insert("DOORSTEP_LOG".into(), "warn,scylla=off".into());
+    pipeline_settings(&mut env)?;
     let mut process = DoorstepProcess::spawn(&["pipeline", "location"], &env, &log)?;
     let mut named = service_processes();
     if let Some(pid) = process.id() {

@@ -45,7 +45,8 @@
 //! of one order and every event is its own save, as in live traffic], `DOORSTEP_BENCH_RAW_INSERTS`
 //! [20000], `DOORSTEP_BENCH_RAW_CONCURRENCY` [64], `DOORSTEP_BENCH_LAYOUT` [interleaved; or
 //! sequential, or both as a comma list], `DOORSTEP_BENCH_EXACTLY_ONCE` [on,off],
-//! `DOORSTEP_BENCH_TIMEOUT_SECS` [300, per drain], `DOORSTEP_TEST_BINARY` for a `doorstep`
+//! `DOORSTEP_BENCH_TIMEOUT_SECS` [300, per drain], `DOORSTEP_BENCH_LANES` [unset: the binary's
+//! default `pipeline.lanes`], `DOORSTEP_TEST_BINARY` for a `doorstep`
 //! binary other than the workspace's (built in release by the bench otherwise), plus the usual
 //! `DOORSTEP_*` service addresses (`eval "$(scripts/services env)"`). The pipeline runs with
 //! the runtime's default batching. Logs: `RUST_LOG`; the process logs to a file in the

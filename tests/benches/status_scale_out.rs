@@ -39,7 +39,8 @@
 //! `DOORSTEP_BENCH_PROCESSES` [1,2; a comma list, one drain each per round],
 //! `DOORSTEP_BENCH_ROUNDS` [2; the process counts alternate, 1, 2, 1, 2, ..., and each
 //! count's best round is reported: other load on the machine only ever slows a drain down],
-//! `DOORSTEP_BENCH_TIMEOUT_SECS` [300, per drain], the usual `DOORSTEP_*` service addresses
+//! `DOORSTEP_BENCH_TIMEOUT_SECS` [300, per drain], `DOORSTEP_BENCH_LANES` [unset: the binary's
+//! default `pipeline.lanes`, for every process], the usual `DOORSTEP_*` service addresses
 //! (`eval "$(scripts/services env)"`), and `DOORSTEP_TEST_BINARY` for a `doorstep` binary other
 //! than the workspace's (built in release by the bench otherwise). Logs: `RUST_LOG`; each
 //! process logs to a file in the temporary directory, removed when its drain succeeded.

@@ -49,6 +49,23 @@ where
         .map_err(|e| anyhow::anyhow!("{name}: {v:?}: {e}"))
 }
 
+/// The measured pipeline process's settings a benchmark takes from its own environment (a
+/// spawned `doorstep` gets no `DOORSTEP_*` variable of the bench's): `DOORSTEP_BENCH_LANES`
+/// [unset: the binary's `pipeline.lanes` default] becomes the child's
+/// `DOORSTEP_PIPELINE_LANES`.
+///
+/// # Errors
+/// When `DOORSTEP_BENCH_LANES` is not a number.
+pub fn pipeline_settings(
+    env: &mut std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    let lanes: usize = setting("DOORSTEP_BENCH_LANES", "0")?;
+    if lanes > 0 {
+        env.insert("DOORSTEP_PIPELINE_LANES".into(), lanes.to_string());
+    }
+    Ok(())
+}
+
 /// A figure as `BENCH` lines print it: no decimals from 100 up, three below.
 pub fn figure(v: f64) -> String {
     if v.abs() >= 100.0 {

@@ -78,6 +78,7 @@ impl BenchProcess {
         let mut env: BTreeMap<String, String> = scope.env.clone();
         env.insert("DOORSTEP_OPS_LISTEN".into(), ops.to_string());
         env.insert("DOORSTEP_LOG".into(), "info,scylla=off".into());
+        crate::bench_kit::pipeline_settings(&mut env)?;
         for (k, v) in extra {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
