@@ -65,6 +65,24 @@ pub(crate) fn branch(out: &mut Vec<u8>, index: i64) {
     long(out, index);
 }
 
+/// Appends a `["null", T]`: branch 0, or branch 1 and `value` written by `write`.
+pub(crate) fn optional<T>(
+    out: &mut Vec<u8>,
+    value: Option<T>,
+    write: impl FnOnce(&mut Vec<u8>, T) -> Result<(), DomainError>,
+) -> Result<(), DomainError> {
+    match value {
+        None => {
+            branch(out, 0);
+            Ok(())
+        }
+        Some(v) => {
+            branch(out, 1);
+            write(out, v)
+        }
+    }
+}
+
 /// Reads a body front to back.
 pub(crate) struct Reader<'a> {
     rest: &'a [u8],
@@ -117,21 +135,16 @@ impl<'a> Reader<'a> {
         Some(f64::from_le_bytes(*bytes))
     }
 
-    /// The branch of a `["null", T]` union: `Some(false)` for null, `Some(true)` for `T`.
-    pub(crate) fn present(&mut self) -> Option<bool> {
+    /// A `["null", T]` union, `T` read by `read`: `Some(None)` for null, `None` for a
+    /// malformed body (a branch other than 0 or 1, or a `T` `read` refuses).
+    pub(crate) fn optional<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> Option<T>,
+    ) -> Option<Option<T>> {
         match self.long()? {
-            0 => Some(false),
-            1 => Some(true),
+            0 => Some(None),
+            1 => read(self).map(Some),
             _ => None,
-        }
-    }
-
-    /// A `["null", double]`.
-    pub(crate) fn optional_double(&mut self) -> Option<Option<f64>> {
-        if self.present()? {
-            self.double().map(Some)
-        } else {
-            Some(None)
         }
     }
 }

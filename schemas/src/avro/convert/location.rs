@@ -68,13 +68,10 @@ impl Direct for LocationPing {
         direct::string(out, self.driver_id.as_str());
         write_geo_point(out, "location", &self.location)?;
         for x in [self.accuracy_m, self.heading_deg, self.speed_mps] {
-            match x {
-                None => direct::branch(out, 0),
-                Some(x) => {
-                    direct::branch(out, 1);
-                    direct::double(out, x);
-                }
-            }
+            direct::optional(out, x, |out, x| {
+                direct::double(out, x);
+                Ok(())
+            })?;
         }
         direct::long(out, self.recorded_at.as_millis());
         direct::long(out, self.received_at.as_millis());
@@ -87,9 +84,9 @@ impl Direct for LocationPing {
             ping_id: EventId(r.string()?),
             driver_id: DriverId(r.string()?),
             location: read_direct_geo_point(&mut r)?,
-            accuracy_m: r.optional_double()?,
-            heading_deg: r.optional_double()?,
-            speed_mps: r.optional_double()?,
+            accuracy_m: r.optional(Reader::double)?,
+            heading_deg: r.optional(Reader::double)?,
+            speed_mps: r.optional(Reader::double)?,
             recorded_at: Timestamp::from_millis(r.long()?),
             received_at: Timestamp::from_millis(r.long()?),
         };

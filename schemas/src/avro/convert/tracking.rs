@@ -76,36 +76,23 @@ impl Direct for TrackingUpdate {
     fn write(&self, out: &mut Vec<u8>) -> Result<(), DomainError> {
         direct::string(out, self.update_id.as_str());
         direct::string(out, self.order_id.as_str());
-        match &self.driver_id {
-            None => direct::branch(out, 0),
-            Some(id) => {
-                direct::branch(out, 1);
-                direct::string(out, id.as_str());
-            }
-        }
-        match &self.driver_location {
-            None => direct::branch(out, 0),
-            Some(p) => {
-                direct::branch(out, 1);
-                write_geo_point(out, "driver_location", p)?;
-            }
-        }
+        direct::optional(out, self.driver_id.as_ref(), |out, id| {
+            direct::string(out, id.as_str());
+            Ok(())
+        })?;
+        direct::optional(out, self.driver_location.as_ref(), |out, p| {
+            write_geo_point(out, "driver_location", p)
+        })?;
         direct::long(out, self.timestamp.as_millis());
         direct::long(out, enum_index(self.event_type));
-        match self.status {
-            None => direct::branch(out, 0),
-            Some(s) => {
-                direct::branch(out, 1);
-                direct::long(out, enum_index(s));
-            }
-        }
-        match self.status_seq {
-            None => direct::branch(out, 0),
-            Some(n) => {
-                direct::branch(out, 1);
-                direct::long(out, i64::from(n));
-            }
-        }
+        direct::optional(out, self.status, |out, s| {
+            direct::long(out, enum_index(s));
+            Ok(())
+        })?;
+        direct::optional(out, self.status_seq, |out, n| {
+            direct::long(out, i64::from(n));
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -114,28 +101,12 @@ impl Direct for TrackingUpdate {
         let update = Self {
             update_id: EventId(r.string()?),
             order_id: OrderId(r.string()?),
-            driver_id: if r.present()? {
-                Some(DriverId(r.string()?))
-            } else {
-                None
-            },
-            driver_location: if r.present()? {
-                Some(read_direct_geo_point(&mut r)?)
-            } else {
-                None
-            },
+            driver_id: r.optional(Reader::string)?.map(DriverId),
+            driver_location: r.optional(read_direct_geo_point)?,
             timestamp: Timestamp::from_millis(r.long()?),
             event_type: read_direct_enum(&mut r)?,
-            status: if r.present()? {
-                Some(read_direct_enum(&mut r)?)
-            } else {
-                None
-            },
-            status_seq: if r.present()? {
-                Some(u32::try_from(r.long()?).ok()?)
-            } else {
-                None
-            },
+            status: r.optional(read_direct_enum)?,
+            status_seq: r.optional(|r| u32::try_from(r.long()?).ok())?,
         };
         r.done().then_some(update)
     }
