@@ -331,41 +331,45 @@ mod tests {
         addr
     }
 
+    /// Sends one `POST path` with `body` on `c`: the status and the body read.
+    async fn send_post(
+        c: &mut Http1,
+        buf: &mut Vec<u8>,
+        path: &str,
+        headers: &[&str],
+        body: &[u8],
+    ) -> (u16, Vec<u8>) {
+        let host = c.addr.to_string();
+        let head = request_head("POST", &host, path, headers);
+        let status = c
+            .send(Http1::request(buf, &head, body), Duration::from_secs(5))
+            .await
+            .unwrap();
+        (status, c.body().to_vec())
+    }
+
     #[tokio::test]
     async fn requests_on_one_connection_read_length_chunked_and_close() {
-        let addr = server().await;
-        let host = addr.to_string();
-        let mut c = Http1::connect(addr).await.unwrap();
+        let mut c = Http1::connect(server().await).await.unwrap();
         let mut buf = Vec::new();
-        let idle = Duration::from_secs(5);
         for n in 0..3 {
             let body = "x".repeat(n * 1000);
-            let head = request_head("POST", &host, "/json", &["authorization: Bearer t"]);
-            let status = c
-                .send(Http1::request(&mut buf, &head, body.as_bytes()), idle)
-                .await
-                .unwrap();
-            assert_eq!(status, 202);
-            assert_eq!(c.body(), format!("{{\"got\":{}}}", n * 1000).as_bytes());
+            let got = send_post(
+                &mut c,
+                &mut buf,
+                "/json",
+                &["authorization: Bearer t"],
+                body.as_bytes(),
+            )
+            .await;
+            assert_eq!(got, (202, format!("{{\"got\":{}}}", n * 1000).into_bytes()));
         }
-        let head = request_head("POST", &host, "/chunked", &[]);
-        let status = c
-            .send(Http1::request(&mut buf, &head, b"{}"), idle)
-            .await
-            .unwrap();
-        assert_eq!((status, c.body()), (429, &b"abcde"[..]));
-        let head = request_head("POST", &host, "/close", &[]);
-        let status = c
-            .send(Http1::request(&mut buf, &head, b""), idle)
-            .await
-            .unwrap();
-        assert_eq!((status, c.body()), (200, &b"bye"[..]));
+        let got = send_post(&mut c, &mut buf, "/chunked", &[], b"{}").await;
+        assert_eq!(got, (429, b"abcde".to_vec()));
+        let got = send_post(&mut c, &mut buf, "/close", &[], b"").await;
+        assert_eq!(got, (200, b"bye".to_vec()));
         // The server closed it: the next request opens a new connection.
-        let head = request_head("POST", &host, "/json", &[]);
-        let status = c
-            .send(Http1::request(&mut buf, &head, b"12"), idle)
-            .await
-            .unwrap();
-        assert_eq!((status, c.body()), (202, &b"{\"got\":2}"[..]));
+        let got = send_post(&mut c, &mut buf, "/json", &[], b"12").await;
+        assert_eq!(got, (202, b"{\"got\":2}".to_vec()));
     }
 }
