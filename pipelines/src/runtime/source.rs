@@ -64,8 +64,8 @@ pub fn spawn(
 /// lanes wait is dropped from the group after a broker restart and can never commit again,
 /// and holds a joining member back until the group's rebalance timeout. What it returns while
 /// paused (records fetched before the pause, or of partitions assigned meanwhile) is held, in
-/// order, behind the record waiting; the partitions are resumed when that record is handed
-/// over.
+/// order, behind the record waiting, up to [`HELD_MAX`] records; the partitions are resumed
+/// when that record is handed over (and again every [`RETRY_AFTER`] until resuming succeeds).
 async fn pump(
     consumer: Arc<Consumer>,
     txs: Vec<mpsc::Sender<SourceRecord>>,
@@ -79,6 +79,7 @@ async fn pump(
         open: stop.map(|s| s.into_iter().filter(|(_, end)| *end > 0).collect()),
         failing_since: None,
         held: VecDeque::new(),
+        resume_due: false,
     };
     loop {
         let record = match pump.held.pop_front() {
@@ -90,6 +91,10 @@ async fn pump(
                 let next = tokio::select! {
                     _ = cancelled.wait_for(|c| *c) => return,
                     next = pump.consumer.recv() => next,
+                    () = tokio::time::sleep(RETRY_AFTER), if pump.resume_due => {
+                        pump.resume();
+                        continue;
+                    }
                 };
                 match pump.take(next).await {
                     Some(record) => record,
@@ -115,6 +120,15 @@ async fn pump(
 /// up keeps the plain blocking hand-over.
 pub const STALL_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The most records the source holds while its partitions are paused. Pausing stops the
+/// fetches, so only records fetched just before arrive; should pausing fail, the consumer is
+/// not read past this many (the lane's wait is then the group's, as without a pause).
+pub const HELD_MAX: usize = 10_000;
+
+/// The pause before the source asks the broker again after an error, and before it tries
+/// again to resume partitions whose resume failed.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The source's state between records.
 struct Pump {
     /// The consumer read.
@@ -127,6 +141,8 @@ struct Pump {
     failing_since: Option<std::time::Instant>,
     /// Records read while the partitions were paused, in order, to hand over next.
     held: VecDeque<SourceRecord>,
+    /// Whether paused partitions are still to be resumed (a resume failed).
+    resume_due: bool,
 }
 
 impl Pump {
@@ -142,7 +158,7 @@ impl Pump {
                     .failing_since
                     .get_or_insert_with(std::time::Instant::now);
                 tracing::warn!(error = %e, waiting = ?since.elapsed(), "waiting for the Kafka broker");
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                tokio::time::sleep(RETRY_AFTER).await;
                 return None;
             }
         };
@@ -187,7 +203,7 @@ impl Pump {
                     tracing::warn!(after = ?STALL_AFTER, "a lane's queue stays full: pausing the source partitions and reading the consumer on for the group's sake");
                     self.pause();
                 }
-                next = self.consumer.recv(), if paused => {
+                next = self.consumer.recv(), if paused && self.held.len() < HELD_MAX => {
                     if let Some(held) = self.take(next).await {
                         self.held.push_back(held);
                         // Fetched before the pause, or a partition assigned meanwhile.
@@ -201,12 +217,9 @@ impl Pump {
         };
         permit.send(record);
         if paused {
-            self.metrics.source_paused.set(0);
-            if let Err(e) = self.consumer.resume_paused() {
-                tracing::warn!(error = %e, "resuming the source partitions failed");
-            } else {
-                tracing::info!(after = ?waiting.elapsed(), held = self.held.len(), "the lane's queue took records again; source partitions resumed");
-            }
+            tracing::info!(after = ?waiting.elapsed(), held = self.held.len(), "the lane's queue takes records again: resuming the source partitions");
+            self.resume_due = true;
+            self.resume();
         }
         self.metrics
             .source_blocked_seconds
@@ -214,7 +227,22 @@ impl Pump {
         true
     }
 
-    /// Pauses the assigned partitions; a failure is logged (what still arrives is held).
+    /// Resumes the paused partitions; on failure `resume_due` stays set and [`pump`] tries
+    /// again after [`RETRY_AFTER`] (the partitions stay paused meanwhile, nothing is lost).
+    fn resume(&mut self) {
+        match self.consumer.resume_paused() {
+            Ok(()) => {
+                self.resume_due = false;
+                self.metrics.source_paused.set(0);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_after = ?RETRY_AFTER, "resuming the source partitions failed");
+            }
+        }
+    }
+
+    /// Pauses the assigned partitions; a failure is logged (what still arrives is held, up to
+    /// [`HELD_MAX`]).
     fn pause(&self) {
         if let Err(e) = self.consumer.pause_assigned() {
             tracing::warn!(error = %e, "pausing the source partitions failed");
