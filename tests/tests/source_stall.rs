@@ -5,8 +5,9 @@
 //! queue was full held every rebalance back that long, and after a broker restart that
 //! dropped its member it could never commit again.
 //!
-//! Then the sink comes back: every record is processed once, the paused partitions resume,
-//! and nothing is lost.
+//! Then the sink comes back: the paused partitions resume and every record is processed, each
+//! partition's records first seen in offset order (what the source held while paused goes
+//! first).
 
 use anyhow::{Context, ensure};
 use doorstep_connectors::kafka::{ConsumerBuilder, Producer};
@@ -17,7 +18,7 @@ use doorstep_pipelines::runtime::{
 use doorstep_pipelines::shutdown;
 use doorstep_schemas::events::topics;
 use doorstep_tests::pipeline_harness::Scope;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -105,7 +106,7 @@ async fn a_source_whose_lane_waits_on_a_sink_still_lets_its_group_rebalance() ->
         first.topic
     );
     // It leaves again, and the sink comes back: the first member takes every partition back
-    // and processes every record once.
+    // and processes every record, in each partition's order.
     drop(other);
     up.store(true, Ordering::SeqCst);
     let all = Scope::eventually(Duration::from_secs(90), || async {
@@ -128,6 +129,18 @@ async fn a_source_whose_lane_waits_on_a_sink_still_lets_its_group_rebalance() ->
         "{} distinct records processed, {RECORDS} produced",
         distinct.len()
     );
+    let mut first_seen = BTreeSet::new();
+    let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+    for &(partition, offset) in &all {
+        if first_seen.insert((partition, offset))
+            && let Some(previous) = last.insert(partition, offset)
+        {
+            ensure!(
+                offset > previous,
+                "partition {partition}: offset {offset} first seen after {previous}"
+            );
+        }
+    }
     ensure!(
         metrics.source_paused.get() == 0,
         "the source is still paused after its queue took records again"
